@@ -1,0 +1,1 @@
+"""Converters from source datasets to verl's parquet layout (see README "Preparing data")."""

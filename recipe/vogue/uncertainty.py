@@ -1,0 +1,140 @@
+"""Perceptual uncertainty u_per (symmetric KL between the raw and noisy branches) and output
+uncertainty u_out (token entropy), METHOD.md §2. Pure torch; inputs are treated as detached.
+
+Notation: p = π(·|x, o<t) (raw image), q = π(·|x', o<t) (perturbed image), o_t ~ p the sampled token.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+
+__all__ = [
+    "SAMPLED_KL_ESTIMATORS",
+    "symmetric_kl_from_logits",
+    "entropy_from_logits",
+    "symmetric_kl_from_sampled",
+    "sampled_token_entropy",
+]
+
+SAMPLED_KL_ESTIMATORS = ("sampled", "dupl_code", "forward")
+DEFAULT_CHUNK_SIZE = 128
+_DUPL_EPS = 1e-8
+
+
+def _log_softmax_fp32(logits: torch.Tensor, temperature: float) -> torch.Tensor:
+    if temperature != 1.0:
+        logits = logits.to(torch.float32, copy=True).div_(temperature)
+    return torch.log_softmax(logits, dim=-1, dtype=torch.float32)
+
+
+def _flatten_positions(logits: torch.Tensor) -> torch.Tensor:
+    if logits.dim() < 1:
+        raise ValueError("logits need a vocabulary dimension")
+    return logits.reshape(-1, logits.shape[-1])
+
+
+def _check_chunk(chunk_size: int, temperature: float) -> None:
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+    if not temperature > 0:
+        raise ValueError(f"temperature must be > 0, got {temperature}")
+
+
+@torch.no_grad()
+def symmetric_kl_from_logits(
+    raw_logits: torch.Tensor,
+    noisy_logits: torch.Tensor,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    temperature: float = 1.0,
+) -> torch.Tensor:
+    """Exact u_per,t = ½[KL(p‖q) + KL(q‖p)] = ½ Σ_v (p_v − q_v)(log p_v − log q_v) per position.
+
+    Args:
+        raw_logits, noisy_logits: [..., V] logits of the two branches (any float dtype, e.g. bf16).
+        chunk_size: positions processed at once; peak extra memory is a few [chunk_size, V] fp32
+            temporaries, never a full [..., V] fp32 copy.
+        temperature: logits are divided by it before the softmax (as verl does for log-probs).
+
+    Returns:
+        float32 tensor of shape [...]. Vocabulary entries that are −inf in BOTH branches contribute 0;
+        an entry that is −inf in only one branch gives +inf (the divergence is infinite).
+    """
+    if raw_logits.shape != noisy_logits.shape:
+        raise ValueError(f"raw and noisy logits differ in shape: {tuple(raw_logits.shape)} vs {tuple(noisy_logits.shape)}")
+    _check_chunk(chunk_size, temperature)
+    raw = _flatten_positions(raw_logits)
+    noisy = _flatten_positions(noisy_logits)
+    out = torch.empty(raw.shape[0], dtype=torch.float32, device=raw.device)
+    for start in range(0, raw.shape[0], chunk_size):
+        end = start + chunk_size
+        out[start:end] = _chunk_symmetric_kl(raw[start:end], noisy[start:end], temperature)
+    return out.reshape(raw_logits.shape[:-1])
+
+
+def _chunk_symmetric_kl(raw: torch.Tensor, noisy: torch.Tensor, temperature: float) -> torch.Tensor:
+    # At most three [chunk, V] fp32 buffers live at once; a separate function so that none of them
+    # survives into the next chunk's allocations.
+    log_p = _log_softmax_fp32(raw, temperature)
+    log_q = _log_softmax_fp32(noisy, temperature)
+    log_ratio = torch.sub(log_p, log_q).nan_to_num_(nan=0.0, posinf=float("inf"), neginf=float("-inf"))
+    prob_diff = log_p.exp_().sub_(log_q.exp_())  # p − q, reusing log_p's storage
+    del log_q
+    return prob_diff.mul_(log_ratio).sum(-1).mul_(0.5)
+
+
+@torch.no_grad()
+def entropy_from_logits(logits: torch.Tensor, chunk_size: int = DEFAULT_CHUNK_SIZE, temperature: float = 1.0) -> torch.Tensor:
+    """u_out,t = −Σ_v π_v log π_v per position (full vocabulary), chunked like ``symmetric_kl_from_logits``."""
+    _check_chunk(chunk_size, temperature)
+    flat = _flatten_positions(logits)
+    out = torch.empty(flat.shape[0], dtype=torch.float32, device=flat.device)
+    for start in range(0, flat.shape[0], chunk_size):
+        out[start : start + chunk_size] = _chunk_entropy(flat[start : start + chunk_size], temperature)
+    return out.reshape(logits.shape[:-1])
+
+
+def _chunk_entropy(logits: torch.Tensor, temperature: float) -> torch.Tensor:
+    log_p = _log_softmax_fp32(logits, temperature)
+    return log_p.exp().mul_(log_p).nan_to_num_(nan=0.0).sum(-1).neg_()  # 0·log 0 = 0
+
+
+@torch.no_grad()
+def symmetric_kl_from_sampled(
+    raw_log_probs: torch.Tensor,
+    noisy_log_probs: torch.Tensor,
+    estimator: Literal["sampled", "dupl_code", "forward"] = "sampled",
+) -> torch.Tensor:
+    """u_per,t from the log-probabilities of the sampled token only (elementwise, any shape).
+
+    With log p = ``raw_log_probs`` = log p(o_t), log q = ``noisy_log_probs`` = log q(o_t), r = q/p:
+
+    - ``sampled``:   u = ½ (r − 1) · log r. Always ≥ 0 and unbiased: E_{o~p}[u] = ½[KL(p‖q) + KL(q‖p)].
+    - ``dupl_code``: a = p(o_t), b = q(o_t); u = ½[a (log a − log(b + 1e−8)) + b (log b − log(a + 1e−8))]
+      — the surrogate in the authors' released code (roughly a × the ``sampled`` estimate).
+    - ``forward``:   u = log p − log q, the single-sample estimate of KL(p‖q) (the "Forward KL"
+      ablation); it can be negative.
+    """
+    if raw_log_probs.shape != noisy_log_probs.shape:
+        raise ValueError(
+            f"raw and noisy log-probs differ in shape: {tuple(raw_log_probs.shape)} vs {tuple(noisy_log_probs.shape)}"
+        )
+    log_p = raw_log_probs.float()
+    log_q = noisy_log_probs.float()
+    if estimator == "sampled":
+        log_r = log_q - log_p
+        return 0.5 * torch.expm1(log_r) * log_r
+    if estimator == "dupl_code":
+        a, b = log_p.exp(), log_q.exp()
+        return 0.5 * (a * (log_p - torch.log(b + _DUPL_EPS)) + b * (log_q - torch.log(a + _DUPL_EPS)))
+    if estimator == "forward":
+        return log_p - log_q
+    raise ValueError(f"unknown u_per estimator {estimator!r}; expected one of {SAMPLED_KL_ESTIMATORS}")
+
+
+@torch.no_grad()
+def sampled_token_entropy(log_probs: torch.Tensor) -> torch.Tensor:
+    """The authors' code's u_out surrogate: −p(o_t)·log p(o_t) of the sampled token (elementwise)."""
+    log_p = log_probs.float()
+    return -(log_p.exp() * log_p)

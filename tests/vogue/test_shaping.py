@@ -1,0 +1,163 @@
+import pytest
+import torch
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from recipe.vogue.shaping import shape_advantages
+
+
+def brute_force_shaping(adv, mask, entropy, uncertainty, is_noisy, a_o, b_o, a_p, b_p, cap_base):
+    """Token-by-token loop over the equations of METHOD.md §3 (independent of the vectorised code)."""
+    rows, cols = adv.shape
+    out = torch.zeros(rows, cols, dtype=torch.float64)
+    for i in range(rows):
+        for t in range(cols):
+            if not mask[i, t]:
+                continue
+            a = float(adv[i, t])
+            g_per = min(abs(a) / b_p, a_p * float(uncertainty[i, t])) if is_noisy[i] else 0.0
+            cap_source = a + g_per if cap_base == "shaped" else a
+            g_out = min(abs(cap_source) / b_o, a_o * float(entropy[i, t]))
+            out[i, t] = a + g_out + g_per
+    return out
+
+
+def make_batch(seed, rows=6, cols=9):
+    gen = torch.Generator().manual_seed(seed)
+    adv = torch.randn(rows, 1, generator=gen).expand(rows, cols).clone()
+    adv[0] = 0.0  # an all-correct / all-wrong group
+    lengths = torch.randint(1, cols + 1, (rows,), generator=gen)
+    mask = (torch.arange(cols)[None, :] < lengths[:, None]).float()
+    adv = adv * mask
+    entropy = torch.rand(rows, cols, generator=gen) * 3
+    uncertainty = torch.rand(rows, cols, generator=gen) * 2
+    is_noisy = torch.rand(rows, generator=gen) < 0.5
+    is_noisy[1], is_noisy[2] = True, False
+    return adv, mask, entropy, uncertainty, is_noisy
+
+
+def test_hand_computed_table():
+    adv = torch.tensor([[1.0, 1.0], [-2.0, -2.0], [0.5, 0.0]])
+    mask = torch.tensor([[1.0, 1.0], [1.0, 1.0], [1.0, 0.0]])
+    entropy = torch.tensor([[0.5, 3.0], [1.0, 0.1], [9.0, 9.0]])
+    u_per = torch.tensor([[9.0, 9.0], [0.3, 5.0], [0.1, 9.0]])
+    is_noisy = torch.tensor([False, True, True])
+    shaped, metrics = shape_advantages(adv, mask, entropy, u_per, is_noisy)
+    # row 0 (raw):   g_out = min(1/2, 0.4·0.5)=0.2 | min(1/2, 1.2)=0.5
+    # row 1 (noisy): g_per = min(1, 0.3)=0.3 | min(1, 5)=1;  g_out = min(1, 0.4)=0.4 | min(1, 0.04)=0.04
+    # row 2 (noisy): g_per = min(0.25, 0.1)=0.1; g_out = min(0.25, 3.6)=0.25; masked token stays 0
+    expected = torch.tensor([[1.2, 1.5], [-2.0 + 0.3 + 0.4, -2.0 + 1.0 + 0.04], [0.5 + 0.1 + 0.25, 0.0]])
+    torch.testing.assert_close(shaped, expected)
+    assert metrics["noisy_frac"] == pytest.approx(2 / 3)
+    assert metrics["g_per_mean"] == pytest.approx((0.3 + 1.0 + 0.1) / 3)
+    assert metrics["g_out_capped_frac"] == pytest.approx(2 / 5)  # row 0 token 1, row 2 token 0
+    assert metrics["g_per_capped_frac"] == pytest.approx(1 / 3)  # row 1 token 1
+
+
+def test_authors_code_caps_entropy_bonus_by_shaped_advantage():
+    adv = torch.tensor([[-1.0]])
+    shaped, _ = shape_advantages(
+        adv, torch.ones(1, 1), torch.tensor([[10.0]]), torch.tensor([[0.4]]), torch.tensor([True]), cap_base="shaped"
+    )
+    # g_per = min(0.5, 0.4) = 0.4; g_out = min(|−1 + 0.4|/2, 4) = 0.3
+    torch.testing.assert_close(shaped, torch.tensor([[-1.0 + 0.4 + 0.3]]))
+
+
+@pytest.mark.parametrize("cap_base", ["advantage", "shaped"])
+@pytest.mark.parametrize("seed", range(5))
+def test_matches_brute_force_loop(seed, cap_base):
+    adv, mask, entropy, uncertainty, is_noisy = make_batch(seed)
+    coefficients = dict(alpha_out=0.4, beta_out=2.0, alpha_per=1.0, beta_per=2.0)
+    shaped, _ = shape_advantages(adv, mask, entropy, uncertainty, is_noisy, cap_base=cap_base, **coefficients)
+    expected = brute_force_shaping(adv, mask, entropy, uncertainty, is_noisy, 0.4, 2.0, 1.0, 2.0, cap_base)
+    torch.testing.assert_close(shaped.double(), expected, rtol=1e-6, atol=1e-6)
+
+
+finite = dict(allow_nan=False, allow_infinity=False)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    adv_scale=st.floats(0.0, 5.0, **finite),
+    alpha_out=st.floats(0.0, 3.0, **finite),
+    alpha_per=st.floats(0.0, 3.0, **finite),
+    beta_out=st.floats(2.0, 10.0, **finite),
+    beta_per=st.floats(2.0, 10.0, **finite),
+    cap_base=st.sampled_from(["advantage", "shaped"]),
+)
+def test_shaping_properties(seed, adv_scale, alpha_out, alpha_per, beta_out, beta_per, cap_base):
+    adv, mask, entropy, uncertainty, is_noisy = make_batch(seed)
+    adv = adv * adv_scale
+    shaped, _ = shape_advantages(
+        adv, mask, entropy, uncertainty, is_noisy, alpha_out, beta_out, alpha_per, beta_per, cap_base
+    )
+    bonus = shaped - adv
+    tol = 1e-5
+    on = mask.bool()
+    assert (shaped[~on] == 0).all()  # masked positions stay 0
+    assert (bonus[on] >= -tol).all()  # bonuses are non-negative
+    assert (shaped * adv >= -tol).all()  # the sign of A is never flipped (1/β_o + 1/β_p ≤ 1)
+    assert (bonus[on & (adv == 0)].abs() <= tol).all()  # no bonus without a learning signal
+    z = is_noisy[:, None].float()
+    per_cap = adv.abs() / beta_per * z
+    out_cap = (adv.abs() + per_cap) / beta_out if cap_base == "shaped" else adv.abs() / beta_out
+    assert (bonus <= out_cap + per_cap + tol).all()  # each bonus is at most its cap
+    raw_rows = ~is_noisy
+    assert (bonus[raw_rows] <= adv[raw_rows].abs() / beta_out + tol).all()
+
+
+@settings(max_examples=100, deadline=None)
+@given(seed=st.integers(0, 10_000))
+def test_uncertainty_only_matters_on_noisy_rows(seed):
+    adv, mask, entropy, uncertainty, is_noisy = make_batch(seed)
+    assume(bool((~is_noisy).any()))
+    changed = uncertainty.clone()
+    changed[~is_noisy] = 1e6
+    first, _ = shape_advantages(adv, mask, entropy, uncertainty, is_noisy)
+    second, _ = shape_advantages(adv, mask, entropy, changed, is_noisy)
+    torch.testing.assert_close(first, second)
+    all_raw, _ = shape_advantages(adv, mask, entropy, uncertainty, torch.zeros_like(is_noisy))
+    no_per, _ = shape_advantages(adv, mask, entropy, uncertainty, is_noisy, alpha_per=0.0)
+    torch.testing.assert_close(all_raw, no_per)
+
+
+def test_zero_alphas_give_plain_grpo():
+    adv, mask, entropy, uncertainty, is_noisy = make_batch(3)
+    shaped, metrics = shape_advantages(adv, mask, entropy, uncertainty, is_noisy, alpha_out=0.0, alpha_per=0.0)
+    torch.testing.assert_close(shaped, adv)
+    assert metrics["g_out_mean"] == 0 and metrics["g_per_mean"] == 0
+
+
+def test_forward_kl_ablation_can_lower_the_advantage():
+    shaped, _ = shape_advantages(
+        torch.tensor([[1.0]]), torch.ones(1, 1), torch.zeros(1, 1), torch.tensor([[-0.3]]), torch.tensor([True])
+    )
+    torch.testing.assert_close(shaped, torch.tensor([[0.7]]))
+
+
+def test_inputs_are_detached():
+    adv, mask, entropy, uncertainty, is_noisy = make_batch(1)
+    entropy.requires_grad_(True)
+    uncertainty.requires_grad_(True)
+    shaped, _ = shape_advantages(adv.requires_grad_(True), mask, entropy, uncertainty, is_noisy)
+    assert not shaped.requires_grad
+
+
+def test_bad_inputs_fail_clearly():
+    adv, mask, entropy, uncertainty, is_noisy = make_batch(2)
+    with pytest.raises(ValueError, match="cap_base"):
+        shape_advantages(adv, mask, entropy, uncertainty, is_noisy, cap_base="raw")
+    with pytest.raises(ValueError, match="beta_out"):
+        shape_advantages(adv, mask, entropy, uncertainty, is_noisy, beta_out=0.0)
+    with pytest.raises(ValueError, match="alpha_per"):
+        shape_advantages(adv, mask, entropy, uncertainty, is_noisy, alpha_per=-1.0)
+    with pytest.raises(ValueError, match="entropy has shape"):
+        shape_advantages(adv, mask, entropy[:, :-1], uncertainty, is_noisy)
+    with pytest.raises(ValueError, match="is_noisy"):
+        shape_advantages(adv, mask, entropy, uncertainty, is_noisy[:-1])
+    noisy_row = int(is_noisy.nonzero()[0])
+    broken = uncertainty.clone()
+    broken[noisy_row, 0] = float("nan")
+    with pytest.raises(ValueError, match="NaN"):
+        shape_advantages(adv, mask, entropy, broken, is_noisy)
