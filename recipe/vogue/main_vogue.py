@@ -1,0 +1,94 @@
+"""Hydra entry for VOGUE on verl 0.9.1: ``python -m recipe.vogue.main_vogue <hydra overrides>``.
+
+The config is ``config/vogue_trainer.yaml`` (verl's packaged ``ppo_trainer`` plus the ``vogue:``
+section; ``vogue=paper`` by default, ``vogue=authors_code`` for the released code's choices). The
+rollout backend and the platform come from overrides/env only (``actor_rollout_ref.rollout.name``,
+``trainer.device``), so the same entry runs on GPU clusters and on the CPU backend.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from pprint import pprint
+
+import hydra
+import ray
+from omegaconf import OmegaConf
+
+from verl.trainer.main_ppo import run_ppo
+from verl.trainer.main_ppo_v0 import BaseTaskRunner
+from verl.trainer.ppo.utils import create_rl_dataset, create_rl_sampler, need_critic, need_reference_policy
+from verl.utils.config import omega_conf_to_dataclass, validate_config
+from verl.utils.device import auto_set_device
+
+from recipe.vogue.vogue_config import validate_run_config
+
+__all__ = ["VogueTaskRunner", "main"]
+
+
+class VogueTaskRunnerBase(BaseTaskRunner):
+    """verl's TaskRunner with VOGUE's worker (for kl_estimator=full) and trainer."""
+
+    def add_actor_rollout_worker(self, config):
+        from recipe.vogue.worker import VogueActorRolloutRefWorker
+
+        _, worker_group_cls = super().add_actor_rollout_worker(config)
+        # The subclass only adds a method; with vogue.enable=false it behaves exactly like verl's worker.
+        for role in self.role_worker_mapping:
+            self.role_worker_mapping[role] = ray.remote(VogueActorRolloutRefWorker)
+        return VogueActorRolloutRefWorker, worker_group_cls
+
+    def run(self, config):
+        from verl.utils.dataset.rl_dataset import collate_fn
+        from verl.workers.config import HFModelConfig
+
+        from recipe.vogue.trainer import VogueTrainer
+
+        print(f"VogueTaskRunner hostname: {socket.gethostname()}, PID: {os.getpid()}")
+        pprint(OmegaConf.to_container(config, resolve=True))
+        OmegaConf.resolve(config)
+        validate_run_config(config)
+        _, worker_group_cls = self.add_actor_rollout_worker(config)
+        self.add_critic_worker(config)
+        self.add_reward_model_resource_pool(config)
+        self.add_teacher_model_resource_pool(config)
+        validate_config(config, use_reference_policy=need_reference_policy(config), use_critic=need_critic(config))
+
+        model_config: HFModelConfig = omega_conf_to_dataclass(config.actor_rollout_ref.model)
+        tokenizer, processor = model_config.tokenizer, model_config.processor
+        datasets = {
+            split: create_rl_dataset(
+                files, config.data, tokenizer, processor, is_train=split == "train",
+                max_samples=config.data.get(f"{split}_max_samples", -1),
+            )
+            for split, files in (("train", config.data.train_files), ("val", config.data.val_files))
+        }
+        trainer = VogueTrainer(
+            config=config,
+            tokenizer=tokenizer,
+            processor=processor,
+            role_worker_mapping=self.role_worker_mapping,
+            resource_pool_manager=self.init_resource_pool_mgr(config),
+            ray_worker_group_cls=worker_group_cls,
+            train_dataset=datasets["train"],
+            val_dataset=datasets["val"],
+            collate_fn=collate_fn,
+            train_sampler=create_rl_sampler(config.data, datasets["train"]),
+        )
+        trainer.init_workers()
+        trainer.fit()
+
+
+VogueTaskRunner = ray.remote(VogueTaskRunnerBase)
+
+
+@hydra.main(config_path="config", config_name="vogue_trainer", version_base=None)
+def main(config):
+    auto_set_device(config)
+    validate_run_config(config)  # fail before Ray starts
+    run_ppo(config, task_runner_class=VogueTaskRunner)
+
+
+if __name__ == "__main__":
+    main()

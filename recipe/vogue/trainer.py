@@ -1,0 +1,221 @@
+"""VogueTrainer: verl's legacy ``RayPPOTrainer`` with two hooks overridden (fit() is verl's own).
+
+- ``_compute_old_log_prob``: draws the branches for the step, runs verl's raw log-prob pass, and ONE
+  noisy pass on the rows drawn into the noisy branch (plus monitored raw rows) with freshly perturbed
+  images; stores the per-row branch entropy, u_per and z_i in the batch (``vogue_*`` columns). The raw
+  branch's old_log_probs/entropys are reused, never recomputed.
+- ``_update_actor``: receives the batch with GRPO advantages, adds the VOGUE bonuses
+  (``shaping.shape_advantages``) and hands the shaped batch to verl's actor update; logs ``vogue/*``.
+
+With ``vogue.enable=false`` both hooks are verl's, so the baseline is plain GRPO on the same code.
+``rollout_from=raw`` only (METHOD.md §5); the step used by the schedule is ``global_steps − 1``, which
+verl restores from the checkpoint on resume, and the draws are seeded from (vogue.seed, step).
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import torch
+from omegaconf import OmegaConf
+
+from verl import DataProto
+from verl.protocol import pad_dataproto_to_divisor
+from verl.trainer.ppo.ray_trainer import RayPPOTrainer
+from verl.utils import tensordict_utils as tu
+from verl.workers.utils.padding import left_right_2_no_padding, no_padding_2_padding
+
+from recipe.vogue.noisy_branch import (
+    BranchDraw,
+    NoisyBranchError,
+    draw_branches,
+    images_from_messages,
+    noisy_multi_modal_inputs,
+    stable_seed,
+)
+from recipe.vogue.shaping import shape_advantages
+from recipe.vogue.uncertainty import sampled_token_entropy, symmetric_kl_from_sampled
+from recipe.vogue.vogue_config import check_multimodal_processor, validate_run_config
+from recipe.vogue.worker import CHUNK_SIZE_KEY, NOISY_INPUTS_KEY, PAIRED_OUTPUT_KEYS
+
+__all__ = ["VOGUE_COLUMNS", "VogueTrainer"]
+
+# Per-row tensors _compute_old_log_prob adds to the batch for _update_actor (popped there).
+VOGUE_COLUMNS = ("vogue_entropy", "vogue_u_per", "vogue_is_noisy")
+
+
+def _masked_mean(values: torch.Tensor, mask: torch.Tensor) -> float:
+    count = mask.sum()
+    return float((values * mask).sum() / count) if count > 0 else 0.0
+
+
+class VogueTrainer(RayPPOTrainer):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.vogue = validate_run_config(self.config)
+        if self.vogue.enable:
+            check_multimodal_processor(self.processor, self.config.actor_rollout_ref.model.path)
+        self._vogue_metrics: dict[str, float] = {}
+
+    # ---- branch draws and the noisy pass -------------------------------------------------------------
+
+    def _draw_branches(self, batch: DataProto) -> BranchDraw:
+        schedule = self.vogue.schedule
+        return draw_branches(
+            group_index=list(batch.non_tensor_batch["uid"]),
+            step=self.global_steps - 1,
+            total_steps=schedule.total_steps or self.total_training_steps,
+            seed=self.vogue.seed,
+            schedule={"type": schedule.type, "start": schedule.start, "end": schedule.end, "fixed": schedule.fixed},
+            granularity=self.vogue.granularity,
+            monitor_fraction=self.vogue.monitor_fraction,
+        )
+
+    def _noisy_inputs(self, batch: DataProto, rows: list[int]) -> np.ndarray:
+        """Perturbed multi_modal_inputs for ``rows`` (seed per response from run seed, step, uid, row)."""
+        columns = batch.non_tensor_batch
+        for key in ("raw_prompt", "multi_modal_inputs"):
+            if key not in columns:
+                raise NoisyBranchError(f"the batch has no {key!r} column; the noisy branch needs the prompt images")
+        image_processor = self.processor.image_processor
+        patch_size = getattr(image_processor, "patch_size", 14)
+        processor_kwargs = OmegaConf.to_container(self.config.data.get("mm_processor_kwargs") or {}, resolve=True)
+        step = self.global_steps - 1
+
+        def build(row: int) -> dict:
+            seed = stable_seed(self.vogue.seed, step, columns["uid"][row], row)
+            images = images_from_messages(columns["raw_prompt"][row], patch_size)
+            return noisy_multi_modal_inputs(
+                columns["multi_modal_inputs"][row], images, image_processor, self.vogue.perturbation, seed, row,
+                processor_kwargs,
+            )
+
+        with ThreadPoolExecutor(max_workers=self.vogue.perturb_workers) as pool:
+            built = list(pool.map(build, rows))
+        out = np.empty(len(rows), dtype=object)
+        out[:] = built
+        return out
+
+    def _padded_subset(self, batch: DataProto, rows: list[int], extra: dict[str, np.ndarray]) -> DataProto:
+        """Rows of ``batch`` (plus ``extra`` columns) padded to a multiple of the actor's DP size."""
+        subset = batch.select_idxs(np.asarray(rows, dtype=np.int64))
+        subset.non_tensor_batch.update(extra)
+        seqlens = [
+            length for inputs in subset.non_tensor_batch.get("multi_modal_inputs", [])
+            if inputs is not None and "images_seqlens" in inputs for length in inputs["images_seqlens"].tolist()
+        ]
+        subset.meta_info = {
+            **subset.meta_info,
+            "global_token_num": subset.batch["attention_mask"].sum(-1).tolist(),
+            "images_seqlens": seqlens,
+        }
+        padded, _ = pad_dataproto_to_divisor(subset, self._get_dp_size(self.actor_rollout_wg, "actor"))
+        return padded
+
+    def _paired_log_prob(self, subset: DataProto) -> tuple[dict[str, torch.Tensor], float]:
+        """One call of the worker's raw+noisy pass (kl_estimator=full): [rows, response] tensors and mfu."""
+        batch_td = left_right_2_no_padding(subset.to_tensordict())
+        tu.assign_non_tensor(
+            batch_td, calculate_entropy=True, compute_loss=False, **{CHUNK_SIZE_KEY: self.vogue.kl_chunk_size}
+        )
+        output = self.actor_rollout_wg.compute_log_prob_with_noisy_branch(batch_td)
+        tensors = {key: no_padding_2_padding(tu.get(output, key), batch_td).float() for key in PAIRED_OUTPUT_KEYS}
+        return tensors, tu.get(output, "metrics")["mfu"]
+
+    def _compute_old_log_prob(self, batch: DataProto):
+        if not self.vogue.enable:
+            return super()._compute_old_log_prob(batch)
+        draw = self._draw_branches(batch)
+        probed = draw.is_probed.nonzero().flatten().tolist()
+        if self.vogue.kl_estimator == "full":
+            old_log_prob, mfu, noisy = self._full_kl_passes(batch, probed)
+        else:
+            old_log_prob, mfu = super()._compute_old_log_prob(batch)
+            noisy = self._sampled_noisy_pass(batch, probed, old_log_prob.batch["old_log_probs"][probed])
+        raw_log_probs = old_log_prob.batch["old_log_probs"]
+        raw_entropy = old_log_prob.batch["entropys"]
+        noisy_log_probs = torch.zeros_like(raw_log_probs)
+        noisy_entropy = torch.zeros_like(raw_entropy)
+        u_per = torch.zeros_like(raw_log_probs)
+        if probed:
+            noisy_log_probs[probed], noisy_entropy[probed], u_per[probed] = noisy
+        if self.vogue.entropy == "sampled_token":
+            raw_entropy_used, noisy_entropy_used = sampled_token_entropy(raw_log_probs), sampled_token_entropy(noisy_log_probs)
+        else:
+            raw_entropy_used, noisy_entropy_used = raw_entropy, noisy_entropy
+        is_noisy = draw.is_noisy.to(raw_log_probs.device)
+        old_log_prob.batch["vogue_entropy"] = torch.where(is_noisy[:, None], noisy_entropy_used, raw_entropy_used)
+        old_log_prob.batch["vogue_u_per"] = u_per
+        old_log_prob.batch["vogue_is_noisy"] = is_noisy
+        self._vogue_metrics = self._branch_metrics(batch.batch["response_mask"], draw, raw_entropy, noisy_entropy, u_per)
+        return old_log_prob, mfu
+
+    def _sampled_noisy_pass(self, batch: DataProto, probed: list[int], raw_log_probs: torch.Tensor):
+        """The ONE extra compute_log_prob call: probed rows with perturbed pixel_values."""
+        if not probed:
+            return None
+        subset = self._padded_subset(batch, probed, {"multi_modal_inputs": self._noisy_inputs(batch, probed)})
+        noisy, _ = super()._compute_old_log_prob(subset)
+        noisy_log_probs = noisy.batch["old_log_probs"][: len(probed)]
+        u_per = symmetric_kl_from_sampled(raw_log_probs, noisy_log_probs, self.vogue.kl_estimator)
+        return noisy_log_probs, noisy.batch["entropys"][: len(probed)], u_per
+
+    def _full_kl_passes(self, batch: DataProto, probed: list[int]):
+        """Probed rows through the worker's paired pass, the others through verl's compute_log_prob."""
+        probed_set = set(probed)
+        raw_rows = [row for row in range(len(batch)) if row not in probed_set]
+        parts, noisy = [], None
+        if raw_rows:
+            raw_part, mfu = super()._compute_old_log_prob(self._padded_subset(batch, raw_rows, {}))
+            parts.append((raw_rows, raw_part.batch["old_log_probs"], raw_part.batch["entropys"]))
+        if probed:
+            subset = self._padded_subset(batch, probed, {NOISY_INPUTS_KEY: self._noisy_inputs(batch, probed)})
+            paired, paired_mfu = self._paired_log_prob(subset)
+            parts.append((probed, paired["log_probs"], paired["entropy"]))
+            noisy = tuple(paired[key][: len(probed)] for key in ("noisy_log_probs", "noisy_entropy", "symmetric_kl"))
+            mfu = mfu if raw_rows else paired_mfu
+        template = parts[0][1]
+        log_probs = template.new_zeros((len(batch), template.shape[1]))
+        entropy = torch.zeros_like(log_probs)
+        for rows, part_log_probs, part_entropy in parts:
+            log_probs[rows] = part_log_probs[: len(rows)]
+            entropy[rows] = part_entropy[: len(rows)]
+        return DataProto.from_dict(tensors={"old_log_probs": log_probs, "entropys": entropy}), mfu, noisy
+
+    def _branch_metrics(self, response_mask, draw: BranchDraw, raw_entropy, noisy_entropy, u_per) -> dict[str, float]:
+        mask = response_mask.bool()
+        probed_tokens = mask & draw.is_probed.to(mask.device)[:, None]
+        probed_rows = draw.is_probed.to(mask.device) & mask.any(-1)
+        per_sequence = (u_per * mask).sum(-1) / mask.sum(-1).clamp(min=1)
+        return {
+            "vogue/p_noi": draw.probability,
+            "vogue/probed_frac": float(draw.is_probed.float().mean()),
+            "vogue/u_per_token_mean": _masked_mean(u_per, probed_tokens),
+            "vogue/u_per_token_max": float(u_per[probed_tokens].max()) if probed_tokens.any() else 0.0,
+            "vogue/u_per_seq_mean": float(per_sequence[probed_rows].mean()) if probed_rows.any() else 0.0,
+            "vogue/u_per_seq_max": float(per_sequence[probed_rows].max()) if probed_rows.any() else 0.0,
+            "vogue/entropy_raw_mean": _masked_mean(raw_entropy, mask),
+            "vogue/entropy_noisy_mean": _masked_mean(noisy_entropy, probed_tokens),
+        }
+
+    # ---- shaping after GRPO -------------------------------------------------------------------------
+
+    def _update_actor(self, batch: DataProto) -> DataProto:
+        if not self.vogue.enable:
+            return super()._update_actor(batch)
+        missing = [key for key in VOGUE_COLUMNS if key not in batch.batch.keys()]
+        if missing:
+            raise RuntimeError(f"VOGUE columns {missing} are missing: _compute_old_log_prob did not run its noisy pass")
+        entropy, u_per, is_noisy = (batch.batch.pop(key) for key in VOGUE_COLUMNS)
+        vogue = self.vogue
+        shaped, shaping_metrics = shape_advantages(
+            batch.batch["advantages"], batch.batch["response_mask"], entropy, u_per, is_noisy,
+            alpha_out=vogue.alpha_out, beta_out=vogue.beta_out, alpha_per=vogue.alpha_per, beta_per=vogue.beta_per,
+            cap_base=vogue.cap_base,
+        )
+        batch.batch["advantages"] = shaped
+        output = super()._update_actor(batch)
+        output.meta_info["metrics"].update(self._vogue_metrics)
+        output.meta_info["metrics"].update({f"vogue/{key}": value for key, value in shaping_metrics.items()})
+        return output

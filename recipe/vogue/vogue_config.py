@@ -1,0 +1,194 @@
+"""The ``vogue:`` config section: its schema, defaults (the paper's values) and startup validation.
+
+``VogueConfig.from_config(config.vogue)`` turns the hydra node into a frozen dataclass and rejects
+unknown keys, out-of-range values and size-changing or identity perturbations with a message naming
+the field. ``validate_run_config(config)`` checks how the section fits the rest of verl's config, and
+``check_multimodal_processor`` refuses VOGUE on a model without an image processor.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+from PIL import Image
+
+from recipe.vogue.perturb import PerturbationSpec, perturb_image
+from recipe.vogue.schedule import GRANULARITIES, SCHEDULES, noisy_branch_probability
+from recipe.vogue.shaping import CAP_BASES
+from recipe.vogue.uncertainty import SAMPLED_KL_ESTIMATORS
+
+__all__ = [
+    "KL_ESTIMATORS",
+    "ENTROPY_MODES",
+    "ROLLOUT_SOURCES",
+    "ScheduleConfig",
+    "VogueConfig",
+    "validate_run_config",
+    "check_multimodal_processor",
+]
+
+KL_ESTIMATORS = ("full", *SAMPLED_KL_ESTIMATORS)
+ENTROPY_MODES = ("full", "sampled_token")
+ROLLOUT_SOURCES = ("raw", "noisy_branch")
+GRPO_ESTIMATORS = ("grpo", "vogue_grpo")
+# Operations some augmentation libraries offer that would change the image size, hence the number of
+# image tokens: a response generated from the raw image could not be teacher-forced under them.
+SIZE_CHANGING_OPS = ("crop", "resize", "scale", "expand", "pad", "zoom", "random_resized_crop")
+
+
+def _plain(node: Any) -> Any:
+    """A hydra/omegaconf node (or anything mapping-like) as plain Python containers."""
+    try:
+        from omegaconf import DictConfig, ListConfig, OmegaConf
+
+        if isinstance(node, DictConfig | ListConfig):
+            return OmegaConf.to_container(node, resolve=True)
+    except ImportError:  # pragma: no cover - omegaconf ships with hydra/verl
+        pass
+    return dict(node) if isinstance(node, Mapping) else node
+
+
+def _reject_unknown(section: str, given: Mapping[str, Any], known: set[str]) -> None:
+    unknown = sorted(set(given) - known)
+    if unknown:
+        raise ValueError(f"{section}: unknown keys {unknown}; known keys: {sorted(known)}")
+
+
+def _choice(field: str, value: Any, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ValueError(f"{field} must be one of {list(choices)}, got {value!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class ScheduleConfig:
+    """p_noi(s) (METHOD.md §4). ``total_steps=None`` means the trainer's total training steps."""
+
+    type: str = "linear"
+    start: float = 1.0
+    end: float = 0.0
+    fixed: float = 0.5
+    total_steps: int | None = None
+
+    def __post_init__(self):
+        try:
+            noisy_branch_probability(0, 1, self.type, self.start, self.end, self.fixed)
+        except ValueError as error:
+            raise ValueError(f"vogue.schedule: {error}") from None
+        if self.total_steps is not None and int(self.total_steps) <= 0:
+            raise ValueError(f"vogue.schedule.total_steps must be > 0 or null, got {self.total_steps}")
+
+
+@dataclasses.dataclass(frozen=True)
+class VogueConfig:
+    """Every VOGUE knob (METHOD.md §1–§5). Defaults are the paper's choices (the ``paper`` preset)."""
+
+    enable: bool = True
+    rollout_from: str = "raw"
+    kl_estimator: str = "full"
+    entropy: str = "full"
+    alpha_out: float = 0.4
+    beta_out: float = 2.0
+    alpha_per: float = 1.0
+    beta_per: float = 2.0
+    cap_base: str = "advantage"
+    granularity: str = "sample"
+    monitor_fraction: float = 0.0
+    schedule: ScheduleConfig = dataclasses.field(default_factory=ScheduleConfig)
+    perturbation: PerturbationSpec = dataclasses.field(default_factory=PerturbationSpec)
+    seed: int = 0
+    kl_chunk_size: int = 128
+    perturb_workers: int = 8
+
+    def __post_init__(self):
+        if self.rollout_from == "noisy_branch":
+            raise NotImplementedError(
+                "vogue.rollout_from=noisy_branch (rollouts from perturbed images, the paper's Algorithm 1) is "
+                "not implemented yet (later issue); use vogue.rollout_from=raw"
+            )
+        _choice("vogue.rollout_from", self.rollout_from, ROLLOUT_SOURCES)
+        _choice("vogue.kl_estimator", self.kl_estimator, KL_ESTIMATORS)
+        _choice("vogue.entropy", self.entropy, ENTROPY_MODES)
+        _choice("vogue.cap_base", self.cap_base, CAP_BASES)
+        _choice("vogue.granularity", self.granularity, GRANULARITIES)
+        for name in ("alpha_out", "alpha_per"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"vogue.{name} must be >= 0, got {getattr(self, name)}")
+        for name in ("beta_out", "beta_per"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"vogue.{name} must be > 0, got {getattr(self, name)}")
+        if not 0.0 <= self.monitor_fraction < 1.0:
+            raise ValueError(f"vogue.monitor_fraction must be in [0, 1), got {self.monitor_fraction}")
+        for name in ("kl_chunk_size", "perturb_workers"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"vogue.{name} must be >= 1, got {getattr(self, name)}")
+        if self.enable:
+            _check_perturbation(self.perturbation)
+
+    @classmethod
+    def from_config(cls, node: Mapping[str, Any] | None) -> VogueConfig:
+        """Build from the ``vogue`` hydra node; missing keys take the paper's defaults."""
+        given = _plain(node) or {}
+        _reject_unknown("vogue", given, {f.name for f in dataclasses.fields(cls)})
+        schedule = _plain(given.pop("schedule", None)) or {}
+        _reject_unknown("vogue.schedule", schedule, {f.name for f in dataclasses.fields(ScheduleConfig)})
+        perturbation = _plain(given.pop("perturbation", None)) or {}
+        resizing = sorted(set(perturbation) & set(SIZE_CHANGING_OPS))
+        if resizing:
+            raise ValueError(
+                f"vogue.perturbation: {resizing} would change the image size; the noisy branch teacher-forces the "
+                "raw-image response, which needs the same image_grid_thw (METHOD.md §1)"
+            )
+        try:
+            spec = PerturbationSpec.from_config(perturbation)
+        except ValueError as error:
+            raise ValueError(f"vogue.perturbation: {error}") from None
+        return cls(**given, schedule=ScheduleConfig(**schedule), perturbation=spec)
+
+
+def _check_perturbation(spec: PerturbationSpec) -> None:
+    if spec.is_identity:
+        raise ValueError(
+            "vogue.perturbation is the identity (every op off or zero strength): the noisy branch would equal "
+            "the raw one and u_per would be 0; enable an op or set vogue.enable=false"
+        )
+    probe = Image.new("RGB", (30, 22), (120, 60, 200))
+    if perturb_image(probe, spec, seed=0).size != probe.size:
+        raise ValueError("vogue.perturbation changes the image size; it must keep it (METHOD.md §1)")
+
+
+def validate_run_config(config: Any) -> VogueConfig:
+    """Validate the ``vogue`` section and its fit with verl's config; return the parsed section."""
+    vogue = VogueConfig.from_config(config.get("vogue"))
+    estimator = config.algorithm.adv_estimator
+    if not vogue.enable:
+        if estimator == "vogue_grpo":
+            raise ValueError("algorithm.adv_estimator=vogue_grpo needs vogue.enable=true (use grpo for the baseline)")
+        return vogue
+    if estimator not in GRPO_ESTIMATORS:
+        raise ValueError(
+            f"vogue.enable=true shapes GRPO advantages: algorithm.adv_estimator must be one of "
+            f"{list(GRPO_ESTIMATORS)}, got {estimator!r}"
+        )
+    if config.trainer.get("use_v1", False):
+        raise ValueError("VOGUE runs on verl's legacy RayPPOTrainer: set trainer.use_v1=false")
+    if int(config.actor_rollout_ref.rollout.n) < 2:
+        raise ValueError("vogue.enable=true needs GRPO groups: actor_rollout_ref.rollout.n must be >= 2")
+    if vogue.kl_estimator == "full" and config.actor_rollout_ref.model.get("use_fused_kernels", False):
+        raise ValueError(
+            "vogue.kl_estimator=full needs the logits of both branches, which fused kernels never materialise: "
+            "set actor_rollout_ref.model.use_fused_kernels=false or pick a sampled estimator"
+        )
+    if not config.data.get("image_key"):
+        raise ValueError("vogue.enable=true needs images: data.image_key is empty")
+    return vogue
+
+
+def check_multimodal_processor(processor: Any, model_path: str) -> None:
+    """Refuse VOGUE on a model whose processor cannot encode images (a text-only model)."""
+    if processor is None or getattr(processor, "image_processor", None) is None:
+        raise ValueError(
+            f"vogue.enable=true needs a multimodal model with an image processor; {model_path!r} has none "
+            "(set vogue.enable=false for text-only GRPO)"
+        )
