@@ -1,0 +1,33 @@
+"""HuggingFaceM4/ChartQA: image, query, label (list; the first is the answer), human_or_machine."""
+
+from data_prep.converters.common import DatasetSpec, number_or_text
+from data_prep.errors import BadRow
+
+
+def to_fields(record: dict) -> dict:
+    labels = record["label"]
+    if isinstance(labels, str):
+        labels = [labels]
+    if not labels or labels[0] is None or not str(labels[0]).strip():
+        raise BadRow("label", "missing answer")
+    answer = str(labels[0]).strip()
+    return {
+        "question": record["query"] or "",
+        "images": [record["image"]],
+        "image_fields": ["image"],
+        "ground_truth": answer,
+        "answer_type": number_or_text(answer),
+        "choices": None,
+        "extra": {"human_or_machine": None if record["human_or_machine"] is None else str(record["human_or_machine"])},
+    }
+
+
+SPEC = DatasetSpec(
+    name="chartqa",
+    hub_id="HuggingFaceM4/ChartQA",
+    splits=("test", "val", "train"),
+    columns=frozenset({"image", "query", "label", "human_or_machine"}),
+    to_fields=to_fields,
+    fields={"question": "query", "ground_truth": "label"},
+    expects="image: HF Image, query, label: list[str] (first = answer), human_or_machine",
+)

@@ -1,0 +1,105 @@
+"""What every converter module shares: its spec, and the answer/placeholder rules several sources need."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from data_prep.errors import BadRow
+from data_prep.rows import as_number, letter, parse_inline_options
+
+_LETTER_ANSWER = re.compile(r"^\(?([A-Z])\)?\.?$")
+_NUMBERED_PLACEHOLDER = re.compile(r"<image\s*(\d+)>")
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """One source dataset.
+
+    ``to_fields(record)`` turns a source record (a dict of its columns, images undecoded) into
+    ``build_row`` keyword arguments plus ``image_fields`` (the source column of each image, for error
+    messages). ``fields`` maps build_row's names ("question", "ground_truth", "choices") to the source
+    columns they come from. ``id_column`` identifies a row in error messages.
+    """
+
+    name: str
+    hub_id: str
+    splits: tuple[str, ...]  # the first is the default
+    columns: frozenset[str]
+    to_fields: Callable[[dict], dict]
+    fields: dict[str, str]
+    expects: str
+    optional_columns: frozenset[str] = field(default_factory=frozenset)
+    id_column: str | None = None
+    needs_image_dir: bool = False
+
+
+def text_ids(record: dict, names: dict[str, str]) -> dict[str, str | None]:
+    """Source ids for extra_info as strings: ``names`` maps extra_info key → source column."""
+    return {key: None if record.get(column) is None else str(record[column]) for key, column in names.items()}
+
+
+def strip_boxed(answer) -> str:
+    r"""The content of the last ``\boxed{…}`` in ``answer`` (braces balanced), or the answer unchanged."""
+    text = "" if answer is None else str(answer).strip()
+    start = text.rfind("\\boxed{")
+    if start < 0:
+        return text
+    depth = 0
+    for position in range(start + len("\\boxed"), len(text)):
+        depth += {"{": 1, "}": -1}.get(text[position], 0)
+        if depth == 0:
+            return text[start + len("\\boxed{") : position].strip()
+    raise BadRow("ground_truth", "unbalanced \\boxed{", repr(answer))
+
+
+def choice_or_math(question: str, answer: str) -> tuple[str, list[str] | None]:
+    """(answer_type, choices) for free-form sources that mix math and multiple choice: a single-letter
+    answer to a question listing its options inline is a choice; anything else is math."""
+    if _LETTER_ANSWER.match(answer.strip().upper()):
+        options = parse_inline_options(question or "")
+        if options:
+            return "choice", options
+    return "math", None
+
+
+def number_or_text(answer: str) -> str:
+    """"number" when the answer is a plain number, else "text"."""
+    return "number" if as_number(answer) is not None else "text"
+
+
+def letter_of_choice(answer, choices: list[str], field_name: str) -> str:
+    """The letter of the option whose text equals ``answer`` (MathVista stores the text, not the letter)."""
+    stripped = [str(choice).strip() for choice in choices]
+    text = "" if answer is None else str(answer).strip()
+    if not text:
+        raise BadRow(field_name, "missing answer")
+    if text not in stripped:
+        raise BadRow(field_name, "answer is not one of the choices", f"{text!r} not in {stripped!r}")
+    return letter(stripped.index(text))
+
+
+def numbered_placeholders(text: str, images: dict[int, object], column: Callable[[int], str]) -> tuple[str, list, list[str]]:
+    """Turn ``<image 1>``/``<image2>`` references into ``<image>`` placeholders, in order of appearance.
+
+    ``images`` maps number → image value (None when the source cell is empty); ``column(n)`` names its
+    source column. Returns (text, images in placeholder order, their columns). Images no placeholder
+    refers to are put in front (so none is dropped). A reference to an empty or absent image raises
+    BadRow naming that column.
+    """
+    ordered, columns = [], []
+    for match in _NUMBERED_PLACEHOLDER.finditer(text):
+        number = int(match.group(1))
+        if images.get(number) is None:
+            raise BadRow(column(number), "missing image", f"referenced by {match.group(0)}")
+        ordered.append(images[number])
+        columns.append(column(number))
+    referenced = {int(n) for n in _NUMBERED_PLACEHOLDER.findall(text)}
+    unreferenced = [n for n in sorted(images) if images[n] is not None and n not in referenced]
+    text = _NUMBERED_PLACEHOLDER.sub("<image>", text)
+    if unreferenced:
+        text = "<image>" * len(unreferenced) + text
+        ordered = [images[n] for n in unreferenced] + ordered
+        columns = [column(n) for n in unreferenced] + columns
+    return text, ordered, columns

@@ -1,0 +1,53 @@
+"""AI4Math/MathVerse testmini: five versions of each problem; Vision-Only rows have an empty question
+(the question is drawn in the image), which gets ``VISION_ONLY_QUESTION`` instead."""
+
+from data_prep.converters.common import DatasetSpec, choice_or_math, text_ids
+from data_prep.errors import BadRow
+
+VISION_ONLY = "Vision Only"
+VISION_ONLY_QUESTION = "Answer the question shown in the image."
+
+
+def to_fields(record: dict) -> dict:
+    question = (record["question"] or "").strip()
+    if not question and record["problem_version"] == VISION_ONLY:
+        question = VISION_ONLY_QUESTION
+    answer = "" if record["answer"] is None else str(record["answer"])
+    if record["question_type"] == "multi-choice":
+        _, choices = choice_or_math(question, answer)
+        answer_type = "choice"
+    elif record["question_type"] == "free-form":
+        answer_type, choices = "math", None
+    else:
+        raise BadRow("question_type", "unknown question type", repr(record["question_type"]))
+    metadata = record.get("metadata") or {}
+    return {
+        "question": question,
+        "images": [record["image"]],
+        "image_fields": ["image"],
+        "ground_truth": answer,
+        "answer_type": answer_type,
+        "choices": choices,
+        "extra": {
+            **text_ids(record, {"sample_index": "sample_index", "problem_index": "problem_index"}),
+            "problem_version": record["problem_version"],
+            "question_type": record["question_type"],
+            "subject": metadata.get("subject"),
+            "subfield": metadata.get("subfield"),
+        },
+    }
+
+
+SPEC = DatasetSpec(
+    name="mathverse",
+    hub_id="AI4Math/MathVerse",
+    splits=("testmini",),
+    columns=frozenset(
+        {"sample_index", "problem_index", "problem_version", "question", "image", "answer", "question_type",
+         "metadata", "query_wo", "query_cot", "question_for_eval"}
+    ),
+    to_fields=to_fields,
+    fields={"question": "question", "ground_truth": "answer", "choices": "question"},
+    id_column="sample_index",
+    expects="sample_index, problem_index, problem_version, question, image: HF Image, answer, question_type, metadata, query_*",
+)

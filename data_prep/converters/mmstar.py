@@ -1,0 +1,29 @@
+"""Lin-Chen/MMStar: question with options inline ("Options: A: …, B: …"), letter answer, image."""
+
+from data_prep.converters.common import DatasetSpec, text_ids
+from data_prep.rows import parse_inline_options
+
+
+def to_fields(record: dict) -> dict:
+    return {
+        "question": record["question"] or "",
+        "images": [record["image"]],
+        "image_fields": ["image"],
+        "ground_truth": record["answer"],
+        "answer_type": "choice",
+        "choices": parse_inline_options(record["question"] or ""),
+        "extra": text_ids(record, {"source_index": "index", "category": "category", "l2_category": "l2_category"}),
+    }
+
+
+SPEC = DatasetSpec(
+    name="mmstar",
+    hub_id="Lin-Chen/MMStar",
+    splits=("val",),
+    columns=frozenset({"index", "question", "image", "answer", "category", "l2_category"}),
+    optional_columns=frozenset({"meta_info"}),
+    to_fields=to_fields,
+    fields={"question": "question", "ground_truth": "answer", "choices": "question"},
+    id_column="index",
+    expects="index, question (options inline), image: HF Image, answer (letter), category, l2_category",
+)
