@@ -33,6 +33,7 @@ PLACEHOLDER = "<image>"
 ANSWER_TYPES = ("math", "choice", "yesno", "number", "text")
 MATH_SOURCES = frozenset({"mmrl30k", "geo3k", "virl39k", "mmk12", "mathverse", "mathvista", "wemath", "mathvision"})
 _CORE_EXTRA_KEYS = frozenset({"split", "index", "answer_type", "question", "choices"})
+_LAST_RUN_LETTER = "H"
 _THOUSANDS = re.compile(r"^[-+]?\d{1,3}(,\d{3})+(\.\d+)?$")
 _NUMBER = re.compile(r"^[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?$")
 
@@ -53,13 +54,14 @@ def as_number(text: str) -> str | None:
 def normalise_letters(answer: str, n_choices: int | None = None) -> str:
     """Correct option letter(s) → uppercase, sorted, joined by ", ".
 
-    Accepts "b", "(B)", "B.", "A, C", "C and A", "AC". Raises BadRow("ground_truth") when something else
+    Accepts "b", "(B)", "B.", "A, C", "C and A", and ascending runs of A–H ("AC"; not "TWO"). Raises BadRow("ground_truth") when something else
     remains or a letter is beyond the ``n_choices`` options.
     """
     text = str(answer).strip().upper()
     tokens = [token for token in re.split(r"[\s,;/]+|\bAND\b", re.sub(r"[().:\[\]]", " ", text)) if token]
-    if len(tokens) == 1 and tokens[0].isalpha() and len(set(tokens[0])) == len(tokens[0]):
-        tokens = list(tokens[0])
+    run = tokens[0] if len(tokens) == 1 else ""
+    if len(run) > 1 and run.isalpha() and list(run) == sorted(set(run)) and run[-1] <= _LAST_RUN_LETTER:
+        tokens = list(run)  # "ACD": run-together letters, ascending as option lists are written
     if not tokens or any(len(token) != 1 or not token.isalpha() for token in tokens):
         raise BadRow("ground_truth", "not an option letter", repr(answer))
     letters = sorted(set(tokens))
