@@ -1,0 +1,30 @@
+"""Which matcher scores a row: ``extra_info["answer_type"]``, or a guess when a row lacks one."""
+
+from __future__ import annotations
+
+import re
+from typing import Sequence
+
+from vogue_reward.numbers import plain_number
+
+ANSWER_TYPES = ("math", "choice", "yesno", "number", "text")
+_LETTER_LIST = re.compile(r"^[A-J](?:\s*,\s*[A-J])*$")
+
+
+def infer_answer_type(data_source: str, ground_truth: str, choices: Sequence[str] | None) -> str:
+    """The answer type of a row without ``answer_type``, first rule that applies:
+    yes/no ground truth, or HallusionBench → "yesno"; option letters ("B", "A, C") → "choice";
+    ChartQA → "number" if the ground truth is a plain number, else "text"; otherwise "math"
+    (math-verify also compares non-numeric answers as strings).
+
+    >>> infer_answer_type("mathvista", "A, C", None)
+    'choice'
+    """
+    truth = ground_truth.strip()
+    if truth.lower() in ("yes", "no") or data_source == "hallusionbench":
+        return "yesno"
+    if _LETTER_LIST.match(truth) and (choices or len(truth) == 1):
+        return "choice"
+    if data_source == "chartqa":
+        return "number" if plain_number(truth) is not None else "text"
+    return "math"

@@ -1,0 +1,145 @@
+"""Matchers for the non-math answer types: choice, yesno, number, text.
+
+Each takes the candidate answer (``extraction.candidate_answer``; None when the response commits to
+none) and the ground truth in the form README "Rewards and answer types" fixes, and returns
+``Match(acc, pred)``: ``pred`` is the canonical answer (what maj@k votes on), "" when nothing was read.
+A ground truth outside that form raises ``BadGroundTruth`` naming the field.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import NamedTuple, Sequence
+
+from vogue_reward.extraction import strip_decorations
+from vogue_reward.numbers import parse_number, relaxed_match, rounded_match
+
+LETTERS_WITHOUT_CHOICES = 10  # A–J accepted when the row does not list its options
+_ANSWER_LEAD = re.compile(r"^(?:the\s+)?(?:correct\s+|final\s+)?(?:answer|option|choice)s?\s*(?:is|are|:)?\s*", re.I)
+_LETTER_SEPARATORS = re.compile(r"[\s,;/&+]+|\band\b", re.IGNORECASE)
+_LETTER_PUNCTUATION = re.compile(r"[()\[\].:：]")
+_LEADING_LETTER = re.compile(r"^[(\[]?([A-Z])\s*(?:[.):：\]]|\s-)\s*\S")
+_YES = frozenset({"yes", "true"})
+_NO = frozenset({"no", "false"})
+_WORD = re.compile(r"[a-z]+")
+
+
+class Match(NamedTuple):
+    acc: float
+    pred: str
+
+
+class BadGroundTruth(ValueError):
+    """A row whose ground truth (or ``extra_info`` field) is not in the documented form."""
+
+    def __init__(self, field: str, problem: str):
+        super().__init__(f"{field}: {problem}")
+        self.field = field
+
+
+def _letters_in_range(letters: set[str], n_choices: int) -> bool:
+    return bool(letters) and all(0 <= ord(item) - ord("A") < n_choices for item in letters)
+
+
+def parse_letters(text: str, n_choices: int | None) -> frozenset[str] | None:
+    """Option letters an answer names: "B", "(B)", "B.", "[b]", "option B", "B) 12", "A, C", "A and C",
+    "AC"; None when the answer is not written as letters (or names a letter beyond the options)."""
+    n_choices = n_choices or LETTERS_WITHOUT_CHOICES
+    text = _ANSWER_LEAD.sub("", strip_decorations(text))
+    tokens = [token for token in _LETTER_SEPARATORS.split(_LETTER_PUNCTUATION.sub(" ", text)) if token]
+    if tokens and all(len(token) == 1 and token.isalpha() for token in tokens):
+        if len(tokens) == 1 or all(token.isupper() for token in tokens):
+            letters = {token.upper() for token in tokens}
+            return frozenset(letters) if _letters_in_range(letters, n_choices) else None
+    if len(tokens) == 1 and tokens[0].isupper() and tokens[0].isalpha() and len(set(tokens[0])) == len(tokens[0]):
+        letters = set(tokens[0])
+        return frozenset(letters) if _letters_in_range(letters, n_choices) else None
+    leading = _LEADING_LETTER.match(text)
+    if leading and _letters_in_range({leading.group(1)}, n_choices):
+        return frozenset(leading.group(1))
+    return None
+
+
+def _option_key(text: str) -> str:
+    number = parse_number(text)
+    if number is not None and not number.percent:
+        return f"number:{number.value:.10g}"
+    return strip_decorations(text).casefold()
+
+
+def letter_of_option_text(text: str, choices: Sequence[str]) -> str | None:
+    """The letter whose option text the answer repeats (case, LaTeX decoration and number formatting
+    ignored: "12.0" matches option "12"); None when no option, or more than one, matches."""
+    key = _option_key(text)
+    hits = [chr(ord("A") + i) for i, choice in enumerate(choices) if _option_key(choice) == key]
+    return hits[0] if len(hits) == 1 else None
+
+
+def _letters_or_option(text: str, choices: Sequence[str] | None) -> frozenset[str] | None:
+    letters = parse_letters(text, len(choices) if choices else None)
+    if letters is None and choices:
+        hit = letter_of_option_text(text, choices)
+        letters = frozenset(hit) if hit else None
+    return letters
+
+
+def match_choice(candidate: str | None, ground_truth: str, choices: Sequence[str] | None) -> Match:
+    """Correct iff the set of letters the answer names (or the option whose text it repeats) equals
+    the ground-truth set ("A, C" == "C and A"; "A" != "A, C")."""
+    truth = _letters_or_option(ground_truth, choices)
+    if truth is None:
+        raise BadGroundTruth("ground_truth", f"not option letter(s) of this row: {ground_truth[:80]!r}")
+    predicted = _letters_or_option(candidate, choices) if candidate else None
+    if predicted is None:
+        return Match(0.0, "")
+    return Match(float(predicted == truth), ", ".join(sorted(predicted)))
+
+
+def yes_or_no(text: str) -> str | None:
+    """"yes"/"no" from the first word of an answer (yes/true/no/false, any case), else None."""
+    first = _WORD.match(strip_decorations(text).lower().lstrip("*_ "))
+    if first is None:
+        return None
+    word = first.group()
+    return "yes" if word in _YES else "no" if word in _NO else None
+
+
+def match_yesno(candidate: str | None, ground_truth: str) -> Match:
+    word = strip_decorations(ground_truth).lower()
+    if word not in _YES | _NO:
+        raise BadGroundTruth("ground_truth", f"not yes/no: {ground_truth[:80]!r}")
+    truth = "yes" if word in _YES else "no"
+    predicted = yes_or_no(candidate) if candidate else None
+    if predicted is None:
+        return Match(0.0, "")
+    return Match(float(predicted == truth), predicted)
+
+
+def match_number(candidate: str | None, ground_truth: str, precision: int | None) -> Match:
+    """Rounded comparison when ``precision`` is given, else relaxed accuracy (5%). A percentage
+    answer ("45%") matches if either 45 or 0.45 does (charts label percentages both ways)."""
+    target = parse_number(ground_truth)
+    if target is None:
+        raise BadGroundTruth("ground_truth", f"not a number: {ground_truth[:80]!r}")
+    predicted = parse_number(candidate) if candidate else None
+    if predicted is None:
+        return Match(0.0, "")
+    values = (predicted.value, predicted.value / 100) if predicted.percent else (predicted.value,)
+    if precision is None:
+        correct = any(relaxed_match(value, target.value) for value in values)
+    else:
+        correct = any(rounded_match(value, target.value, precision) for value in values)
+    return Match(float(correct), f"{predicted.value:.10g}" + ("%" if predicted.percent else ""))
+
+
+def normalise_text(text: str) -> str:
+    """Case-folded, whitespace-collapsed, without LaTeX decoration or trailing punctuation."""
+    return strip_decorations(text).casefold()
+
+
+def match_text(candidate: str | None, ground_truth: str) -> Match:
+    truth = normalise_text(ground_truth)
+    if not truth:
+        raise BadGroundTruth("ground_truth", "empty")
+    predicted = normalise_text(candidate) if candidate else ""
+    return Match(float(bool(predicted) and predicted == truth), predicted)
