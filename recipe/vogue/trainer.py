@@ -18,7 +18,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
-from omegaconf import OmegaConf
 
 from verl import DataProto
 from verl.protocol import pad_dataproto_to_divisor
@@ -80,7 +79,7 @@ class VogueTrainer(RayPPOTrainer):
                 raise NoisyBranchError(f"the batch has no {key!r} column; the noisy branch needs the prompt images")
         image_processor = self.processor.image_processor
         patch_size = getattr(image_processor, "patch_size", 14)
-        processor_kwargs = OmegaConf.to_container(self.config.data.get("mm_processor_kwargs") or {}, resolve=True)
+        processor_kwargs = dict(self.config.data.get("mm_processor_kwargs") or {})
         step = self.global_steps - 1
 
         def build(row: int) -> dict:
@@ -128,11 +127,13 @@ class VogueTrainer(RayPPOTrainer):
             return super()._compute_old_log_prob(batch)
         draw = self._draw_branches(batch)
         probed = draw.is_probed.nonzero().flatten().tolist()
+        noisy_inputs = self._noisy_inputs(batch, probed) if probed else None  # fails before any forward
         if self.vogue.kl_estimator == "full":
-            old_log_prob, mfu, noisy = self._full_kl_passes(batch, probed)
+            old_log_prob, mfu, noisy = self._full_kl_passes(batch, probed, noisy_inputs)
         else:
             old_log_prob, mfu = super()._compute_old_log_prob(batch)
-            noisy = self._sampled_noisy_pass(batch, probed, old_log_prob.batch["old_log_probs"][probed])
+            raw_probed = old_log_prob.batch["old_log_probs"][probed]
+            noisy = self._sampled_noisy_pass(batch, probed, noisy_inputs, raw_probed) if probed else None
         raw_log_probs = old_log_prob.batch["old_log_probs"]
         raw_entropy = old_log_prob.batch["entropys"]
         noisy_log_probs = torch.zeros_like(raw_log_probs)
@@ -151,17 +152,15 @@ class VogueTrainer(RayPPOTrainer):
         self._vogue_metrics = self._branch_metrics(batch.batch["response_mask"], draw, raw_entropy, noisy_entropy, u_per)
         return old_log_prob, mfu
 
-    def _sampled_noisy_pass(self, batch: DataProto, probed: list[int], raw_log_probs: torch.Tensor):
+    def _sampled_noisy_pass(self, batch: DataProto, probed: list[int], noisy_inputs: np.ndarray, raw_log_probs):
         """The ONE extra compute_log_prob call: probed rows with perturbed pixel_values."""
-        if not probed:
-            return None
-        subset = self._padded_subset(batch, probed, {"multi_modal_inputs": self._noisy_inputs(batch, probed)})
+        subset = self._padded_subset(batch, probed, {"multi_modal_inputs": noisy_inputs})
         noisy, _ = super()._compute_old_log_prob(subset)
         noisy_log_probs = noisy.batch["old_log_probs"][: len(probed)]
         u_per = symmetric_kl_from_sampled(raw_log_probs, noisy_log_probs, self.vogue.kl_estimator)
         return noisy_log_probs, noisy.batch["entropys"][: len(probed)], u_per
 
-    def _full_kl_passes(self, batch: DataProto, probed: list[int]):
+    def _full_kl_passes(self, batch: DataProto, probed: list[int], noisy_inputs: np.ndarray | None):
         """Probed rows through the worker's paired pass, the others through verl's compute_log_prob."""
         probed_set = set(probed)
         raw_rows = [row for row in range(len(batch)) if row not in probed_set]
@@ -170,7 +169,7 @@ class VogueTrainer(RayPPOTrainer):
             raw_part, mfu = super()._compute_old_log_prob(self._padded_subset(batch, raw_rows, {}))
             parts.append((raw_rows, raw_part.batch["old_log_probs"], raw_part.batch["entropys"]))
         if probed:
-            subset = self._padded_subset(batch, probed, {NOISY_INPUTS_KEY: self._noisy_inputs(batch, probed)})
+            subset = self._padded_subset(batch, probed, {NOISY_INPUTS_KEY: noisy_inputs})
             paired, paired_mfu = self._paired_log_prob(subset)
             parts.append((probed, paired["log_probs"], paired["entropy"]))
             noisy = tuple(paired[key][: len(probed)] for key in ("noisy_log_probs", "noisy_entropy", "symmetric_kl"))

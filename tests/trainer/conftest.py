@@ -1,0 +1,242 @@
+"""Fixtures for the trainer tests: a tiny Qwen2-VL image processor, hydra composition of the VOGUE
+config, a hand-made rollout batch (verl's post-rollout layout) and a stub actor worker group."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[2]
+CONFIG_DIR = REPO / "recipe" / "vogue" / "config"
+
+# Enough for the trainer to run its hooks without Ray; everything else keeps verl's defaults.
+TEST_OVERRIDES = [
+    "actor_rollout_ref.model.path=/nonexistent/tiny-vl",
+    "actor_rollout_ref.rollout.n=3",
+    "actor_rollout_ref.actor.ppo_mini_batch_size=2",
+    "data.train_batch_size=2",
+]
+
+
+@pytest.fixture(scope="session")
+def image_processor():
+    from transformers import Qwen2VLImageProcessor
+
+    return Qwen2VLImageProcessor(min_pixels=28 * 28, max_pixels=4 * 56 * 56)
+
+
+@pytest.fixture(scope="session")
+def compose():
+    """compose(overrides) -> the composed vogue_trainer config (hydra, CPU, no Ray)."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+
+    def _compose(overrides=(), base=TEST_OVERRIDES):
+        with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base=None):
+            return hydra_compose(config_name="vogue_trainer", overrides=[*base, *overrides])
+
+    return _compose
+
+
+def random_image(seed: int, size=(56, 56)) -> Image.Image:
+    pixels = np.random.RandomState(seed).randint(0, 256, size=(size[1], size[0], 3), dtype=np.uint8)
+    return Image.fromarray(pixels)
+
+
+def raw_inputs_for(image_processor, image: Image.Image) -> dict:
+    """What verl's agent loop stores in multi_modal_inputs for one image (processor output + images_seqlens)."""
+    inputs = dict(image_processor(images=[image], return_tensors="pt"))
+    grid = inputs["image_grid_thw"]
+    inputs["images_seqlens"] = torch.repeat_interleave(grid[:, 1] * grid[:, 2], grid[:, 0])
+    return inputs
+
+
+# 2 prompts × n=3 responses. Prompt width 6 (left padded), response width 5 (right padded).
+PROMPT_LENS = [4, 4, 4, 5, 5, 5]
+RESPONSE_LENS = [5, 3, 4, 2, 5, 1]
+SCORES = [1.0, 0.0, 1.0, 0.0, 0.0, 1.0]
+UIDS = ["u0", "u0", "u0", "u1", "u1", "u1"]
+PROMPT_WIDTH, RESPONSE_WIDTH = 6, 5
+
+
+@pytest.fixture
+def make_batch(image_processor):
+    """make_batch() -> a DataProto shaped like verl's batch after rollout + reward, before log-probs."""
+    from verl import DataProto
+
+    def _make(drop_pixels_row: int | None = None):
+        generator = torch.Generator().manual_seed(0)
+        size = len(UIDS)
+        prompts = torch.zeros(size, PROMPT_WIDTH, dtype=torch.long)
+        responses = torch.zeros(size, RESPONSE_WIDTH, dtype=torch.long)
+        prompt_mask = torch.zeros(size, PROMPT_WIDTH, dtype=torch.long)
+        response_mask = torch.zeros(size, RESPONSE_WIDTH, dtype=torch.long)
+        scores = torch.zeros(size, RESPONSE_WIDTH)
+        for row, (prompt_len, response_len) in enumerate(zip(PROMPT_LENS, RESPONSE_LENS, strict=True)):
+            prompts[row, PROMPT_WIDTH - prompt_len :] = torch.randint(10, 90, (prompt_len,), generator=generator)
+            prompt_mask[row, PROMPT_WIDTH - prompt_len :] = 1
+            responses[row, :response_len] = torch.randint(10, 90, (response_len,), generator=generator)
+            response_mask[row, :response_len] = 1
+            scores[row, response_len - 1] = SCORES[row]
+        attention_mask = torch.cat([prompt_mask, response_mask], dim=1)
+        images = {uid: random_image(seed) for seed, uid in enumerate(dict.fromkeys(UIDS))}
+        raw_prompt = np.empty(size, dtype=object)
+        raw_prompt[:] = [
+            [{"role": "user", "content": [{"type": "image", "image": images[uid]}, {"type": "text", "text": "q"}]}]
+            for uid in UIDS
+        ]
+        multi_modal_inputs = np.empty(size, dtype=object)
+        multi_modal_inputs[:] = [raw_inputs_for(image_processor, images[uid]) for uid in UIDS]
+        if drop_pixels_row is not None:
+            multi_modal_inputs[drop_pixels_row] = {
+                k: v for k, v in multi_modal_inputs[drop_pixels_row].items() if k != "pixel_values"
+            }
+        return DataProto.from_dict(
+            tensors={
+                "prompts": prompts,
+                "responses": responses,
+                "input_ids": torch.cat([prompts, responses], dim=1),
+                "attention_mask": attention_mask,
+                "position_ids": (attention_mask.cumsum(-1) - 1).clamp(min=0),
+                "response_mask": response_mask,
+                "token_level_scores": scores,
+                "token_level_rewards": scores.clone(),
+            },
+            non_tensors={
+                "uid": np.array(UIDS, dtype=object),
+                "raw_prompt": raw_prompt,
+                "multi_modal_inputs": multi_modal_inputs,
+            },
+            meta_info={"temperature": 1.0, "global_token_num": attention_mask.sum(-1).tolist(), "images_seqlens": []},
+        )
+
+    return _make
+
+
+def pixel_signal(inputs: dict) -> float:
+    return float(inputs["pixel_values"].float().mean())
+
+
+def stub_log_prob(signal: float, position: torch.Tensor) -> torch.Tensor:
+    """The stub model's log-prob at a sequence position for a row whose pixels average ``signal``."""
+    return -(0.1 + 0.3 * abs(signal)) - 0.001 * position.double()
+
+
+def stub_entropy(signal: float, position: torch.Tensor) -> torch.Tensor:
+    return 0.5 + abs(signal) + 0.002 * position.double()
+
+
+def stub_symmetric_kl(raw_signal: float, noisy_signal: float, position: torch.Tensor) -> torch.Tensor:
+    return (raw_signal - noisy_signal) ** 2 + 0.003 * position.double()
+
+
+class StubActorWorkerGroup:
+    """Stands in for the actor RayWorkerGroup: deterministic per-token outputs from pixels and positions.
+
+    Records every call: (method, per-row multi_modal_inputs, per-row noisy inputs or None, input_ids).
+    """
+
+    def __init__(self, dp_size: int = 2):
+        self._dispatch_info = {"actor": list(range(dp_size))}
+        self.calls = []
+        self.updates = []
+
+    @staticmethod
+    def _per_row(td, make_values):
+        offsets = td["input_ids"].offsets()
+        values = [make_values(row, torch.arange(int(offsets[row + 1] - offsets[row]))) for row in range(len(offsets) - 1)]
+        return torch.nested.as_nested_tensor([v.float() for v in values], layout=torch.jagged)
+
+    def _check_dp(self, td):
+        assert len(td) % len(self._dispatch_info["actor"]) == 0, "batch not divisible by the DP size"
+
+    def compute_log_prob(self, td):
+        from verl.utils import tensordict_utils as tu
+
+        self._check_dp(td)
+        rows = list(td["multi_modal_inputs"])
+        self.calls.append(("compute_log_prob", rows, None, td["input_ids"]))
+        signals = [pixel_signal(inputs) for inputs in rows]
+        return tu.get_tensordict(
+            tensor_dict={
+                "log_probs": self._per_row(td, lambda r, pos: stub_log_prob(signals[r], pos)),
+                "entropy": self._per_row(td, lambda r, pos: stub_entropy(signals[r], pos)),
+            },
+            non_tensor_dict={"metrics": {"mfu": 0.25}},
+        )
+
+    def compute_log_prob_with_noisy_branch(self, td):
+        from verl.utils import tensordict_utils as tu
+
+        self._check_dp(td)
+        rows, noisy_rows = list(td["multi_modal_inputs"]), list(td["noisy_multi_modal_inputs"])
+        self.calls.append(("compute_log_prob_with_noisy_branch", rows, noisy_rows, td["input_ids"]))
+        raw, noisy = [pixel_signal(i) for i in rows], [pixel_signal(i) for i in noisy_rows]
+        return tu.get_tensordict(
+            tensor_dict={
+                "log_probs": self._per_row(td, lambda r, pos: stub_log_prob(raw[r], pos)),
+                "entropy": self._per_row(td, lambda r, pos: stub_entropy(raw[r], pos)),
+                "noisy_log_probs": self._per_row(td, lambda r, pos: stub_log_prob(noisy[r], pos)),
+                "noisy_entropy": self._per_row(td, lambda r, pos: stub_entropy(noisy[r], pos)),
+                "symmetric_kl": self._per_row(td, lambda r, pos: stub_symmetric_kl(raw[r], noisy[r], pos)),
+            },
+            non_tensor_dict={"metrics": {"mfu": 0.5}},
+        )
+
+    def update_actor(self, td):
+        from verl.utils import tensordict_utils as tu
+
+        self.updates.append(td["advantages"].clone())
+        return tu.get_tensordict(tensor_dict={}, non_tensor_dict={"metrics": {"mfu": 0.1, "pg_loss": 0.0}})
+
+
+def response_aligned(values_at_position, row: int) -> torch.Tensor:
+    """[RESPONSE_WIDTH] values verl assigns to row's response tokens: token j is scored at position
+    prompt_len + j − 1 of the unpadded sequence; padding is 0."""
+    out = torch.zeros(RESPONSE_WIDTH, dtype=torch.float64)
+    positions = PROMPT_LENS[row] + torch.arange(RESPONSE_LENS[row]) - 1
+    out[: RESPONSE_LENS[row]] = values_at_position(positions)
+    return out
+
+
+@pytest.fixture
+def make_trainer(compose, image_processor):
+    """make_trainer(overrides, global_steps) -> VogueTrainer built without Ray (object.__new__ + attributes)."""
+    from types import SimpleNamespace
+
+    from recipe.vogue.trainer import VogueTrainer
+    from recipe.vogue.vogue_config import validate_run_config
+
+    def _make(overrides=(), global_steps=1, total_training_steps=10, dp_size=2):
+        trainer = object.__new__(VogueTrainer)
+        trainer.config = compose(list(overrides))
+        trainer.vogue = validate_run_config(trainer.config)
+        trainer.processor = SimpleNamespace(image_processor=image_processor)
+        trainer.actor_rollout_wg = StubActorWorkerGroup(dp_size)
+        trainer.global_steps = global_steps
+        trainer.total_training_steps = total_training_steps
+        trainer._vogue_metrics = {}
+        return trainer
+
+    return _make
+
+
+@pytest.fixture(scope="session")
+def stub_model():
+    """The stub worker's formulas and the batch layout, for computing expectations in tests."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(
+        pixel_signal=pixel_signal,
+        log_prob=stub_log_prob,
+        entropy=stub_entropy,
+        symmetric_kl=stub_symmetric_kl,
+        response_aligned=response_aligned,
+        uids=UIDS,
+        response_lens=RESPONSE_LENS,
+        response_width=RESPONSE_WIDTH,
+    )
