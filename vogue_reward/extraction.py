@@ -15,7 +15,9 @@ import re
 _BRACE = re.compile(r"\\[{}]|[{}]")
 _ANSWER_PHRASE = re.compile(r"answer\s*(?:is|:)\s*:?\s*(.+)", re.IGNORECASE)
 _WRAPPER = re.compile(r"\\(?:text|textbf|textit|mathrm|mathbf|mathit|operatorname|mbox)\s*\{([^{}]*)\}")
-_SPACING = re.compile(r"\\[,;:! ]|\\(?:left|right|displaystyle)\b|\\quad\b|\\qquad\b")
+_SIZING = re.compile(r"\\(?:left|right|displaystyle)\b")
+_SPACING = re.compile(r"\\[,;:! ]|\\q?quad\b")
+_EDGE_QUOTES_AND_PUNCTUATION = re.compile(r"^[\"'`“”‘’]+|[\"'`“”‘’.。!?;:,\s]+$")
 _WHITESPACE = re.compile(r"\s+")
 
 
@@ -78,7 +80,5 @@ def strip_decorations(text: str) -> str:
     previous = None
     while previous != text:
         previous, text = text, _WRAPPER.sub(r"\1", text)
-    text = _SPACING.sub(" ", text)
-    text = _WHITESPACE.sub(" ", text).strip()
-    text = text.strip("\"'`“”‘’").rstrip(".。!?;:, ").strip()
-    return text
+    text = _SPACING.sub(" ", _SIZING.sub("", text))
+    return _EDGE_QUOTES_AND_PUNCTUATION.sub("", _WHITESPACE.sub(" ", text).strip()).strip()
