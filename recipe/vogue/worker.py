@@ -44,7 +44,7 @@ def positions_to_jagged(values: torch.Tensor, cu_seqlens: torch.Tensor) -> torch
     """
     lengths = cu_seqlens.diff()
     if values.dim() == 2:
-        if values.shape[0] != lengths.numel() or values.shape[1] < int(lengths.max(initial=0)):
+        if values.shape[0] != lengths.numel() or values.shape[1] < int(lengths.max()):
             raise ValueError(f"padded values {tuple(values.shape)} do not hold sequences of lengths {lengths.tolist()}")
         keep = torch.arange(values.shape[1], device=values.device) < lengths.to(values.device)[:, None]
         values = values[keep]

@@ -1,0 +1,182 @@
+"""The full-KL worker glue on CPU: ``paired_forward_step`` run on a real ``FSDPEngineWithLMHead`` object
+(no FSDP, no process group) with a tiny per-token model, in verl's padded and packed layouts, against a
+float64 brute-force reference computed per sequence."""
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import verl.utils.torch_functional as verl_F
+from recipe.vogue.worker import NOISY_INPUTS_KEY, paired_forward_step, positions_to_jagged, scalar_temperature
+from verl import DataProto
+from verl.utils import tensordict_utils as tu
+from verl.workers.engine.fsdp.transformer_impl import FSDPEngineWithLMHead
+from verl.workers.utils.padding import left_right_2_no_padding, no_padding_2_padding
+
+VOCAB, HIDDEN = 23, 8
+
+
+@pytest.fixture(autouse=True)
+def cpu_platform(monkeypatch):
+    """verl's platform seam: without a GPU platform plugin, device id 0 means cuda:0."""
+    monkeypatch.setattr("recipe.vogue.worker.get_device_id", lambda: "cpu")
+    monkeypatch.setattr("recipe.vogue.worker.get_device_name", lambda: "cpu")
+
+
+class PerTokenVisionLM(torch.nn.Module):
+    """logits[t] = E[token_t]·W + mean(pixel_values)·v, the mean over the micro-batch's pixels: independent
+    of positions, so the packed and padded layouts must give the same per-token values, and the pixels
+    move every distribution."""
+
+    def __init__(self):
+        super().__init__()
+        generator = torch.Generator().manual_seed(3)
+        self.embed = torch.nn.Parameter(torch.randn(VOCAB, HIDDEN, generator=generator))
+        self.head = torch.nn.Parameter(torch.randn(HIDDEN, VOCAB, generator=generator))
+        self.pixel_direction = torch.nn.Parameter(torch.randn(VOCAB, generator=generator) * 3)
+
+    def logits(self, input_ids, pixel_values):
+        return self.embed[input_ids] @ self.head + pixel_values.float().mean() * self.pixel_direction
+
+    def forward(self, input_ids, pixel_values, **_):
+        return SimpleNamespace(logits=self.logits(input_ids, pixel_values))
+
+
+def make_engine(model):
+    engine = object.__new__(FSDPEngineWithLMHead)
+    engine.module = model
+    engine.pad_to_length = False
+    engine.use_ulysses_sp = False
+    engine._autocast_dtype = torch.float32
+    engine.engine_config = SimpleNamespace(entropy_checkpointing=False, entropy_from_logits_with_chunking=False)
+    engine.compute_entropy_from_logits = verl_F.entropy_from_logits
+    return engine
+
+
+def make_micro_batch(prompt_lens, response_lens, temperature, use_remove_padding, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    size, prompt_width, response_width = len(prompt_lens), max(prompt_lens), max(response_lens)
+    prompts = torch.zeros(size, prompt_width, dtype=torch.long)
+    responses = torch.zeros(size, response_width, dtype=torch.long)
+    prompt_mask = torch.zeros_like(prompts)
+    response_mask = torch.zeros_like(responses)
+    for row, (p, r) in enumerate(zip(prompt_lens, response_lens, strict=True)):
+        prompts[row, prompt_width - p :] = torch.randint(1, VOCAB, (p,), generator=generator)
+        prompt_mask[row, prompt_width - p :] = 1
+        responses[row, :r] = torch.randint(1, VOCAB, (r,), generator=generator)
+        response_mask[row, :r] = 1
+    attention_mask = torch.cat([prompt_mask, response_mask], dim=1)
+    raw = np.empty(size, dtype=object)
+    noisy = np.empty(size, dtype=object)
+    raw[:] = [{"pixel_values": torch.rand(4, 6, generator=generator)} for _ in range(size)]
+    noisy[:] = [{"pixel_values": torch.rand(4, 6, generator=generator) + 0.5} for _ in range(size)]
+    data = DataProto.from_dict(
+        tensors={
+            "prompts": prompts,
+            "responses": responses,
+            "input_ids": torch.cat([prompts, responses], dim=1),
+            "attention_mask": attention_mask,
+            "position_ids": (attention_mask.cumsum(-1) - 1).clamp(min=0),
+            "response_mask": response_mask,
+        },
+        non_tensors={"multi_modal_inputs": raw, NOISY_INPUTS_KEY: noisy},
+        meta_info={"temperature": temperature},
+    )
+    td = left_right_2_no_padding(data.to_tensordict())
+    tu.assign_non_tensor(td, use_remove_padding=use_remove_padding, calculate_entropy=True, use_fused_kernels=False)
+    return data, td
+
+
+def reference(model, data, temperature):
+    """Per sequence, float64: log p(o_t), entropy, noisy log q(o_t), noisy entropy, ½Σ(p−q)(log p − log q),
+    response-aligned [B, R] (token j scored at prompt_len + j − 1) like verl's no_padding_2_padding."""
+    batch = data.batch
+    out = {key: torch.zeros(batch["responses"].shape, dtype=torch.float64) for key in
+           ("log_probs", "entropy", "noisy_log_probs", "noisy_entropy", "symmetric_kl")}
+    for row in range(len(data)):
+        ids = batch["input_ids"][row][batch["attention_mask"][row].bool()]
+        prompt_len = int(batch["attention_mask"][row, : batch["prompts"].shape[1]].sum())
+        response_len = len(ids) - prompt_len
+        positions = torch.arange(prompt_len - 1, len(ids) - 1)
+        targets = ids[positions + 1]
+        branch = {}
+        for name, key in (("raw", "multi_modal_inputs"), ("noisy", NOISY_INPUTS_KEY)):
+            pixels = torch.cat([inputs["pixel_values"] for inputs in data.non_tensor_batch[key]])  # the micro-batch's
+            logits = model.logits(ids[positions], pixels).double() / temperature
+            branch[name] = torch.log_softmax(logits, dim=-1)
+        for name, prefix in (("raw", ""), ("noisy", "noisy_")):
+            log_p = branch[name]
+            out[prefix + "log_probs"][row, :response_len] = log_p.gather(-1, targets[:, None]).squeeze(-1)
+            out[prefix + "entropy"][row, :response_len] = -(log_p.exp() * log_p).sum(-1)
+        log_p, log_q = branch["raw"], branch["noisy"]
+        out["symmetric_kl"][row, :response_len] = 0.5 * ((log_p.exp() - log_q.exp()) * (log_p - log_q)).sum(-1)
+    return out
+
+
+@pytest.mark.parametrize("use_remove_padding", [False, True], ids=["padded", "packed"])
+@pytest.mark.parametrize("temperature", [1.0, 0.7])
+def test_paired_forward_step_matches_per_sequence_reference(use_remove_padding, temperature):
+    model = PerTokenVisionLM()
+    data, td = make_micro_batch([3, 5, 2, 4], [4, 1, 6, 3], temperature, use_remove_padding)
+    loss, output = paired_forward_step(make_engine(model), td, None, True, chunk_size=5)
+    assert float(loss) == 1.0 and output["metrics"] == {}
+    expected = reference(model, data, temperature)
+    mask = data.batch["response_mask"].bool()
+    for key, value in expected.items():
+        got = no_padding_2_padding(output["model_output"][key], td).double()
+        torch.testing.assert_close(got[mask], value[mask], rtol=1e-4, atol=1e-5, msg=key)
+    kl = no_padding_2_padding(output["model_output"]["symmetric_kl"], td)
+    assert (kl[mask] > 0).all()
+
+
+def test_packed_and_padded_layouts_agree():
+    model = PerTokenVisionLM()
+    outputs = {}
+    for packed in (False, True):
+        data, td = make_micro_batch([2, 6, 4], [5, 2, 3], 1.0, packed, seed=5)
+        _, output = paired_forward_step(make_engine(model), td, None, True, chunk_size=2)
+        outputs[packed] = {k: no_padding_2_padding(v, td) for k, v in output["model_output"].items()}
+    for key in outputs[True]:
+        torch.testing.assert_close(outputs[True][key], outputs[False][key], rtol=1e-5, atol=1e-6, msg=key)
+
+
+def test_paired_forward_step_is_inference_only():
+    data, td = make_micro_batch([2], [2], 1.0, False)
+    with pytest.raises(RuntimeError, match="inference only"):
+        paired_forward_step(make_engine(PerTokenVisionLM()), td, None, False, chunk_size=2)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.integers(1, 7), min_size=1, max_size=6), st.integers(0, 3))
+def test_positions_to_jagged_packed_and_padded(lengths, extra_width):
+    cu_seqlens = torch.tensor([0, *np.cumsum(lengths)])
+    packed = torch.arange(float(sum(lengths)))
+    padded = torch.full((len(lengths), max(lengths) + extra_width), -1.0)
+    for row, length in enumerate(lengths):
+        padded[row, :length] = packed[cu_seqlens[row] : cu_seqlens[row + 1]]
+    for values in (packed, padded):
+        jagged = positions_to_jagged(values, cu_seqlens)
+        assert [t.tolist() for t in jagged.unbind()] == [
+            packed[cu_seqlens[i] : cu_seqlens[i + 1]].tolist() for i in range(len(lengths))
+        ]
+
+
+def test_positions_to_jagged_rejects_mismatched_layouts():
+    cu_seqlens = torch.tensor([0, 2, 5])
+    with pytest.raises(ValueError, match="4 packed values for 5 tokens"):
+        positions_to_jagged(torch.zeros(4), cu_seqlens)
+    with pytest.raises(ValueError, match="do not hold sequences"):
+        positions_to_jagged(torch.zeros(2, 2), cu_seqlens)
+    with pytest.raises(ValueError, match="packed \\[tokens\\] or padded"):
+        positions_to_jagged(torch.zeros(1, 2, 5), cu_seqlens)
+
+
+def test_scalar_temperature():
+    assert scalar_temperature(0.7) == 0.7
+    assert scalar_temperature(torch.full((3,), 0.5)) == 0.5
+    with pytest.raises(ValueError, match="one sampling temperature"):
+        scalar_temperature(torch.tensor([0.5, 1.0]))
