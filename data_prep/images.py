@@ -91,6 +91,10 @@ def capped_size(width: int, height: int, max_pixels: int | None) -> tuple[int, i
     if max_pixels is None or width * height <= max_pixels:
         return width, height
     scale = math.sqrt(max_pixels / (width * height))
+    # the epsilon absorbs float error on exact cases (83·83 under a cap of 6889 must stay 83·83)
+    nudged = max(1, math.floor(width * scale + 1e-6)), max(1, math.floor(height * scale + 1e-6))
+    if nudged[0] * nudged[1] <= max_pixels:
+        return nudged
     return max(1, math.floor(width * scale)), max(1, math.floor(height * scale))
 
 
