@@ -1,0 +1,242 @@
+"""compute_score: weights, result keys, rejected responses, bad rows, settings, verl integration."""
+
+import logging
+import os
+import threading
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+from omegaconf import OmegaConf
+
+import vogue_reward
+from vogue_reward import compute_score, compute_score_batch, score
+from vogue_reward.answer_types import infer_answer_type
+
+from .cases_table import all_cases
+
+ENTRY_FILE = os.path.join(os.path.dirname(vogue_reward.__file__), "verl_entry.py")
+CORRECT = "<think>2+2</think> The answer is \\boxed{4}."
+MATH = {"answer_type": "math"}
+
+
+def _assert_result_shape(result):
+    assert tuple(result) == score.RESULT_KEYS
+    assert isinstance(result["pred"], str)
+    for key in score.RESULT_KEYS:
+        if key != "pred":
+            assert isinstance(result[key], float) and 0.0 <= result[key] <= 1.0, key
+
+
+@pytest.mark.parametrize(
+    ("response", "format_weight", "expected"),
+    [
+        (CORRECT, 0.1, (1.0, 1.0, 1.0)),
+        ("\\boxed{4}", 0.1, (0.9, 1.0, 0.0)),
+        ("<think>2+2</think> \\boxed{5}", 0.1, (0.1, 0.0, 1.0)),
+        ("\\boxed{5}", 0.1, (0.0, 0.0, 0.0)),
+        ("\\boxed{4}", 0.0, (1.0, 1.0, 0.0)),  # the authors' code: score = acc
+        ("<think>2+2</think> \\boxed{5}", 0.0, (0.0, 0.0, 1.0)),
+        ("<think>2+2</think> \\boxed{5}", 1.0, (1.0, 0.0, 1.0)),
+    ],
+)
+def test_score_is_the_weighted_sum(response, format_weight, expected):
+    result = compute_score("geo3k", response, "4", MATH, format_weight=format_weight)
+    assert (result["score"], result["acc"], result["format"]) == pytest.approx(expected)
+    _assert_result_shape(result)
+
+
+@given(st.floats(0, 1), st.sampled_from([CORRECT, "\\boxed{4}", "<think>a</think>\\boxed{3}", "4"]))
+def test_score_formula_for_any_weight(format_weight, response):
+    result = compute_score("geo3k", response, "4", MATH, format_weight=format_weight)
+    assert result["score"] == pytest.approx((1 - format_weight) * result["acc"] + format_weight * result["format"])
+
+
+@pytest.mark.parametrize(
+    "response",
+    [None, 12, b"\\boxed{4}", "x" * (score.DEFAULT_MAX_RESPONSE_CHARS + 1), "<|image_pad|>" * 3 + CORRECT,
+     CORRECT.replace("2+2", "2<|vision_start|>2"), CORRECT + "<|im_start|>"],
+)
+def test_rejected_responses_score_zero(response):
+    result = compute_score("geo3k", response, "4", MATH)
+    assert result["rejected"] == 1.0 and result["score"] == 0.0
+    _assert_result_shape(result)
+
+
+def test_end_of_turn_tokens_are_not_a_rejection_and_the_cap_is_configurable():
+    assert compute_score("geo3k", CORRECT + "<|im_end|>\n<|endoftext|>", "4", MATH)["score"] == 1.0
+    assert compute_score("geo3k", CORRECT, "4", MATH, max_response_chars=10)["rejected"] == 1.0
+
+
+@pytest.mark.parametrize(
+    ("ground_truth", "extra_info", "field"),
+    [
+        (None, MATH, "ground_truth"),
+        (["4"], MATH, "ground_truth"),
+        ("", MATH, "ground_truth"),
+        ("4", {"answer_type": "maths"}, "extra_info.answer_type"),
+        ("A", {"answer_type": "choice", "choices": "A. 1 B. 2"}, "extra_info.choices"),
+        ("A", {"answer_type": "choice", "choices": ["1", "2"]}, None),
+        ("Q", {"answer_type": "choice", "choices": ["1", "2"]}, "ground_truth"),
+        ("1", {"answer_type": "yesno"}, "ground_truth"),
+        ("4", {"answer_type": "number", "precision": "two"}, "extra_info.precision"),
+        ("4", {"answer_type": "number", "precision": 2.5}, "extra_info.precision"),
+        ("4", {"answer_type": "number", "precision": np.int64(2)}, None),
+        ("4", {"answer_type": "number", "precision": float("nan")}, None),
+        ("four", {"answer_type": "number"}, "ground_truth"),
+    ],
+)
+def test_bad_rows_are_counted_and_reported_once(ground_truth, extra_info, field, caplog):
+    score._reported.clear()
+    with caplog.at_level(logging.WARNING, logger="vogue_reward.score"):
+        results = [compute_score("src", CORRECT, ground_truth, extra_info) for _ in range(3)]
+    for result in results:
+        _assert_result_shape(result)
+        assert result["bad_row"] == float(field is not None)
+    reports = [record.getMessage() for record in caplog.records if "bad row" in record.getMessage()]
+    if field is None:
+        assert not reports
+    else:
+        assert len(reports) == 1 and field in reports[0] and "src" in reports[0]
+
+
+def test_extra_info_as_read_back_from_parquet():
+    """verl hands over numpy arrays for list fields; a missing answer_type falls back to inference."""
+    choices = np.array(["10", "12", "14"], dtype=object)
+    result = compute_score("mathvista", "<think>a</think>\\boxed{12}", "B", {"answer_type": "choice", "choices": choices})
+    assert result["acc"] == 1.0 and result["pred"] == "B"
+    assert compute_score("mathvista", "\\boxed{B}", "B", {"answer_type": None, "choices": choices})["acc"] == 1.0
+    assert compute_score("hallusionbench", "\\boxed{Yes}", "yes", None)["acc"] == 1.0
+    assert compute_score("chartqa", "\\boxed{12.3}", "12", "not a dict")["acc"] == 1.0
+
+
+@pytest.mark.parametrize(
+    ("data_source", "truth", "choices", "expected"),
+    [("hallusionbench", "no", None, "yesno"), ("mathverse", "Yes", None, "yesno"), ("mmstar", "C", None, "choice"),
+     ("logicvista", "A, C", ["1", "2", "3"], "choice"), ("logicvista", "A, C", None, "math"),
+     ("chartqa", "12.5", None, "number"), ("chartqa", "Asia", None, "text"), ("chartqa", "B", None, "choice"),
+     ("geo3k", "12", None, "math"), ("virl39k", r"\frac{1}{2}", None, "math")],
+)
+def test_infer_answer_type(data_source, truth, choices, expected):
+    assert infer_answer_type(data_source, truth, choices) == expected
+
+
+@pytest.mark.parametrize(
+    ("settings", "error"),
+    [({"format_weight": 1.5}, ValueError), ({"format_weight": -0.1}, ValueError), ({"math_timeout": 0}, ValueError),
+     ({"max_response_chars": 0}, ValueError), ({"format_wieght": 0.1}, TypeError)],
+)
+def test_bad_settings_raise(settings, error):
+    with pytest.raises(error, match=next(iter(settings))):
+        compute_score("geo3k", CORRECT, "4", MATH, **settings)
+
+
+def test_keywords_verl_adds_are_accepted():
+    result = compute_score("geo3k", CORRECT, "4", MATH, reward_router_address=None, reward_model_tokenizer=None)
+    assert result["score"] == 1.0
+
+
+def test_a_failing_matcher_is_counted_not_raised(monkeypatch, caplog):
+    def broken(*args):
+        raise KeyError("bug")
+
+    monkeypatch.setattr(score, "match_yesno", broken)
+    score._reported.clear()
+    with caplog.at_level(logging.WARNING, logger="vogue_reward.score"):
+        result = compute_score("hallusionbench", "\\boxed{yes}", "yes", {"answer_type": "yesno"})
+    assert result["internal_error"] == 1.0 and result["score"] == 0.0
+    _assert_result_shape(result)
+    assert any(record.exc_info for record in caplog.records)
+
+
+def test_loaded_by_path_the_way_verl_loads_it():
+    from verl.trainer.ppo.reward import get_custom_reward_fn
+
+    config = OmegaConf.create(
+        {"reward": {"custom_reward_function": {"path": ENTRY_FILE, "name": "compute_score", "reward_kwargs": {"format_weight": 0.0}}}}
+    )
+    reward_fn = get_custom_reward_fn(config)
+    result = reward_fn(data_source="geo3k", solution_str="\\boxed{4}", ground_truth="4", extra_info=MATH)
+    assert result["score"] == result["acc"] == 1.0 and result["format"] == 0.0
+
+
+class _CharTokenizer:
+    """Token id = code point; enough for verl's reward manager to decode responses."""
+
+    def decode(self, ids, skip_special_tokens=True):
+        return "".join(chr(int(i)) for i in ids)
+
+
+def test_verl_naive_reward_manager_scores_through_its_executor_threads():
+    """verl 0.9.1's reward loop decodes a response and calls compute_score in an executor thread."""
+    from verl import DataProto
+    from verl.experimental.reward_loop.reward_manager.naive import NaiveRewardManager
+    from verl.trainer.ppo.reward import get_custom_reward_fn
+
+    config = OmegaConf.create({"reward": {"custom_reward_function": {"path": ENTRY_FILE, "name": "compute_score"}}})
+    manager = NaiveRewardManager(config, _CharTokenizer(), get_custom_reward_fn(config))
+    responses = ["<think>r</think> \\boxed{2\\sqrt{3}}", "<think>r</think> \\boxed{3}"]
+    width = max(map(len, responses)) + 2
+    outputs = []
+    for response in responses:
+        ids = torch.tensor([[ord(c) for c in response] + [0] * (width - len(response))])
+        mask = torch.cat([torch.ones(1, 3), (torch.arange(width) < len(response)).float()[None]], dim=1)
+        data = DataProto.from_dict(
+            tensors={"prompts": torch.ones(1, 3, dtype=torch.long), "responses": ids, "attention_mask": mask.long()},
+            non_tensors={
+                "data_source": np.array(["geo3k"], dtype=object),
+                "reward_model": np.array([{"ground_truth": r"\sqrt{12}"}], dtype=object),
+                "extra_info": np.array([{"answer_type": "math"}], dtype=object),
+            },
+        )
+        outputs.append(manager.loop.run_until_complete(manager.run_single(data)))
+    assert [output["reward_score"] for output in outputs] == [1.0, 0.1]
+    assert set(outputs[0]["reward_extra_info"]) == set(score.RESULT_KEYS)
+
+
+def test_concurrent_threads_agree_with_sequential_calls():
+    cases = [case for case in all_cases() if case[0] == "math"][:40]
+
+    def run(case):
+        answer_type, response, truth, extra, _ = case
+        return compute_score("table", response, truth, {"answer_type": answer_type, **extra})["acc"]
+
+    sequential = [run(case) for case in cases]
+    results = [None] * len(cases)
+
+    def worker(offset):
+        for index in range(offset, len(cases), 6):
+            results[index] = run(cases[index])
+
+    threads = [threading.Thread(target=worker, args=(offset,)) for offset in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == sequential == [case[-1] for case in cases]
+
+
+def test_batch_matches_single_calls_in_order():
+    cases = all_cases()[::3]
+    sources = [f"src{i}" for i in range(len(cases))]
+    responses = [case[1] for case in cases]
+    truths = [case[2] for case in cases]
+    infos = [{"answer_type": case[0], **case[3]} for case in cases]
+    batch = compute_score_batch(sources, responses, truths, infos, format_weight=0.0)
+    assert batch == [compute_score(*row, format_weight=0.0) for row in zip(sources, responses, truths, infos)]
+    assert [result["acc"] for result in batch] == [case[-1] for case in cases]
+
+
+def test_batch_rejects_mismatched_lengths():
+    with pytest.raises(ValueError, match="lengths differ"):
+        compute_score_batch(["a"], ["x", "y"], ["1", "2"])
+
+
+def test_batch_entry_is_exposed_by_the_verl_file():
+    from verl.utils.import_utils import load_extern_object
+
+    batch_fn = load_extern_object(ENTRY_FILE, "compute_score_batch")
+    results = batch_fn(data_sources=["geo3k"] * 2, solution_strs=[CORRECT, "x"], ground_truths=["4", "4"], extra_infos=[MATH, MATH])
+    assert [result["score"] for result in results] == [1.0, 0.0]

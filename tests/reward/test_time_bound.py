@@ -1,0 +1,98 @@
+"""The time bound on symbolic checks holds off the main thread; workers are replaced, never shared."""
+
+import os
+import threading
+import time
+
+import pytest
+
+from vogue_reward import compute_score, score
+from vogue_reward.worker_pool import WorkerPool, WorkerUnavailable, shared_pool
+
+MATH = {"answer_type": "math"}
+BOUND = 1.0
+# sympy does not return on these within minutes (big-integer towers, huge factorials)
+PATHOLOGICAL = [r"9^{9^{9^{9}}}", r"(10^{100})!"]
+
+
+def _in_thread(function):
+    box = {}
+    thread = threading.Thread(target=lambda: box.update(result=function()))
+    thread.start()
+    thread.join()
+    return box["result"]
+
+
+def _warm():
+    """One symbolic check that really reaches a worker (not the verdict cache), so one is ready."""
+    score._symbolic_verdict.cache_clear()
+    assert compute_score("geo3k", r"\boxed{2\sqrt{3}}", r"\sqrt{12}", MATH)["acc"] == 1.0
+
+
+@pytest.mark.parametrize("answer", PATHOLOGICAL)
+def test_pathological_answer_returns_within_the_bound_from_a_worker_thread(answer):
+    _warm()  # a ready worker is idle: waiting for a worker to start is not part of the bound
+    started = time.monotonic()
+    result = _in_thread(lambda: compute_score("geo3k", f"<think>t</think>\\boxed{{{answer}}}", "1", MATH, math_timeout=BOUND))
+    elapsed = time.monotonic() - started
+    assert elapsed < BOUND + 0.5
+    assert result["verify_failed"] == 1.0 and result["acc"] == 0.0 and result["format"] == 1.0
+    _warm()  # the killed worker was replaced
+
+
+def test_timeouts_are_not_cached(monkeypatch):
+    verdicts = iter([None, True])
+
+    class FlakyPool:
+        def equivalent(self, prediction, truth, timeout):
+            return next(verdicts)
+
+    monkeypatch.setattr(score, "shared_pool", FlakyPool)
+    score._symbolic_verdict.cache_clear()
+    first = compute_score("x", r"\boxed{\frac{6}{8}}", r"\frac{3}{4}", MATH)
+    second = compute_score("x", r"\boxed{\frac{6}{8}}", r"\frac{3}{4}", MATH)
+    assert (first["verify_failed"], first["acc"]) == (1.0, 0.0)
+    assert (second["verify_failed"], second["acc"]) == (0.0, 1.0)
+    score._symbolic_verdict.cache_clear()
+
+
+def test_pool_serves_more_threads_than_workers():
+    pool = WorkerPool(2)
+    pairs = [(rf"\frac{{{i}}}{{{i + 1}}}", f"{i}/{i + 1}", True) for i in range(1, 7)]
+    pairs += [(rf"\frac{{{i}}}{{{i + 2}}}", f"{i}/{i + 1}", False) for i in range(1, 7)]
+    answers = [None] * len(pairs)
+
+    def ask(index):
+        answers[index] = pool.equivalent(*pairs[index][:2], timeout=30)
+
+    threads = [threading.Thread(target=ask, args=(index,)) for index in range(len(pairs))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    pool.close()
+    assert answers == [expected for *_, expected in pairs]
+    assert len(pool._idle) == 0
+
+
+def test_a_worker_that_cannot_start_raises_instead_of_scoring_zero(monkeypatch):
+    monkeypatch.setattr("vogue_reward.worker_pool.sys.executable", "/bin/false")
+    monkeypatch.setattr("vogue_reward.worker_pool.STARTUP_TIMEOUT_SECONDS", 10.0)
+    broken = WorkerPool(1)
+    monkeypatch.setattr(score, "shared_pool", lambda: broken)
+    score._symbolic_verdict.cache_clear()
+    with pytest.raises(WorkerUnavailable, match="did not start"):
+        compute_score("x", r"\boxed{2\sqrt{3}}", r"\sqrt{12}", MATH)
+    score._symbolic_verdict.cache_clear()
+
+
+def test_a_forked_child_gets_its_own_pool_and_leaves_the_parents_workers_alone():
+    parent_pool = shared_pool()
+    _warm()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - runs in the child
+        parent_pool.close()
+        os._exit(0 if shared_pool() is not parent_pool else 1)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    _warm()  # the parent's workers still answer
