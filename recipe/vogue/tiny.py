@@ -1,0 +1,183 @@
+"""A tiny, offline Qwen2.5-VL (model + tokenizer + processor) for CPU runs and tests.
+
+    python -m recipe.vogue.tiny build --out DIR [--seed 0] [--warm-start-data train.parquet]
+
+Nothing is downloaded: the tokenizer is a byte-level BPE trained here on the synthetic task's text plus
+Qwen's special tokens and a Qwen-style chat template; the image processor is transformers'
+Qwen2-VL processor with small pixel bounds; the model is a randomly initialised
+Qwen2_5_VLForConditionalGeneration of about a million parameters. With ``--warm-start-data`` the model
+is then fine-tuned for a few supervised steps on the answers of that parquet (see ``warm_start``), so
+that it emits the answer format and starts above chance: a random policy never earns a reward, and RL
+would have nothing to learn from.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+import torch
+
+__all__ = ["SPECIAL_TOKENS", "CHAT_TEMPLATE", "build_tokenizer", "build_processor", "build_model", "build"]
+
+SPECIAL_TOKENS = [
+    "<|endoftext|>",
+    "<|im_start|>",
+    "<|im_end|>",
+    "<|vision_start|>",
+    "<|vision_end|>",
+    "<|vision_pad|>",
+    "<|image_pad|>",
+    "<|video_pad|>",
+]
+
+# Qwen2.5-VL's chat layout (without the default system turn, to keep tiny sequences short).
+CHAT_TEMPLATE = (
+    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n"
+    "{% if message['content'] is string %}{{ message['content'] }}"
+    "{% else %}{% for content in message['content'] %}"
+    "{% if content['type'] == 'image' or 'image' in content %}<|vision_start|><|image_pad|><|vision_end|>"
+    "{% elif content['type'] == 'video' or 'video' in content %}<|vision_start|><|video_pad|><|vision_end|>"
+    "{% elif content['type'] == 'text' %}{{ content['text'] }}{% endif %}"
+    "{% endfor %}{% endif %}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+# Tiny image bounds: a 56×56 image is 4×4 patches of 14 px, i.e. 4 merged image tokens.
+PATCH_SIZE = 14
+MERGE_SIZE = 2
+MIN_PIXELS = 28 * 28
+MAX_PIXELS = 112 * 112
+
+
+def _training_corpus() -> list[str]:
+    from data_prep import synthetic
+    from data_prep.rows import INSTRUCTION
+
+    corpus = [INSTRUCTION, "<think>", "</think>", "\\boxed{", "}", "0123456789", "abcdefghijklmnopqrstuvwxyz"]
+    corpus += synthetic.vocabulary_text()
+    return corpus
+
+
+def build_tokenizer(vocab_size: int = 512):
+    """Byte-level BPE over the synthetic task's text; Qwen's special tokens; ``<|im_end|>`` is EOS."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    backend = Tokenizer(models.BPE())
+    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    backend.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=SPECIAL_TOKENS,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    backend.train_from_iterator(_training_corpus(), trainer=trainer)
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=backend,
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+        additional_special_tokens=SPECIAL_TOKENS[1:],
+        chat_template=CHAT_TEMPLATE,
+        model_max_length=4096,
+    )
+    tokenizer.padding_side = "left"
+    return tokenizer
+
+
+def build_processor(tokenizer):
+    from transformers import Qwen2_5_VLProcessor, Qwen2VLImageProcessor, Qwen2VLVideoProcessor
+
+    size = {"shortest_edge": MIN_PIXELS, "longest_edge": MAX_PIXELS}
+    image_processor = Qwen2VLImageProcessor(size=size, patch_size=PATCH_SIZE, merge_size=MERGE_SIZE)
+    video_processor = Qwen2VLVideoProcessor(size=size, patch_size=PATCH_SIZE, merge_size=MERGE_SIZE)
+    return Qwen2_5_VLProcessor(
+        image_processor=image_processor, tokenizer=tokenizer, video_processor=video_processor, chat_template=CHAT_TEMPLATE
+    )
+
+
+def build_model(tokenizer, seed: int = 0):
+    """A ~1M-parameter Qwen2_5_VLForConditionalGeneration, random weights seeded by ``seed``."""
+    from transformers import GenerationConfig, Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
+
+    ids = {name: tokenizer.convert_tokens_to_ids(name) for name in SPECIAL_TOKENS}
+    text_config = dict(
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=4096,
+        rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 3, 3]},
+        bos_token_id=ids["<|endoftext|>"],
+        eos_token_id=ids["<|im_end|>"],
+        pad_token_id=ids["<|endoftext|>"],
+    )
+    vision_config = dict(
+        depth=2,
+        hidden_size=32,
+        intermediate_size=64,
+        num_heads=2,
+        patch_size=PATCH_SIZE,
+        spatial_merge_size=MERGE_SIZE,
+        temporal_patch_size=2,
+        window_size=56,
+        out_hidden_size=64,
+        fullatt_block_indexes=[1],
+    )
+    config = Qwen2_5_VLConfig(
+        text_config=text_config,
+        vision_config=vision_config,
+        image_token_id=ids["<|image_pad|>"],
+        video_token_id=ids["<|video_pad|>"],
+        vision_start_token_id=ids["<|vision_start|>"],
+        vision_end_token_id=ids["<|vision_end|>"],
+        tie_word_embeddings=False,
+    )
+    torch.manual_seed(seed)
+    model = Qwen2_5_VLForConditionalGeneration(config)
+    model.generation_config = GenerationConfig(
+        eos_token_id=ids["<|im_end|>"], pad_token_id=ids["<|endoftext|>"], bos_token_id=ids["<|endoftext|>"]
+    )
+    return model.float()
+
+
+def build(out_dir: str, seed: int = 0, warm_start_data: str | None = None, warm_start_steps: int = 150) -> dict:
+    """Write model, tokenizer and processor to ``out_dir`` (a regular HF folder, loadable offline)."""
+    tokenizer = build_tokenizer()
+    processor = build_processor(tokenizer)
+    model = build_model(tokenizer, seed=seed)
+    report = {"parameters": sum(p.numel() for p in model.parameters()), "vocab_size": len(tokenizer), "seed": seed}
+    if warm_start_data:
+        from recipe.vogue.warm_start import warm_start
+
+        report["warm_start"] = warm_start(model, processor, warm_start_data, steps=warm_start_steps, seed=seed)
+    os.makedirs(out_dir, exist_ok=True)
+    model.save_pretrained(out_dir)
+    processor.save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
+    with open(os.path.join(out_dir, "tiny_build.json"), "w") as f:
+        json.dump(report, f, indent=2)
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m recipe.vogue.tiny", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    build_cmd = sub.add_parser("build", help="build the tiny model, tokenizer and processor")
+    build_cmd.add_argument("--out", required=True)
+    build_cmd.add_argument("--seed", type=int, default=0)
+    build_cmd.add_argument("--warm-start-data", default=None, help="train parquet of the synthetic task")
+    build_cmd.add_argument("--warm-start-steps", type=int, default=150)
+    args = parser.parse_args(argv)
+    report = build(args.out, seed=args.seed, warm_start_data=args.warm_start_data, warm_start_steps=args.warm_start_steps)
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
