@@ -3,6 +3,7 @@ config, a hand-made rollout batch (verl's post-rollout layout) and a stub actor 
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -29,15 +30,52 @@ def image_processor():
     return Qwen2VLImageProcessor(min_pixels=28 * 28, max_pixels=4 * 56 * 56)
 
 
+def hydra_compose(overrides) -> "DictConfig":
+    """The real thing: hydra composes vogue_trainer.yaml (verl's ppo_trainer + vogue) with ``overrides``."""
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base=None):
+        return compose(config_name="vogue_trainer", overrides=list(overrides))
+
+
+@functools.lru_cache(maxsize=8)
+def _composed(overrides: tuple) -> "DictConfig":
+    return hydra_compose(overrides)
+
+
+def apply_value_overrides(config, overrides) -> None:
+    """Apply ``key=value`` / ``+key=value`` overrides parsed by hydra's own grammar, in place.
+
+    Composing verl's ppo_trainer takes seconds; tests compose once per config-group choice and apply
+    value overrides here (``test_fast_overrides_match_hydra`` checks that both paths agree).
+    """
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from omegaconf import OmegaConf, open_dict
+
+    for override in OverridesParser.create().parse_overrides(list(overrides)):
+        key, value = override.key_or_group, override.value()
+        if not override.is_add() and OmegaConf.select(config, key, default=KeyError) is KeyError:
+            raise KeyError(f"could not override {key!r}: not in the config (use +{key}=...)")
+        with open_dict(config):
+            OmegaConf.update(config, key, value, force_add=override.is_add())
+
+
+@pytest.fixture(scope="session")
+def real_compose():
+    return lambda overrides=(): hydra_compose([*TEST_OVERRIDES, *overrides])
+
+
 @pytest.fixture(scope="session")
 def compose():
-    """compose(overrides) -> the composed vogue_trainer config (hydra, CPU, no Ray)."""
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
+    """compose(overrides) -> the vogue_trainer config: hydra composition per preset, then value overrides."""
+    import copy
 
     def _compose(overrides=(), base=TEST_OVERRIDES):
-        with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base=None):
-            return hydra_compose(config_name="vogue_trainer", overrides=[*base, *overrides])
+        groups = tuple(o for o in overrides if o.split("=", 1)[0] == "vogue")
+        values = [o for o in overrides if o.split("=", 1)[0] != "vogue"]
+        config = copy.deepcopy(_composed((*base, *groups)))
+        apply_value_overrides(config, values)
+        return config
 
     return _compose
 

@@ -1,0 +1,129 @@
+"""Noisy-branch inputs: seeds, branch draws, and the processor re-run on perturbed images."""
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+from recipe.vogue.noisy_branch import (
+    NoisyBranchError,
+    draw_branches,
+    images_from_messages,
+    noisy_multi_modal_inputs,
+    stable_seed,
+)
+from recipe.vogue.perturb import PerturbationSpec, perturb_image
+
+LINEAR = {"type": "linear", "start": 1.0, "end": 0.0, "fixed": 0.5}
+SPEC = PerturbationSpec()
+
+
+def image(seed=0, size=(84, 56)):
+    generator = torch.Generator().manual_seed(seed)
+    pixels = torch.randint(0, 256, (size[1], size[0], 3), generator=generator, dtype=torch.uint8)
+    return Image.fromarray(pixels.numpy())
+
+
+def raw_inputs(image_processor, images):
+    return dict(image_processor(images=images, return_tensors="pt"))
+
+
+def test_stable_seed_is_deterministic_and_separates_parts():
+    assert stable_seed(0, 3, "uid", 4) == stable_seed(0, 3, "uid", 4)
+    seeds = {stable_seed(0, step, uid, row) for step in range(3) for uid in ("a", "b") for row in range(3)}
+    assert len(seeds) == 18
+    assert stable_seed(1, 23) != stable_seed(12, 3)  # parts are delimited, not concatenated
+    assert all(0 <= seed < 2**63 for seed in seeds)
+
+
+def test_draws_depend_only_on_seed_and_step():
+    uids = [f"u{i // 5}" for i in range(40)]
+    first = draw_branches(uids, 7, 20, 0, LINEAR, "sample", 0.2)
+    again = draw_branches(uids, 7, 20, 0, LINEAR, "sample", 0.2)
+    assert torch.equal(first.is_noisy, again.is_noisy) and torch.equal(first.is_monitor, again.is_monitor)
+    assert first.probability == pytest.approx(1 - 7 / 20)
+    assert not (first.is_noisy & first.is_monitor).any()
+    assert torch.equal(first.is_probed, first.is_noisy | first.is_monitor)
+    others = [draw_branches(uids, 7, 20, seed, LINEAR, "sample", 0.2).is_noisy for seed in (1, 2)]
+    assert any(not torch.equal(first.is_noisy, other) for other in others)
+
+
+def test_draw_granularities():
+    uids = [f"u{i // 4}" for i in range(400)]
+    by_step = draw_branches(uids, 0, 10, 3, {**LINEAR, "type": "fixed"}, "step", 0.0).is_noisy
+    assert by_step.all() or not by_step.any()
+    by_group = draw_branches(uids, 0, 10, 3, {**LINEAR, "type": "fixed"}, "group", 0.0).is_noisy.view(-1, 4)
+    assert (by_group.all(-1) | ~by_group.any(-1)).all()
+    per_sample = draw_branches(uids, 0, 10, 3, {**LINEAR, "type": "fixed"}, "sample", 0.0).is_noisy
+    assert 0.4 < per_sample.float().mean() < 0.6  # p = 0.5, 400 draws: 5 standard deviations
+    assert draw_branches(uids, 10, 10, 3, LINEAR, "sample", 0.0).is_noisy.sum() == 0
+    assert draw_branches(uids, 0, 10, 3, LINEAR, "sample", 0.0).is_noisy.all()
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.floats(0.0, 0.99), st.integers(0, 2**31))
+def test_monitored_rows_are_raw_rows_at_about_the_fraction(fraction, seed):
+    uids = [str(i) for i in range(64)]
+    draw = draw_branches(uids, 0, 10, seed, {**LINEAR, "type": "fixed", "fixed": 0.0}, "sample", fraction)
+    assert not draw.is_noisy.any()
+    spread = 6 * (fraction * (1 - fraction) / 64) ** 0.5  # 6 binomial standard deviations
+    assert abs(draw.is_monitor.float().mean().item() - fraction) <= spread + 1e-9
+
+
+def test_images_from_messages_resizes_like_the_agent_loop(image_processor):
+    messages = [{"role": "user", "content": [{"type": "image", "image": image(size=(90, 50))}, {"type": "text", "text": "q"}]}]
+    (resized,) = images_from_messages(messages, image_patch_size=14)
+    assert resized.size[0] % 28 == 0 and resized.size[1] % 28 == 0
+    assert images_from_messages([{"role": "user", "content": "text only"}], 14) == []
+
+
+def test_noisy_inputs_change_only_pixels(image_processor):
+    images = [image(0), image(1, size=(56, 56))]
+    raw = {**raw_inputs(image_processor, images), "images_seqlens": torch.tensor([24, 16])}
+    noisy = noisy_multi_modal_inputs(raw, images, image_processor, SPEC, seed=5, row=0)
+    assert set(noisy) == set(raw)
+    assert torch.equal(noisy["image_grid_thw"], raw["image_grid_thw"])
+    assert noisy["images_seqlens"] is raw["images_seqlens"]
+    assert noisy["pixel_values"].shape == raw["pixel_values"].shape
+    assert not torch.equal(noisy["pixel_values"], raw["pixel_values"])
+    # the pixels are exactly the processor's output for T(image_k) with seed (seed, k)
+    expected = image_processor(
+        images=[perturb_image(img, SPEC, stable_seed("image", 5, k)) for k, img in enumerate(images)],
+        return_tensors="pt",
+    )["pixel_values"]
+    assert torch.equal(noisy["pixel_values"], expected)
+    again = noisy_multi_modal_inputs(raw, images, image_processor, SPEC, seed=5, row=0)
+    assert torch.equal(again["pixel_values"], noisy["pixel_values"])
+    other = noisy_multi_modal_inputs(raw, images, image_processor, SPEC, seed=6, row=0)
+    assert not torch.equal(other["pixel_values"], noisy["pixel_values"])
+
+
+def test_missing_pixel_values(image_processor):
+    with pytest.raises(NoisyBranchError, match="row 3: multi_modal_inputs has no pixel_values"):
+        noisy_multi_modal_inputs({"image_grid_thw": torch.tensor([[1, 4, 4]])}, [image()], image_processor, SPEC, 0, 3)
+    raw = raw_inputs(image_processor, [image()])
+    with pytest.raises(NoisyBranchError, match="row 1: the prompt has pixel_values but no image"):
+        noisy_multi_modal_inputs(raw, [], image_processor, SPEC, 0, 1)
+
+
+def test_identical_pixels_fail(image_processor):
+    raw = raw_inputs(image_processor, [image()])
+    identity = PerturbationSpec(hflip=False, vflip=False, rotate=False, color_jitter=False, gaussian_noise=False)
+    with pytest.raises(NoisyBranchError, match="row 2: the perturbed pixel_values equal the raw ones"):
+        noisy_multi_modal_inputs(raw, [image()], image_processor, identity, 0, 2)
+
+
+def test_grid_or_shape_change_fails(image_processor):
+    raw = raw_inputs(image_processor, [image()])
+    with pytest.raises(NoisyBranchError, match=r"row 0: image_grid_thw changed"):
+        noisy_multi_modal_inputs(raw, [image(size=(112, 56))], image_processor, SPEC, 0, 0)
+    without_grid = {"pixel_values": raw["pixel_values"]}
+    with pytest.raises(NoisyBranchError, match=r"row 0: pixel_values shape changed"):
+        noisy_multi_modal_inputs(without_grid, [image(size=(112, 56))], image_processor, SPEC, 0, 0)
+
+    def no_pixels(images, **kwargs):
+        return {"image_grid_thw": raw["image_grid_thw"]}
+
+    with pytest.raises(NoisyBranchError, match="returned no pixel_values"):
+        noisy_multi_modal_inputs(raw, [image()], no_pixels, SPEC, 0, 0)

@@ -1,0 +1,135 @@
+"""The vogue config: hydra composition of vogue_trainer.yaml and both presets, and startup validation."""
+
+import pytest
+from omegaconf import OmegaConf
+
+from recipe.vogue.perturb import PerturbationSpec
+from recipe.vogue.vogue_config import VogueConfig, check_multimodal_processor, validate_run_config
+
+
+def test_paper_preset_is_the_default(compose):
+    config = compose()
+    vogue = validate_run_config(config)
+    assert vogue == VogueConfig()  # the dataclass defaults are the paper's values
+    assert (vogue.kl_estimator, vogue.entropy, vogue.granularity, vogue.cap_base) == ("full", "full", "sample", "advantage")
+    assert vogue.perturbation.sigma == 0.4
+    assert (vogue.alpha_out, vogue.beta_out, vogue.alpha_per, vogue.beta_per) == (0.4, 2.0, 1.0, 2.0)
+    assert OmegaConf.to_container(config.reward.custom_reward_function.reward_kwargs) == {
+        "accuracy_weight": 0.9, "format_weight": 0.1}
+    # common to both presets (METHOD.md §6)
+    actor = config.actor_rollout_ref.actor
+    assert (actor.clip_ratio_low, actor.clip_ratio_high, actor.use_kl_loss) == (0.2, 0.3, False)
+    assert config.algorithm.use_kl_in_reward is False and config.algorithm.adv_estimator == "grpo"
+    assert config.actor_rollout_ref.rollout.n == 3  # TEST_OVERRIDES; the yaml's own value is checked below
+    assert compose(base=["actor_rollout_ref.model.path=x"]).actor_rollout_ref.rollout.n == 5
+    assert config.trainer.use_v1 is False
+
+
+def test_authors_code_preset(compose):
+    config = compose(["vogue=authors_code"])
+    vogue = validate_run_config(config)
+    assert (vogue.kl_estimator, vogue.entropy, vogue.granularity, vogue.cap_base) == (
+        "dupl_code", "sampled_token", "step", "shaped")
+    assert vogue.perturbation.sigma == 0.2
+    assert config.reward.custom_reward_function.reward_kwargs.format_weight == 0.0
+
+
+def test_every_field_stays_overridable(compose):
+    config = compose(["vogue=authors_code", "vogue.perturbation.sigma=0.8", "vogue.schedule.type=fixed",
+                      "vogue.alpha_per=0", "vogue.kl_estimator=forward", "vogue.schedule.total_steps=50"])
+    vogue = validate_run_config(config)
+    assert (vogue.perturbation.sigma, vogue.schedule.type, vogue.alpha_per, vogue.kl_estimator) == (
+        0.8, "fixed", 0.0, "forward")
+    assert vogue.schedule.total_steps == 50
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("+vogue.alpha=1", r"vogue: unknown keys \['alpha'\]"),
+        ("+vogue.schedule.steps=3", r"vogue.schedule: unknown keys \['steps'\]"),
+        ("+vogue.perturbation.blur=1", r"vogue.perturbation: unknown perturbation keys \['blur'\]"),
+        ("+vogue.perturbation.crop=0.9", r"would change the image size"),
+        ("vogue.kl_estimator=reverse", r"vogue.kl_estimator must be one of"),
+        ("vogue.entropy=approx", r"vogue.entropy must be one of"),
+        ("vogue.cap_base=both", r"vogue.cap_base must be one of"),
+        ("vogue.granularity=batch", r"vogue.granularity must be one of"),
+        ("vogue.alpha_out=-0.1", r"vogue.alpha_out must be >= 0"),
+        ("vogue.beta_per=0", r"vogue.beta_per must be > 0"),
+        ("vogue.monitor_fraction=1.0", r"vogue.monitor_fraction must be in \[0, 1\)"),
+        ("vogue.kl_chunk_size=0", r"vogue.kl_chunk_size must be >= 1"),
+        ("vogue.schedule.start=1.5", r"vogue.schedule: schedule start must be in \[0, 1\]"),
+        ("vogue.schedule.type=step", r"vogue.schedule: schedule must be one of"),
+        ("vogue.schedule.total_steps=0", r"vogue.schedule.total_steps must be > 0"),
+        ("vogue.perturbation.sigma=-1", r"vogue.perturbation: perturbation.sigma must be >= 0"),
+        ("vogue.perturbation.strength=7", r"vogue.perturbation: perturbation.strength must be in"),
+        ("vogue.rollout_from=elsewhere", r"vogue.rollout_from must be one of"),
+    ],
+)
+def test_bad_vogue_values_are_named(compose, override, message):
+    with pytest.raises(ValueError, match=message):
+        validate_run_config(compose([override]))
+
+
+def test_identity_perturbation_is_refused_unless_disabled(compose):
+    off = ["vogue.perturbation.hflip=false", "vogue.perturbation.vflip=false", "vogue.perturbation.rotate=false",
+           "vogue.perturbation.color_jitter=false", "vogue.perturbation.gaussian_noise=false"]
+    with pytest.raises(ValueError, match="vogue.perturbation is the identity"):
+        validate_run_config(compose(off))
+    assert validate_run_config(compose([*off, "vogue.enable=false"])).enable is False
+
+
+def test_noisy_branch_rollouts_are_not_implemented_yet(compose):
+    with pytest.raises(NotImplementedError, match="not implemented yet \\(later issue\\)"):
+        validate_run_config(compose(["vogue.rollout_from=noisy_branch"]))
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["algorithm.adv_estimator=gae"], "algorithm.adv_estimator must be one of"),
+        (["trainer.use_v1=true"], "trainer.use_v1=false"),
+        (["actor_rollout_ref.rollout.n=1"], "rollout.n must be >= 2"),
+        (["actor_rollout_ref.model.use_fused_kernels=true"], "fused kernels"),
+        (["data.image_key=''"], "data.image_key is empty"),
+        (["vogue.enable=false", "algorithm.adv_estimator=vogue_grpo"], "vogue_grpo needs vogue.enable=true"),
+    ],
+)
+def test_bad_run_configs(compose, overrides, message):
+    with pytest.raises(ValueError, match=message):
+        validate_run_config(compose(overrides))
+
+
+def test_run_checks_that_do_not_apply_when_disabled_or_sampled(compose):
+    assert validate_run_config(compose(["vogue.enable=false", "algorithm.adv_estimator=gae"])).enable is False
+    sampled = ["vogue.kl_estimator=sampled", "actor_rollout_ref.model.use_fused_kernels=true"]
+    assert validate_run_config(compose(sampled)).kl_estimator == "sampled"
+    assert validate_run_config(compose(["algorithm.adv_estimator=vogue_grpo"])).enable
+
+
+def test_from_config_defaults_and_plain_dicts():
+    assert VogueConfig.from_config(None) == VogueConfig()
+    parsed = VogueConfig.from_config({"perturbation": {"sigma": 0.8}, "schedule": {"type": "cosine"}})
+    assert parsed.perturbation == PerturbationSpec(sigma=0.8) and parsed.schedule.type == "cosine"
+
+
+def test_text_only_model_is_refused(image_processor):
+    from types import SimpleNamespace
+
+    with pytest.raises(ValueError, match="needs a multimodal model with an image processor; 'Qwen/text'"):
+        check_multimodal_processor(None, "Qwen/text")
+    with pytest.raises(ValueError, match="multimodal"):
+        check_multimodal_processor(SimpleNamespace(image_processor=None), "m")
+    check_multimodal_processor(SimpleNamespace(image_processor=image_processor), "m")
+
+
+
+
+def test_fast_overrides_match_hydra(compose, real_compose):
+    """The test helper's value overrides give exactly what hydra composes from the same list."""
+    overrides = ["vogue=authors_code", "vogue.perturbation.sigma=0.8", "+vogue.extra=1",
+                 "actor_rollout_ref.rollout.n=7", "trainer.logger=[console,wandb]", "data.image_key=''"]
+    fast, real = compose(overrides), real_compose(overrides)
+    assert OmegaConf.to_container(fast) == OmegaConf.to_container(real)
+    with pytest.raises(KeyError, match="not in the config"):
+        compose(["vogue.no_such_key=1"])
