@@ -107,7 +107,7 @@ def to_rgb_bytes(value, field: str, max_pixels: int | None = None, image_dir: st
         return data
     rgb = to_rgb(image)
     if size != rgb.size:
-        rgb = rgb.resize(size, Image.Resampling.LANCZOS)
+        rgb = rgb.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)  # box-reduce first: faster, same look
     buffer = io.BytesIO()
     rgb.save(buffer, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
     return buffer.getvalue()

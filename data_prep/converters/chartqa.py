@@ -1,6 +1,6 @@
 """HuggingFaceM4/ChartQA: image, query, label (list; the first is the answer), human_or_machine."""
 
-from data_prep.converters.common import DatasetSpec, number_or_text
+from data_prep.converters.common import DatasetSpec, number_or_text, row_fields, text_ids
 from data_prep.errors import BadRow
 
 
@@ -11,15 +11,8 @@ def to_fields(record: dict) -> dict:
     if not labels or labels[0] is None or not str(labels[0]).strip():
         raise BadRow("label", "missing answer")
     answer = str(labels[0]).strip()
-    return {
-        "question": record["query"] or "",
-        "images": [record["image"]],
-        "image_fields": ["image"],
-        "ground_truth": answer,
-        "answer_type": number_or_text(answer),
-        "choices": None,
-        "extra": {"human_or_machine": None if record["human_or_machine"] is None else str(record["human_or_machine"])},
-    }
+    extra = text_ids(record, {"human_or_machine": "human_or_machine"})
+    return row_fields(record["query"] or "", [record["image"]], ["image"], answer, number_or_text(answer), extra=extra)
 
 
 SPEC = DatasetSpec(

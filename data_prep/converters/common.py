@@ -35,6 +35,34 @@ class DatasetSpec:
     needs_image_dir: bool = False
 
 
+def row_fields(question: str, images: list, image_fields: list[str], ground_truth, answer_type: str,
+               choices: list[str] | None = None, extra: dict | None = None) -> dict:
+    """What ``to_fields`` returns: ``build_row``'s arguments plus the source column of each image."""
+    return {"question": question, "images": images, "image_fields": image_fields, "ground_truth": ground_truth,
+            "answer_type": answer_type, "choices": choices, "extra": extra or {}}
+
+
+def image_cells(value, column: str) -> tuple[list, list[str]]:
+    """(images, their field names) from one cell: a list gives ``column[i]`` names, a single image ``column``."""
+    if isinstance(value, list):
+        return value, [f"{column}[{i}]" for i in range(len(value))]
+    return [value], [column]
+
+
+def free_form_fields(question: str, answer, images, column: str, extra: dict | None = None) -> dict:
+    r"""Training-set rows (EasyR1 layout): the answer with any ``\boxed{}`` removed, math unless it is
+    a letter for options listed in the question (``choice_or_math``)."""
+    answer = strip_boxed(answer)
+    answer_type, choices = choice_or_math(question, answer)
+    return row_fields(question, *image_cells(images, column), answer, answer_type, choices, extra)
+
+
+def inline_choice_fields(record: dict, extra: dict) -> dict:
+    """Benchmarks whose ``question`` lists the options and whose ``answer`` is the letter(s); one ``image``."""
+    question = record["question"] or ""
+    return row_fields(question, [record["image"]], ["image"], record["answer"], "choice", parse_inline_options(question), extra)
+
+
 def text_ids(record: dict, names: dict[str, str]) -> dict[str, str | None]:
     """Source ids for extra_info as strings: ``names`` maps extra_info key → source column."""
     return {key: None if record.get(column) is None else str(record[column]) for key, column in names.items()}

@@ -3,23 +3,13 @@
 Trained as free-form math on the value, as EasyR1 does; the choice list and letter are kept in extra_info.
 """
 
-from data_prep.converters.common import DatasetSpec
+from data_prep.converters.common import DatasetSpec, image_cells, row_fields, text_ids
 
 
 def to_fields(record: dict) -> dict:
-    images = list(record["images"] or [])
-    return {
-        "question": record["problem"],
-        "images": images,
-        "image_fields": [f"images[{i}]" for i in range(len(images))],
-        "ground_truth": record["answer"],
-        "answer_type": "math",
-        "choices": record.get("choices") or None,
-        "extra": {
-            "id": None if record.get("id") is None else str(record["id"]),
-            "choice_letter": record.get("ground_truth"),
-        },
-    }
+    extra = text_ids(record, {"id": "id", "choice_letter": "ground_truth"})
+    images, image_fields = image_cells(list(record["images"] or []), "images")
+    return row_fields(record["problem"], images, image_fields, record["answer"], "math", record.get("choices") or None, extra)
 
 
 SPEC = DatasetSpec(

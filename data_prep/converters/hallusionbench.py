@@ -1,6 +1,6 @@
 """lmms-lab/HallusionBench: yes/no questions, ``gt_answer`` "1"/"0"; the non_image split has no images."""
 
-from data_prep.converters.common import DatasetSpec, text_ids
+from data_prep.converters.common import DatasetSpec, row_fields, text_ids
 from data_prep.errors import BadRow
 
 _YES_NO = {"1": "yes", "0": "no"}
@@ -12,15 +12,8 @@ def to_fields(record: dict) -> dict:
     if answer is None:
         raise BadRow("gt_answer", "not 1/0", repr(record["gt_answer"]))
     text_only = record["image"] is None and str(record.get("visual_input")) == "0"
-    return {
-        "question": record["question"] or "",
-        "images": [] if text_only else [record["image"]],
-        "image_fields": [] if text_only else ["image"],
-        "ground_truth": answer,
-        "answer_type": "yesno",
-        "choices": None,
-        "extra": text_ids(record, _IDS),
-    }
+    images, image_fields = ([], []) if text_only else ([record["image"]], ["image"])
+    return row_fields(record["question"] or "", images, image_fields, answer, "yesno", extra=text_ids(record, _IDS))
 
 
 SPEC = DatasetSpec(

@@ -1,21 +1,12 @@
 """lscpku/LogicVista: question (options inline), answer = letter(s), possibly several ("A, C"), image."""
 
-from data_prep.converters.common import DatasetSpec, text_ids
-from data_prep.rows import parse_inline_options
+from data_prep.converters.common import DatasetSpec, inline_choice_fields, text_ids
 
 _ID_COLUMNS = ("id", "question_id", "imagename", "skill")
 
 
 def to_fields(record: dict) -> dict:
-    return {
-        "question": record["question"] or "",
-        "images": [record["image"]],
-        "image_fields": ["image"],
-        "ground_truth": record["answer"],
-        "answer_type": "choice",
-        "choices": parse_inline_options(record["question"] or ""),
-        "extra": text_ids(record, {name: name for name in _ID_COLUMNS}),
-    }
+    return inline_choice_fields(record, text_ids(record, {name: name for name in _ID_COLUMNS}))
 
 
 SPEC = DatasetSpec(

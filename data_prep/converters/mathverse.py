@@ -1,7 +1,7 @@
 """AI4Math/MathVerse testmini: five versions of each problem; Vision-Only rows have an empty question
 (the question is drawn in the image), which gets ``VISION_ONLY_QUESTION`` instead."""
 
-from data_prep.converters.common import DatasetSpec, choice_or_math, text_ids
+from data_prep.converters.common import DatasetSpec, choice_or_math, row_fields, text_ids
 from data_prep.errors import BadRow
 
 VISION_ONLY = "Vision Only"
@@ -21,21 +21,14 @@ def to_fields(record: dict) -> dict:
     else:
         raise BadRow("question_type", "unknown question type", repr(record["question_type"]))
     metadata = record.get("metadata") or {}
-    return {
-        "question": question,
-        "images": [record["image"]],
-        "image_fields": ["image"],
-        "ground_truth": answer,
-        "answer_type": answer_type,
-        "choices": choices,
-        "extra": {
-            **text_ids(record, {"sample_index": "sample_index", "problem_index": "problem_index"}),
-            "problem_version": record["problem_version"],
-            "question_type": record["question_type"],
-            "subject": metadata.get("subject"),
-            "subfield": metadata.get("subfield"),
-        },
+    extra = {
+        **text_ids(record, {"sample_index": "sample_index", "problem_index": "problem_index"}),
+        "problem_version": record["problem_version"],
+        "question_type": record["question_type"],
+        "subject": metadata.get("subject"),
+        "subfield": metadata.get("subfield"),
     }
+    return row_fields(question, [record["image"]], ["image"], answer, answer_type, choices, extra)
 
 
 SPEC = DatasetSpec(

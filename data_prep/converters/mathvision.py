@@ -1,7 +1,7 @@
 """MathLLMs/MathVision: ``<image1>`` in the question refers to ``decoded_image``; options list (empty
 for free-form questions, then the answer is a value)."""
 
-from data_prep.converters.common import DatasetSpec, numbered_placeholders, text_ids
+from data_prep.converters.common import DatasetSpec, numbered_placeholders, row_fields, text_ids
 from data_prep.rows import render_choices
 
 
@@ -13,15 +13,8 @@ def to_fields(record: dict) -> dict:
     question, images, image_fields = numbered_placeholders(
         question, {1: record["decoded_image"]}, lambda number: "decoded_image"
     )
-    return {
-        "question": question,
-        "images": images,
-        "image_fields": image_fields,
-        "ground_truth": record["answer"],
-        "answer_type": "choice" if choices else "math",
-        "choices": choices,
-        "extra": text_ids(record, {"id": "id", "level": "level", "subject": "subject"}),
-    }
+    extra = text_ids(record, {"id": "id", "level": "level", "subject": "subject"})
+    return row_fields(question, images, image_fields, record["answer"], "choice" if choices else "math", choices, extra)
 
 
 SPEC = DatasetSpec(

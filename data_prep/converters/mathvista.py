@@ -1,7 +1,7 @@
 """AI4Math/MathVista testmini: multiple-choice answers are the choice TEXT (converted to its letter);
 free-form floats are compared at ``precision`` decimals; the image is ``decoded_image``."""
 
-from data_prep.converters.common import DatasetSpec, letter_of_choice
+from data_prep.converters.common import DatasetSpec, letter_of_choice, row_fields, text_ids
 from data_prep.errors import BadRow
 from data_prep.rows import render_choices
 
@@ -27,22 +27,15 @@ def to_fields(record: dict) -> dict:
     else:
         raise BadRow("answer_type", "unknown answer type", repr(record["answer_type"]))
     metadata = record.get("metadata") or {}
-    return {
-        "question": question,
-        "images": [record["decoded_image"]],
-        "image_fields": ["decoded_image"],
-        "ground_truth": answer,
-        "answer_type": answer_type,
-        "choices": choices,
-        "extra": {
-            "pid": str(record["pid"]),
-            "question_type": record["question_type"],
-            "source_answer_type": record["answer_type"],
-            "unit": record.get("unit") or None,
-            "precision": precision,
-            **{key: None if metadata.get(key) is None else str(metadata[key]) for key in _METADATA_KEYS},
-        },
+    extra = {
+        "pid": str(record["pid"]),
+        "question_type": record["question_type"],
+        "source_answer_type": record["answer_type"],
+        "unit": record.get("unit") or None,
+        "precision": precision,
+        **text_ids(metadata, {key: key for key in _METADATA_KEYS}),
     }
+    return row_fields(question, [record["decoded_image"]], ["decoded_image"], answer, answer_type, choices, extra)
 
 
 SPEC = DatasetSpec(

@@ -1,20 +1,11 @@
 """FanqingM/MMK12: id, subject, image, question, answer (train free-form; test letters, options inline)."""
 
-from data_prep.converters.common import DatasetSpec, choice_or_math
+from data_prep.converters.common import DatasetSpec, free_form_fields
 
 
 def to_fields(record: dict) -> dict:
-    answer = "" if record["answer"] is None else str(record["answer"])
-    answer_type, choices = choice_or_math(record["question"], answer)
-    return {
-        "question": record["question"],
-        "images": [record["image"]],
-        "image_fields": ["image"],
-        "ground_truth": answer,
-        "answer_type": answer_type,
-        "choices": choices,
-        "extra": {"id": str(record["id"]), "subject": record["subject"]},
-    }
+    extra = {"id": str(record["id"]), "subject": record["subject"]}
+    return free_form_fields(record["question"], record["answer"], record["image"], "image", extra)
 
 
 SPEC = DatasetSpec(

@@ -3,7 +3,7 @@ options); ``options`` is the STRING repr of a Python list."""
 
 import ast
 
-from data_prep.converters.common import DatasetSpec, number_or_text, numbered_placeholders, text_ids
+from data_prep.converters.common import DatasetSpec, number_or_text, numbered_placeholders, row_fields, text_ids
 from data_prep.errors import BadRow
 from data_prep.rows import render_choices
 
@@ -37,16 +37,8 @@ def to_fields(record: dict) -> dict:
         raise BadRow("question_type", "unknown question type", repr(record["question_type"]))
     images = {n: record.get(column) for n, column in enumerate(IMAGE_COLUMNS, start=1)}
     question, ordered, image_fields = numbered_placeholders(question, images, lambda number: f"image_{number}")
-    return {
-        "question": question,
-        "images": ordered,
-        "image_fields": image_fields,
-        "ground_truth": record["answer"],
-        "answer_type": answer_type,
-        "choices": choices,
-        "extra": {**text_ids(record, {"id": "id", "subfield": "subfield", "img_type": "img_type"}),
-                  "question_type": record["question_type"]},
-    }
+    extra = text_ids(record, {"id": "id", "subfield": "subfield", "img_type": "img_type", "question_type": "question_type"})
+    return row_fields(question, ordered, image_fields, record["answer"], answer_type, choices, extra)
 
 
 SPEC = DatasetSpec(

@@ -1,21 +1,10 @@
 """XenoZLH/MMRL30k, the paper's training set (EasyR1 layout): problem (with ``<image>``), answer, images."""
 
-from data_prep.converters.common import DatasetSpec, choice_or_math, strip_boxed
+from data_prep.converters.common import DatasetSpec, free_form_fields
 
 
 def to_fields(record: dict) -> dict:
-    answer = strip_boxed(record["answer"])
-    answer_type, choices = choice_or_math(record["problem"], answer)
-    images = list(record["images"] or [])
-    return {
-        "question": record["problem"],
-        "images": images,
-        "image_fields": [f"images[{i}]" for i in range(len(images))],
-        "ground_truth": answer,
-        "answer_type": answer_type,
-        "choices": choices,
-        "extra": {},
-    }
+    return free_form_fields(record["problem"], record["answer"], list(record["images"] or []), "images")
 
 
 SPEC = DatasetSpec(

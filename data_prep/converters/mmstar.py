@@ -1,19 +1,10 @@
 """Lin-Chen/MMStar: question with options inline ("Options: A: …, B: …"), letter answer, image."""
 
-from data_prep.converters.common import DatasetSpec, text_ids
-from data_prep.rows import parse_inline_options
+from data_prep.converters.common import DatasetSpec, inline_choice_fields, text_ids
 
 
 def to_fields(record: dict) -> dict:
-    return {
-        "question": record["question"] or "",
-        "images": [record["image"]],
-        "image_fields": ["image"],
-        "ground_truth": record["answer"],
-        "answer_type": "choice",
-        "choices": parse_inline_options(record["question"] or ""),
-        "extra": text_ids(record, {"source_index": "index", "category": "category", "l2_category": "l2_category"}),
-    }
+    return inline_choice_fields(record, text_ids(record, {"source_index": "index", "category": "category", "l2_category": "l2_category"}))
 
 
 SPEC = DatasetSpec(

@@ -3,23 +3,14 @@
 Paths resolve against ``--image-dir`` (the unzipped images.zip; default: the source's directory).
 """
 
-from data_prep.converters.common import DatasetSpec, choice_or_math, strip_boxed
+from data_prep.converters.common import DatasetSpec, free_form_fields
 
 
 def to_fields(record: dict) -> dict:
-    answer = strip_boxed(record["answer"])
-    answer_type, choices = choice_or_math(record["question"], answer)
     paths = record["image"]
-    images = [paths] if isinstance(paths, str) else list(paths or [])
-    return {
-        "question": record["question"],
-        "images": images,
-        "image_fields": [f"image[{i}]" for i in range(len(images))],
-        "ground_truth": answer,
-        "answer_type": answer_type,
-        "choices": choices,
-        "extra": {"qid": str(record["qid"]), "category": record["category"], "source": record["source"]},
-    }
+    paths = [paths] if isinstance(paths, str) else list(paths or [])
+    extra = {"qid": str(record["qid"]), "category": record["category"], "source": record["source"]}
+    return free_form_fields(record["question"], record["answer"], paths, "image", extra)
 
 
 SPEC = DatasetSpec(

@@ -1,6 +1,6 @@
 """We-Math/We-Math testmini: options in one string ("A. …; B. …"), letter answers, image in ``image_path``."""
 
-from data_prep.converters.common import DatasetSpec
+from data_prep.converters.common import DatasetSpec, row_fields, text_ids
 from data_prep.errors import BadRow
 from data_prep.rows import parse_inline_options, render_choices
 
@@ -9,20 +9,9 @@ def to_fields(record: dict) -> dict:
     choices = parse_inline_options(record["option"] or "")
     if not choices:
         raise BadRow("option", "cannot read the options", repr(record["option"]))
-    return {
-        "question": render_choices(record["question"] or "", choices),
-        "images": [record["image_path"]],
-        "image_fields": ["image_path"],
-        "ground_truth": record["answer"],
-        "answer_type": "choice",
-        "choices": choices,
-        "extra": {
-            "ID": str(record["ID"]),
-            "key": record["key"],
-            "knowledge_concept": record["knowledge concept"],
-            "source_split": record["split"],
-        },
-    }
+    extra = text_ids(record, {"ID": "ID", "key": "key", "knowledge_concept": "knowledge concept", "source_split": "split"})
+    question = render_choices(record["question"] or "", choices)
+    return row_fields(question, [record["image_path"]], ["image_path"], record["answer"], "choice", choices, extra)
 
 
 SPEC = DatasetSpec(

@@ -5,27 +5,14 @@ import copy
 import os
 
 import pytest
-from data_prep_fixtures import (
-    CASES,
-    HALLUSION_COLUMNS,
-    MMMU_COLUMNS,
-    SEQ_STRING,
-    STRING,
-    dataset_from,
-    decode_rows,
-    hallusion_record,
-    image_in_mode,
-    mmmu_record,
-    png,
-    row_image,
-)
+import data_prep_fixtures as fx
 
 from data_prep.__main__ import main
 
 
 def _first(name: str, **changes) -> tuple[dict, dict, dict]:
     """(columns, a good record, the same record with ``changes``) from the dataset's converter case."""
-    columns, records = CASES[name][2], CASES[name][3]
+    columns, records = fx.CASES[name][2], fx.CASES[name][3]
     bad = copy.deepcopy(records[0])
     bad.update(changes)
     return columns, records[0], bad
@@ -33,16 +20,16 @@ def _first(name: str, **changes) -> tuple[dict, dict, dict]:
 
 def _run(tmp_path, name, columns, records, *options):
     source = str(tmp_path / f"{name}-source.parquet")
-    dataset_from(columns, records).to_parquet(source)
+    fx.dataset_from(columns, records).to_parquet(source)
     output = str(tmp_path / "out" / f"{name}.parquet")
     code = main([name, "--input", source, "--output", output, *options])
     return code, output
 
 
-VIRL_COLUMNS = {"question": STRING, "answer": STRING, "category": STRING, "source": STRING, "qid": STRING, "image": SEQ_STRING}
+VIRL_COLUMNS = {"question": fx.STRING, "answer": fx.STRING, "category": fx.STRING, "source": fx.STRING, "qid": fx.STRING, "image": fx.SEQ_STRING}
 VIRL_RECORD = {"question": "<image>x?", "answer": "\\boxed{1}", "category": "c", "source": "s", "qid": "q9",
                "image": ["nowhere/missing.png"]}
-MMMU_GOOD = mmmu_record("v_1", "Legs? <image 1>", "[]", "8", "open", {1: png()})
+MMMU_GOOD = fx.mmmu_record("v_1", "Legs? <image 1>", "[]", "8", "open", {1: fx.png()})
 
 BAD_ROWS = {
     "corrupt image bytes": ("mathvista", *_first("mathvista", decoded_image={"bytes": b"\x89PNG broken", "path": None}),
@@ -63,11 +50,11 @@ BAD_ROWS = {
     "letter beyond choices": ("mmstar", *_first("mmstar", answer="F"),
                               "mmstar row 1 (index=0): field 'answer': option letter beyond the choices"),
     "not a letter": ("logicvista", *_first("logicvista", answer="the circle"), "field 'answer': not an option letter"),
-    "hallusion 1/0": ("hallusionbench", HALLUSION_COLUMNS, hallusion_record("1", "1", png(), "1"),
-                      hallusion_record("2", "1", png(), "yes"), "hallusionbench row 1 (question_id='2'): field 'gt_answer': not 1/0"),
-    "mmmu options": ("mmmu", MMMU_COLUMNS, MMMU_GOOD, mmmu_record("v_2", "Q <image 1>", "['a', 'b'", "A", "multiple-choice",
-                                                                   {1: png()}), "field 'options': not a Python list literal"),
-    "mmmu image": ("mmmu", MMMU_COLUMNS, MMMU_GOOD, mmmu_record("v_3", "<image 1> vs <image 2>", "[]", "x", "open", {1: png()}),
+    "hallusion 1/0": ("hallusionbench", fx.HALLUSION_COLUMNS, fx.hallusion_record("1", "1", fx.png(), "1"),
+                      fx.hallusion_record("2", "1", fx.png(), "yes"), "hallusionbench row 1 (question_id='2'): field 'gt_answer': not 1/0"),
+    "mmmu options": ("mmmu", fx.MMMU_COLUMNS, MMMU_GOOD, fx.mmmu_record("v_2", "Q <image 1>", "['a', 'b'", "A", "multiple-choice",
+                                                                   {1: fx.png()}), "field 'options': not a Python list literal"),
+    "mmmu image": ("mmmu", fx.MMMU_COLUMNS, MMMU_GOOD, fx.mmmu_record("v_3", "<image 1> vs <image 2>", "[]", "x", "open", {1: fx.png()}),
                    "mmmu row 1 (id='v_3'): field 'image_2': missing image (referenced by <image 2>)"),
     "mathvision image": ("mathvision", *_first("mathvision", decoded_image=None), "field 'decoded_image': missing image"),
 }
@@ -76,7 +63,7 @@ BAD_ROWS = {
 @pytest.mark.parametrize("case", sorted(BAD_ROWS))
 def test_bad_row_stops_with_row_and_field(tmp_path, capsys, case):
     name, columns, good, bad, message = BAD_ROWS[case]
-    (tmp_path / "ok.png").write_bytes(image_in_mode("L"))  # the good ViRL39K row's image, next to the source
+    (tmp_path / "ok.png").write_bytes(fx.image_in_mode("L"))  # the good ViRL39K row's image, next to the source
     code, output = _run(tmp_path, name, columns, [good, bad])
     assert code == 1
     assert message in capsys.readouterr().err
@@ -97,17 +84,17 @@ def test_skip_bad_counts_and_reports(tmp_path, capsys):
     assert "2 × field 'decoded_image': corrupt image bytes" in out
     assert "1 × field 'decoded_image': missing image" in out
     assert "1 × field 'answer': answer is not one of the choices" in out
-    rows = decode_rows(output)
+    rows = fx.decode_rows(output)
     assert [(row["extra_info"]["index"], row["extra_info"]["pid"]) for row in rows] == [(0, "1"), (3, "ok2")]
 
 
 def test_unknown_and_missing_columns(tmp_path, capsys):
     columns, good, _ = _first("chartqa")
-    code, _ = _run(tmp_path, "chartqa", {**columns, "notes": STRING}, [{**good, "notes": "x"}])
+    code, _ = _run(tmp_path, "chartqa", {**columns, "notes": fx.STRING}, [{**good, "notes": "x"}])
     assert code == 1
     assert "unknown columns ['notes']" in capsys.readouterr().err
-    code, output = _run(tmp_path, "chartqa", {**columns, "notes": STRING}, [{**good, "notes": "x"}], "--allow-extra-columns")
-    assert code == 0 and len(decode_rows(output)) == 1
+    code, output = _run(tmp_path, "chartqa", {**columns, "notes": fx.STRING}, [{**good, "notes": "x"}], "--allow-extra-columns")
+    assert code == 0 and len(fx.decode_rows(output)) == 1
     reduced = {key: value for key, value in columns.items() if key != "label"}
     code, _ = _run(tmp_path, "chartqa", reduced, [{key: good[key] for key in reduced}])
     assert code == 1
@@ -117,24 +104,24 @@ def test_unknown_and_missing_columns(tmp_path, capsys):
 def test_awkward_image_modes_convert_to_rgb(tmp_path):
     columns, good, _ = _first("chartqa")
     modes = ["CMYK", "P", "P_transparent", "RGBA", "I;16", "L"]
-    records = [{**good, "image": {"bytes": image_in_mode(mode), "path": None}} for mode in modes]
+    records = [{**good, "image": {"bytes": fx.image_in_mode(mode), "path": None}} for mode in modes]
     code, output = _run(tmp_path, "chartqa", columns, records)
     assert code == 0
-    rows = decode_rows(output)
-    assert [row_image(row).mode for row in rows] == ["RGB"] * len(modes)
-    assert row_image(rows[3]).getpixel((0, 0)) == (255, 255, 255)  # transparent RGBA on white
+    rows = fx.decode_rows(output)
+    assert [fx.row_image(row).mode for row in rows] == ["RGB"] * len(modes)
+    assert fx.row_image(rows[3]).getpixel((0, 0)) == (255, 255, 255)  # transparent RGBA on white
 
 
 def test_huge_images_are_capped_keeping_aspect(tmp_path):
     columns, good, _ = _first("chartqa")
-    code, output = _run(tmp_path, "chartqa", columns, [{**good, "image": png(size=(200, 100))}], "--max-pixels", "1000")
+    code, output = _run(tmp_path, "chartqa", columns, [{**good, "image": fx.png(size=(200, 100))}], "--max-pixels", "1000")
     assert code == 0
-    assert row_image(decode_rows(output)[0]).size == (44, 22)  # s = sqrt(1000 / 20000) = 0.2236
-    code, output = _run(tmp_path, "chartqa", columns, [{**good, "image": png(size=(200, 100))}], "--max-pixels", "0")
-    assert row_image(decode_rows(output)[0]).size == (200, 100)
+    assert fx.row_image(fx.decode_rows(output)[0]).size == (44, 22)  # s = sqrt(1000 / 20000) = 0.2236
+    code, output = _run(tmp_path, "chartqa", columns, [{**good, "image": fx.png(size=(200, 100))}], "--max-pixels", "0")
+    assert fx.row_image(fx.decode_rows(output)[0]).size == (200, 100)
 
 
 def test_limit_converts_only_the_first_rows(tmp_path):
     columns, good, _ = _first("chartqa")
     code, output = _run(tmp_path, "chartqa", columns, [good] * 5, "--limit", "2")
-    assert code == 0 and len(decode_rows(output)) == 2
+    assert code == 0 and len(fx.decode_rows(output)) == 2

@@ -2,16 +2,7 @@
 processor the way verl's agent loop does it: every <image> becomes the right number of image tokens."""
 
 import pytest
-from data_prep_fixtures import (
-    CASES,
-    HALLUSION_COLUMNS,
-    MMMU_COLUMNS,
-    dataset_from,
-    hallusion_record,
-    mmmu_record,
-    png,
-    tiny_tokenizer_and_processor,
-)
+import data_prep_fixtures as fx
 from omegaconf import OmegaConf
 
 from data_prep.convert import convert
@@ -26,13 +17,13 @@ def mixed_file(tmp_path_factory):
     """mathvista (1 image/row) + MMMU (3, 1 and 1 images) + HallusionBench non_image (no image), mixed."""
     root = tmp_path_factory.mktemp("rlhf")
     sources = {
-        "mathvista": ("testmini", dataset_from(CASES["mathvista"][2], CASES["mathvista"][3])),
-        "mmmu": ("validation", dataset_from(MMMU_COLUMNS, [
-            mmmu_record("v1", "Compare <image 2> with <image 1>.", "['<image 3>', 'neither']", "A", "multiple-choice",
-                        {1: png(), 2: png(size=(60, 40)), 3: png(size=(20, 90))}),
-            mmmu_record("v2", "How many legs? <image 1>", "[]", "8", "open", {1: png()}),
+        "mathvista": ("testmini", fx.dataset_from(fx.CASES["mathvista"][2], fx.CASES["mathvista"][3])),
+        "mmmu": ("validation", fx.dataset_from(fx.MMMU_COLUMNS, [
+            fx.mmmu_record("v1", "Compare <image 2> with <image 1>.", "['<image 3>', 'neither']", "A", "multiple-choice",
+                        {1: fx.png(), 2: fx.png(size=(60, 40)), 3: fx.png(size=(20, 90))}),
+            fx.mmmu_record("v2", "How many legs? <image 1>", "[]", "8", "open", {1: fx.png()}),
         ])),
-        "hallusionbench": ("non_image", dataset_from(HALLUSION_COLUMNS, [hallusion_record("9", "0", None, "0")])),
+        "hallusionbench": ("non_image", fx.dataset_from(fx.HALLUSION_COLUMNS, [fx.hallusion_record("9", "0", None, "0")])),
     }
     outputs = []
     for name, (split, dataset) in sources.items():
@@ -48,7 +39,7 @@ def test_rlhf_dataset_loads_and_tokenizes_every_row(mixed_file, tmp_path):
     from verl.utils.dataset.rl_dataset import RLHFDataset
     from verl.utils.tokenizer import build_multimodal_processor_inputs
 
-    tokenizer, processor = tiny_tokenizer_and_processor([INSTRUCTION, "Which colour is the bar? Choices How many"])
+    tokenizer, processor = fx.tiny_tokenizer_and_processor([INSTRUCTION, "Which colour is the bar? Choices How many"])
     config = OmegaConf.create({"prompt_key": "prompt", "image_key": "images", "max_prompt_length": 8192,
                                "filter_overlong_prompts": True, "filter_overlong_prompts_workers": 1,
                                "cache_dir": str(tmp_path / "cache"), "truncation": "error"})
