@@ -54,7 +54,9 @@ def apply_value_overrides(config, overrides) -> None:
 
     for override in OverridesParser.create().parse_overrides(list(overrides)):
         key, value = override.key_or_group, override.value()
-        if not override.is_add() and OmegaConf.select(config, key, default=KeyError) is KeyError:
+        parent, _, leaf = key.rpartition(".")
+        node = OmegaConf.select(config, parent) if parent else config
+        if not override.is_add() and (node is None or leaf not in node.keys()):
             raise KeyError(f"could not override {key!r}: not in the config (use +{key}=...)")
         with open_dict(config):
             OmegaConf.update(config, key, value, force_add=override.is_add())
@@ -63,6 +65,11 @@ def apply_value_overrides(config, overrides) -> None:
 @pytest.fixture(scope="session")
 def real_compose():
     return lambda overrides=(): hydra_compose([*TEST_OVERRIDES, *overrides])
+
+
+@pytest.fixture(scope="session")
+def real_compose_without_test_overrides():
+    return hydra_compose
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,98 @@
+"""examples/: every launcher parses (bash -n), prints its hydra overrides (PRINT_OVERRIDES=1), and those
+overrides compose with verl's config into a config that VOGUE's and verl's validators accept."""
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLES = REPO / "examples"
+ENV = {"MODEL_PATH": "/models/qwen-vl", "TRAIN_FILES": "/data/train.parquet", "VAL_FILES": "/data/val.parquet",
+       "VOGUE_REWARD_FN": "/repo/vogue_reward/verl_entry.py", "CKPT_ROOT": "/ckpt"}
+
+# (script, arguments) -> what the run must be
+LAUNCHES = {
+    ("run_vogue_qwen2_5_vl_7b.sh",): {"enable": True, "tp": 2, "kl_estimator": "full"},
+    ("run_vogue_qwen2_5_vl_3b.sh",): {"enable": True, "tp": 1, "kl_estimator": "full"},
+    ("run_grpo_qwen2_5_vl_7b.sh",): {"enable": False, "tp": 2},
+    ("run_grpo_qwen2_5_vl_3b.sh",): {"enable": False, "tp": 1},
+    ("run_vogue_ablation_qwen2_5_vl_7b.sh", "wo_uper"): {"enable": True, "alpha_per": 0.0, "alpha_out": 0.4},
+    ("run_vogue_ablation_qwen2_5_vl_7b.sh", "wo_uout"): {"enable": True, "alpha_per": 1.0, "alpha_out": 0.0},
+    ("run_vogue_ablation_qwen2_5_vl_7b.sh", "wo_both"): {"enable": True, "alpha_per": 0.0, "alpha_out": 0.0},
+    ("run_vogue_ablation_qwen2_5_vl_7b.sh", "forward_kl"): {"enable": True, "kl_estimator": "forward"},
+    ("run_vogue_ablation_qwen2_5_vl_7b.sh", "fixed_p"): {"enable": True, "schedule": ("fixed", 0.5)},
+    ("run_vogue_qwen2_5_vl_7b_multinode.sh",): {"enable": True, "nnodes": 2},
+}
+
+
+def launcher_overrides(*launch, extra=(), env=None):
+    result = subprocess.run(
+        ["bash", str(EXAMPLES / launch[0]), *launch[1:], *extra],
+        env={**os.environ, **ENV, **(env or {}), "PRINT_OVERRIDES": "1"}, capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.splitlines()
+
+
+@pytest.mark.parametrize("script", sorted(p.name for p in EXAMPLES.glob("*.sh")))
+def test_bash_syntax(script):
+    result = subprocess.run(["bash", "-n", str(EXAMPLES / script)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+def test_every_launcher_is_covered():
+    scripts = {p.name for p in EXAMPLES.glob("run_*.sh")}
+    assert scripts == {launch[0] for launch in LAUNCHES}
+
+
+def check_launch(config, expected):
+    from recipe.vogue.vogue_config import validate_run_config
+    from verl.utils.config import validate_config
+
+    vogue = validate_run_config(config)
+    validate_config(config, use_reference_policy=False, use_critic=False)
+    assert vogue.enable == expected["enable"]
+    for key in ("kl_estimator", "alpha_per", "alpha_out"):
+        if key in expected:
+            assert getattr(vogue, key) == expected[key], key
+    if "schedule" in expected:
+        assert (vogue.schedule.type, vogue.schedule.fixed) == expected["schedule"]
+    rollout = config.actor_rollout_ref.rollout
+    assert rollout.tensor_model_parallel_size == expected.get("tp", 2)
+    assert config.trainer.nnodes == expected.get("nnodes", 1)
+    assert (rollout.n, config.trainer.n_gpus_per_node, config.trainer.total_training_steps) == (5, 8, 200)
+    assert config.actor_rollout_ref.model.path == ENV["MODEL_PATH"]
+    assert config.data.train_files == ENV["TRAIN_FILES"]
+    assert config.reward.custom_reward_function.path == ENV["VOGUE_REWARD_FN"]
+    assert config.trainer.default_local_dir.startswith(ENV["CKPT_ROOT"] + "/")
+    assert config.actor_rollout_ref.actor.use_kl_loss is False and config.algorithm.use_kl_in_reward is False
+    assert config.trainer.use_v1 is False
+
+
+@pytest.mark.parametrize("launch", list(LAUNCHES), ids=lambda launch: "-".join(launch))
+def test_launcher_overrides_compose_into_a_valid_config(compose, launch):
+    check_launch(compose(launcher_overrides(*launch), base=()), LAUNCHES[launch])
+
+
+def test_extra_arguments_and_env_reach_the_overrides(compose):
+    lines = launcher_overrides("run_vogue_qwen2_5_vl_7b.sh", extra=["vogue=authors_code", "vogue.seed=9"],
+                               env={"TRAIN_BATCH_SIZE": "512", "ROLLOUT_NAME": "sglang"})
+    config = compose(lines, base=())
+    assert (config.vogue.seed, config.vogue.kl_estimator) == (9, "dupl_code")
+    assert config.data.train_batch_size == 512 and config.actor_rollout_ref.rollout.name == "sglang"
+
+
+def test_unknown_ablation_is_refused():
+    result = subprocess.run(["bash", str(EXAMPLES / "run_vogue_ablation_qwen2_5_vl_7b.sh"), "nope"],
+                            env={**os.environ, "PRINT_OVERRIDES": "1"}, capture_output=True, text=True)
+    assert result.returncode == 2 and "usage:" in result.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("launch", [("run_vogue_qwen2_5_vl_7b.sh",), ("run_grpo_qwen2_5_vl_3b.sh",),
+                                    ("run_vogue_ablation_qwen2_5_vl_7b.sh", "fixed_p")], ids=lambda x: "-".join(x))
+def test_launcher_overrides_compose_with_plain_hydra(real_compose_without_test_overrides, launch):
+    """The same check through hydra's own composition of the full override list (seconds per launcher)."""
+    check_launch(real_compose_without_test_overrides(launcher_overrides(*launch)), LAUNCHES[launch])
