@@ -221,6 +221,8 @@ class HFRolloutServer:
         self.weight_version += 1
         if global_steps is not None:
             self.global_steps = global_steps
+        print(f"[hf-rollout] replica {self.replica_rank}: loaded {len(named_tensors)} tensors, weight version "
+              f"{self.weight_version}, global step {global_steps}", flush=True)
         return {"loaded": len(named_tensors), "weight_version": self.weight_version}
 
     async def update_weights(self, named_tensors: dict[str, torch.Tensor], global_steps: Optional[int] = None) -> dict:

@@ -1,0 +1,256 @@
+import asyncio
+
+import pytest
+import torch
+
+from recipe.vogue.cpu.hf_rollout import (
+    HFEngineOptions,
+    HFReplica,
+    HFRolloutServer,
+    HFServerAdapter,
+    SamplingSettings,
+    sampled_log_probs,
+    trim_at_eos,
+)
+
+QUESTIONS = ["What colour is the shape?", "Which shape is bigger, the red one or the blue one?", "What colour?"]
+
+
+def make_server(model_dir, response_length=12, **hf_options):
+    from verl.workers.config import HFModelConfig, RolloutConfig
+
+    rollout = RolloutConfig(
+        name="hf", prompt_length=160, response_length=response_length, dtype="float32",
+        tensor_model_parallel_size=1, engine_kwargs={"hf": {"num_threads": 1, **hf_options}},
+    )
+    return HFRolloutServer(config=rollout, model_config=HFModelConfig(path=model_dir))
+
+
+@pytest.fixture(scope="module")
+def server(tiny_model_dir):
+    return make_server(tiny_model_dir)
+
+
+def prompt_ids(server, question, images):
+    """Token ids as verl's agent loop sends them: chat template applied, image pads expanded."""
+    content = [{"type": "image"} for _ in images] + [{"type": "text", "text": question}]
+    text = server.processor.apply_chat_template([{"role": "user", "content": content}], add_generation_prompt=True, tokenize=False)
+    return server.processor(text=[text], images=images or None, return_tensors="pt")["input_ids"][0].tolist()
+
+
+def single_inputs(server, ids, images):
+    inputs = server._model_inputs([(ids, images)])
+    return inputs
+
+
+@torch.no_grad()
+def brute_force_greedy(server, ids, images, max_new_tokens):
+    """Full forward per step, suppressed ids masked, argmax; stops after EOS."""
+    generated = []
+    for _ in range(max_new_tokens):
+        inputs = single_inputs(server, ids + generated, images)
+        logits = server.model(**inputs).logits[0, -1]
+        logits[server.suppressed_ids] = float("-inf")
+        token = int(logits.argmax())
+        generated.append(token)
+        if token in server.eos_ids:
+            break
+    return generated
+
+
+@torch.no_grad()
+def teacher_forced_log_probs(server, ids, images, response, temperature):
+    inputs = single_inputs(server, ids + response, images)
+    logits = server.model(**inputs).logits[0, len(ids) - 1 : len(ids) - 1 + len(response)].float()
+    logits = logits / (temperature if temperature > 0 else 1.0)
+    return torch.log_softmax(logits, -1).gather(-1, torch.tensor(response)[:, None]).squeeze(-1)
+
+
+def run(coroutines):
+    async def gather():
+        return await asyncio.gather(*coroutines)
+
+    return asyncio.run(gather())
+
+
+def test_batched_greedy_matches_a_step_by_step_reference(server, shape_images):
+    requests = [(prompt_ids(server, q, [img]), [img]) for q, img in zip(QUESTIONS, shape_images)]
+    requests.append((prompt_ids(server, "Say something.", []), []))  # a text-only prompt in the same batch
+    params = {"temperature": 0, "logprobs": True, "max_tokens": 10}
+    before = len(server.batch_sizes)
+    outputs = run([server.generate(ids, params, f"r{i}", image_data=imgs) for i, (ids, imgs) in enumerate(requests)])
+    assert server.batch_sizes[before:] == [len(requests)]  # concurrent requests were served as one batch
+    for (ids, imgs), out in zip(requests, outputs):
+        assert out.token_ids == brute_force_greedy(server, ids, imgs, 10)
+        expected = teacher_forced_log_probs(server, ids, imgs, out.token_ids, 0)
+        torch.testing.assert_close(torch.tensor(out.log_probs), expected, atol=2e-5, rtol=1e-5)
+
+
+def test_sampling_uses_temperature_and_never_emits_suppressed_tokens(server, shape_images):
+    server.model.generation_config.do_sample = False  # the request's parameters must win over model defaults
+    ids = prompt_ids(server, QUESTIONS[0], shape_images[:1])
+    params = {"temperature": 0.7, "top_p": 1.0, "top_k": -1, "logprobs": True, "max_tokens": 12}
+    torch.manual_seed(0)
+    outputs = run([server.generate(ids, params, f"s{i}", image_data=shape_images[:1]) for i in range(16)])
+    sequences = {tuple(out.token_ids) for out in outputs}
+    assert len(sequences) > 1  # sampled, not greedy
+    emitted = {token for out in outputs for token in out.token_ids}
+    assert not emitted & set(server.suppressed_ids)
+    for out in outputs[:4]:
+        expected = teacher_forced_log_probs(server, ids, shape_images[:1], out.token_ids, 0.7)
+        torch.testing.assert_close(torch.tensor(out.log_probs), expected, atol=2e-5, rtol=1e-5)
+
+
+def test_random_model_would_emit_the_suppressed_tokens(server, shape_images):
+    """Guards the previous test: without suppression these tokens do carry probability mass."""
+    inputs = single_inputs(server, prompt_ids(server, QUESTIONS[0], shape_images[:1]), shape_images[:1])
+    with torch.no_grad():
+        probs = torch.softmax(server.model(**inputs).logits[0, -1], -1)
+    assert float(probs[server.suppressed_ids].sum()) > 0.005
+
+
+def test_requests_with_different_sampling_are_batched_separately(server, shape_images):
+    ids = prompt_ids(server, QUESTIONS[0], shape_images[:1])
+    before = len(server.batch_sizes)
+    greedy = {"temperature": 0, "max_tokens": 4}
+    sampled = {"temperature": 1.0, "max_tokens": 4}
+    outs = run([server.generate(ids, p, f"m{i}", image_data=shape_images[:1]) for i, p in enumerate([greedy, sampled, greedy])])
+    assert sorted(server.batch_sizes[before:]) == [1, 2]
+    assert outs[0].token_ids == outs[2].token_ids and outs[0].log_probs is None
+    assert all(1 <= len(out.token_ids) <= 4 for out in outs)
+
+
+def test_max_tokens_is_capped_by_the_model_length(tiny_model_dir, shape_images):
+    server = make_server(tiny_model_dir, response_length=4)
+    ids = prompt_ids(server, QUESTIONS[0], shape_images[:1])
+    server.max_model_len = len(ids) + 3
+    (out,) = run([server.generate(ids, {"temperature": 0, "max_tokens": 50}, "cap", image_data=shape_images[:1])])
+    assert len(out.token_ids) <= 3
+    with pytest.raises(ValueError, match="leaves no room"):
+        run([server.generate(ids + [1, 2, 3], {"temperature": 0}, "long", image_data=shape_images[:1])])
+
+
+def test_unsupported_requests_fail_clearly(server, shape_images):
+    ids = prompt_ids(server, QUESTIONS[0], shape_images[:1])
+    with pytest.raises(NotImplementedError, match="no video"):
+        run([server.generate(ids, {}, "v", video_data=[object()])])
+    with pytest.raises(ValueError, match="image tokens"):  # prompt expanded for one image, two images sent
+        run([server.generate(ids, {"temperature": 0}, "x", image_data=shape_images[:2])])
+
+
+def test_weight_sync_loads_every_tensor_by_name(tiny_model_dir):
+    from recipe.vogue import tiny
+
+    server = make_server(tiny_model_dir)
+    other = tiny.build_model(server.model_config.tokenizer, seed=123)
+    new_state = {name: tensor.clone() for name, tensor in other.state_dict().items()}
+    version = server.weight_version
+    result = asyncio.run(server.update_weights(new_state, global_steps=7))
+    assert result["loaded"] == len(new_state) and server.weight_version == version + 1 and server.global_steps == 7
+    for name, tensor in server.model.state_dict().items():
+        torch.testing.assert_close(tensor, new_state[name], rtol=0, atol=0)
+    checksum = server.state_checksum()
+    assert checksum["lm_head.weight"] == pytest.approx(float(new_state["lm_head.weight"].double().sum()))
+
+    with pytest.raises(ValueError, match="unknown tensor names"):
+        server.load_weights({**new_state, "model.bogus.weight": torch.zeros(1)})
+    partial = dict(new_state)
+    partial.pop("lm_head.weight")
+    with pytest.raises(ValueError, match="not sent"):
+        server.load_weights(partial)
+    with pytest.raises(ValueError, match="has shape"):
+        server.load_weights({**new_state, "lm_head.weight": torch.zeros(2, 2)})
+
+
+def test_sampling_settings_from_request():
+    settings = SamplingSettings.from_request({"temperature": None, "top_k": -1, "top_p": None}, default_max_tokens=9)
+    assert settings == SamplingSettings(9, 0.0, 1.0, 0, 1.0, False) and settings.greedy
+    settings = SamplingSettings.from_request({"temperature": 0.6, "top_p": 0.95, "top_k": 20, "max_tokens": 3, "logprobs": 1}, 9)
+    assert (settings.max_tokens, settings.top_k, settings.logprobs, settings.greedy) == (3, 20, True, False)
+
+
+def test_engine_options_reject_unknown_keys():
+    class Config:
+        engine_kwargs = {"hf": {"num_thread": 2}}
+
+    with pytest.raises(ValueError, match="unknown actor_rollout_ref.rollout.engine_kwargs.hf keys \\['num_thread'\\]"):
+        HFEngineOptions.from_rollout_config(Config)
+    Config.engine_kwargs = {"vllm": {}}
+    assert HFEngineOptions.from_rollout_config(Config) == HFEngineOptions()
+
+
+def test_trim_at_eos_and_sampled_log_probs():
+    assert trim_at_eos([5, 6, 2, 0, 0], eos_ids={2}, pad_id=0) == [5, 6, 2]
+    assert trim_at_eos([5, 6, 0, 0], eos_ids={2}, pad_id=0) == [5, 6]
+    assert trim_at_eos([5, 6, 7], eos_ids={2}, pad_id=None) == [5, 6, 7]
+    logits = [torch.tensor([[0.0, 1.0, 2.0]]), torch.tensor([[3.0, 0.0, 0.0]])]
+    tokens = torch.tensor([[2, 0]])
+    expected = torch.tensor([[torch.log_softmax(torch.tensor([0.0, 0.5, 1.0]), -1)[2], torch.log_softmax(torch.tensor([1.5, 0.0, 0.0]), -1)[0]]])
+    torch.testing.assert_close(sampled_log_probs(logits, tokens, temperature=2.0), expected)
+
+
+class _RecordingServer:
+    def __init__(self):
+        self.calls = []
+
+    class _Method:
+        def __init__(self, calls):
+            self.calls = calls
+
+        async def remote(self, named, global_steps):
+            self.calls.append((named, global_steps))
+            return {"loaded": len(named)}
+
+    @property
+    def update_weights(self):
+        return self._Method(self.calls)
+
+
+def make_adapter(monkeypatch, rank):
+    from verl.workers.config import HFModelConfig, RolloutConfig
+
+    monkeypatch.setenv("RANK", str(rank))
+    adapter = HFServerAdapter.__new__(HFServerAdapter)
+    HFServerAdapter.__init__(
+        adapter, RolloutConfig(name="hf", tensor_model_parallel_size=1, prompt_length=8, response_length=8),
+        HFModelConfig.__new__(HFModelConfig), None,
+    )
+    adapter._server = _RecordingServer()
+    return adapter
+
+
+def test_adapter_leader_sends_all_tensors_and_every_rank_drains(monkeypatch):
+    drained = []
+
+    def weights():
+        for name in ("a", "b"):
+            drained.append(name)
+            yield name, torch.ones(2)
+
+    leader = make_adapter(monkeypatch, rank=0)
+    asyncio.run(leader.update_weights(weights(), global_steps=3))
+    (sent, steps), = leader._server.calls
+    assert sorted(sent) == ["a", "b"] and steps == 3
+    # with one rank per replica every rank leads its own replica; a non-leader drains without sending
+    follower = make_adapter(monkeypatch, rank=0)
+    follower.is_leader = False
+    asyncio.run(follower.update_weights(weights()))
+    assert follower._server.calls == [] and drained == ["a", "b", "a", "b"]
+    with pytest.raises(NotImplementedError, match="delta_flush"):
+        asyncio.run(leader.update_weights(weights(), wire_format="delta_flush"))
+    with pytest.raises(NotImplementedError, match="LoRA"):
+        asyncio.run(leader.update_weights(weights(), peft_config={"r": 8}))
+
+
+def test_replica_rejects_setups_it_cannot_serve():
+    from verl.workers.config import RolloutConfig
+    from verl.workers.rollout.replica import RolloutMode
+
+    replica = HFReplica(0, RolloutConfig(name="hf", tensor_model_parallel_size=1, prompt_length=8, response_length=8), None, 1)
+    replica.rollout_mode = RolloutMode.STANDALONE
+    with pytest.raises(NotImplementedError, match="hybrid mode only"):
+        asyncio.run(replica.launch_servers())
+    tp2 = HFReplica(0, RolloutConfig(name="hf", tensor_model_parallel_size=2, prompt_length=8, response_length=8), None, 2)
+    tp2.rollout_mode = RolloutMode.HYBRID
+    with pytest.raises(NotImplementedError, match="tensor_model_parallel_size=1"):
+        asyncio.run(tp2.launch_servers())
