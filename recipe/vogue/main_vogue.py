@@ -33,10 +33,13 @@ class VogueTaskRunnerBase(BaseTaskRunner):
     def add_actor_rollout_worker(self, config):
         from recipe.vogue.worker import VogueActorRolloutRefWorker
 
+        from verl.trainer.ppo.ray_trainer import Role
+
         _, worker_group_cls = super().add_actor_rollout_worker(config)
         # The subclass only adds a method; with vogue.enable=false it behaves exactly like verl's worker.
-        for role in self.role_worker_mapping:
-            self.role_worker_mapping[role] = ray.remote(VogueActorRolloutRefWorker)
+        for role in (Role.ActorRollout, Role.ActorRolloutRef):
+            if role in self.role_worker_mapping:
+                self.role_worker_mapping[role] = ray.remote(VogueActorRolloutRefWorker)
         return VogueActorRolloutRefWorker, worker_group_cls
 
     def run(self, config):

@@ -97,7 +97,8 @@ class VogueTrainer(RayPPOTrainer):
         return out
 
     def _padded_subset(self, batch: DataProto, rows: list[int], extra: dict[str, np.ndarray]) -> DataProto:
-        """Rows of ``batch`` (plus ``extra`` columns) padded to a multiple of the actor's DP size."""
+        """Rows of ``batch`` (plus ``extra`` columns), padded by repeating rows to a size verl can split:
+        a multiple of the actor's DP size × the log-prob micro-batch size (without dynamic batching)."""
         subset = batch.select_idxs(np.asarray(rows, dtype=np.int64))
         subset.non_tensor_batch.update(extra)
         seqlens = [
@@ -109,7 +110,9 @@ class VogueTrainer(RayPPOTrainer):
             "global_token_num": subset.batch["attention_mask"].sum(-1).tolist(),
             "images_seqlens": seqlens,
         }
-        padded, _ = pad_dataproto_to_divisor(subset, self._get_dp_size(self.actor_rollout_wg, "actor"))
+        rollout = self.config.actor_rollout_ref.rollout
+        per_rank = 1 if rollout.get("log_prob_use_dynamic_bsz") else rollout.get("log_prob_micro_batch_size_per_gpu") or 1
+        padded, _ = pad_dataproto_to_divisor(subset, self._get_dp_size(self.actor_rollout_wg, "actor") * per_rank)
         return padded
 
     def _paired_log_prob(self, subset: DataProto) -> tuple[dict[str, torch.Tensor], float]:

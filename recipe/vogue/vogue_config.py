@@ -173,6 +173,12 @@ def validate_run_config(config: Any) -> VogueConfig:
         )
     if config.trainer.get("use_v1", False):
         raise ValueError("VOGUE runs on verl's legacy RayPPOTrainer: set trainer.use_v1=false")
+    rollout_correction = config.algorithm.get("rollout_correction") or {}
+    if rollout_correction.get("bypass_mode", False):
+        raise ValueError(
+            "VOGUE's noisy pass runs in verl's old-log-prob step, which algorithm.rollout_correction.bypass_mode "
+            "skips: set it to false"
+        )
     if int(config.actor_rollout_ref.rollout.n) < 2:
         raise ValueError("vogue.enable=true needs GRPO groups: actor_rollout_ref.rollout.n must be >= 2")
     if vogue.kl_estimator == "full" and config.actor_rollout_ref.model.get("use_fused_kernels", False):

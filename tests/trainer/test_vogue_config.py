@@ -92,6 +92,7 @@ def test_noisy_branch_rollouts_are_not_implemented_yet(compose):
         (["actor_rollout_ref.rollout.n=1"], "rollout.n must be >= 2"),
         (["actor_rollout_ref.model.use_fused_kernels=true"], "fused kernels"),
         (["data.image_key=''"], "data.image_key is empty"),
+        (["algorithm.rollout_correction.bypass_mode=true"], "bypass_mode"),
         (["vogue.enable=false", "algorithm.adv_estimator=vogue_grpo"], "vogue_grpo needs vogue.enable=true"),
     ],
 )

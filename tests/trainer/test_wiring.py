@@ -1,0 +1,71 @@
+"""How VOGUE plugs into verl: the TaskRunner's role→worker mapping and the worker's registered method."""
+
+import pytest
+
+from verl.single_controller.base.decorator import MAGIC_ATTR
+
+
+def test_task_runner_maps_the_actor_role_to_the_vogue_worker(compose):
+    from recipe.vogue.main_vogue import VogueTaskRunnerBase
+    from recipe.vogue.worker import VogueActorRolloutRefWorker
+    from verl.trainer.ppo.ray_trainer import Role
+
+    runner = VogueTaskRunnerBase()
+    worker_cls, _ = runner.add_actor_rollout_worker(compose())
+    assert worker_cls is VogueActorRolloutRefWorker
+    assert list(runner.role_worker_mapping) == [Role.ActorRollout]  # no reference model
+    actor_class = runner.role_worker_mapping[Role.ActorRollout].__ray_metadata__.modified_class
+    assert issubclass(actor_class, VogueActorRolloutRefWorker)
+    runner.add_critic_worker(compose())
+    assert Role.Critic in runner.role_worker_mapping  # verl's own roles stay verl's
+
+
+def test_paired_method_is_registered_like_compute_log_prob():
+    from recipe.vogue.worker import VogueActorRolloutRefWorker
+
+    ours = getattr(VogueActorRolloutRefWorker.compute_log_prob_with_noisy_branch, MAGIC_ATTR)
+    verls = getattr(VogueActorRolloutRefWorker.compute_log_prob, MAGIC_ATTR)
+    assert ours["dispatch_mode"].keys() == verls["dispatch_mode"].keys()
+    assert ours["dispatch_mode"]["dispatch_fn"].args == verls["dispatch_mode"]["dispatch_fn"].args == ("actor",)
+    assert ours["blocking"] == verls["blocking"]
+
+
+def test_paired_method_restores_the_engine_and_pops_the_chunk_size(monkeypatch):
+    """The method swaps forward_step only for its own call, even when the forward fails."""
+    from types import SimpleNamespace
+
+    from tensordict import TensorDict
+
+    from recipe.vogue.worker import CHUNK_SIZE_KEY, VogueActorRolloutRefWorker
+    from verl.utils import tensordict_utils as tu
+
+    class Engine:
+        def forward_step(self, *args, **kwargs):
+            return "class method"
+
+    engine = Engine()
+    seen = {}
+
+    def infer_batch(data):
+        seen["chunk"] = engine.forward_step.keywords["chunk_size"]
+        seen["has_key"] = CHUNK_SIZE_KEY in data.keys()
+        raise RuntimeError("forward failed")
+
+    worker = object.__new__(VogueActorRolloutRefWorker)
+    worker.actor = SimpleNamespace(engine=engine, infer_batch=infer_batch)
+    data = TensorDict({}, batch_size=[])
+    tu.assign_non_tensor(data, **{CHUNK_SIZE_KEY: 7})
+    method = VogueActorRolloutRefWorker.compute_log_prob_with_noisy_branch
+    with pytest.raises(RuntimeError, match="forward failed"):
+        getattr(method, "__wrapped__", method)(worker, data)
+    assert seen == {"chunk": 7, "has_key": False}
+    assert engine.forward_step() == "class method"
+
+
+def test_subsets_are_padded_for_the_log_prob_micro_batch(make_trainer, make_batch):
+    overrides = ["vogue.kl_estimator=sampled", "vogue.schedule.type=fixed", "vogue.schedule.fixed=0.5",
+                 "actor_rollout_ref.rollout.log_prob_micro_batch_size_per_gpu=2"]
+    trainer = make_trainer(overrides, global_steps=3)
+    trainer._compute_old_log_prob(make_batch())
+    calls = trainer.actor_rollout_wg.calls
+    assert len(calls) == 2 and len(calls[1][1]) % 4 == 0
