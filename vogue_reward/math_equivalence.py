@@ -14,11 +14,17 @@ Two stages, so that sympy only runs where it is needed and only inside a time-bo
 from __future__ import annotations
 
 import math
+import re
 
-from vogue_reward.extraction import strip_decorations
+from vogue_reward.extraction import braced_content, strip_decorations
 from vogue_reward.numbers import DEGREES, plain_number_readings
 
 NUMERIC_RELATIVE_TOLERANCE = 1e-6
+MAX_BRACE_DEPTH = 12
+_LONG_INTEGER = re.compile(r"\d{40}")
+_LARGE_EXPONENT = re.compile(r"(?:\^|\*\*)\s*\{?\s*[-+]?\d{4}")
+_LARGE_FACTORIAL = re.compile(r"(?:\d{4}|[)}\]])\s*!")
+_BRACE = re.compile(r"\\[{}]|[{}]")
 
 
 def canonical_math(text: str) -> str:
@@ -38,6 +44,48 @@ def quick_math_verdict(prediction: str, truth: str) -> bool | None:
         math.isclose(predicted, true, rel_tol=NUMERIC_RELATIVE_TOLERANCE, abs_tol=1e-12)
         for predicted in predicted_values
         for true in true_values
+    )
+
+
+def _exponent_tower(text: str) -> bool:
+    """Some exponent itself contains a power: ``a^{b^c}``, ``a^b^c``, ``a**b**c``."""
+    text = text.replace("**", "^")
+    for caret in re.finditer(r"\^\s*", text):
+        start = caret.end()
+        if text.startswith("{", start):
+            exponent = braced_content(text, start)
+            if exponent is None:  # unclosed: nothing after it ends an exponent
+                return False
+            if "^" in exponent:
+                return True
+            end = start + len(exponent) + 2
+        else:
+            end = start + len(re.match(r"\d*\.?\d+|\\?[A-Za-z]*|.?", text[start:]).group())
+        if text[end:].lstrip().startswith("^"):
+            return True
+    return False
+
+
+def _brace_depth(text: str) -> int:
+    depth = deepest = 0
+    for brace in _BRACE.finditer(text):
+        if len(brace.group()) == 1:
+            depth += 1 if brace.group() == "{" else -1
+            deepest = max(deepest, depth)
+    return deepest
+
+
+def too_costly_for_sympy(answer: str) -> bool:
+    """True for answers whose exact evaluation explodes, so they are compared as strings only:
+    exponent towers, exponents of ≥ 4 digits, integers of ≥ 40 digits, factorials of ≥ 4-digit or
+    parenthesised operands, braces nested deeper than ``MAX_BRACE_DEPTH``. Real answers never need
+    these; degenerate rollouts produce them by the thousand, and each would cost a full time bound."""
+    return bool(
+        _LONG_INTEGER.search(answer)
+        or _LARGE_EXPONENT.search(answer)
+        or _LARGE_FACTORIAL.search(answer)
+        or _brace_depth(answer) > MAX_BRACE_DEPTH
+        or _exponent_tower(answer)
     )
 
 

@@ -6,7 +6,8 @@ into a metric; ``acc`` feeds val-core, ``pred`` enables maj@k):
 
     score, acc, format   floats in [0, 1]
     pred                 canonical extracted answer ("" if none), what maj@k votes on
-    verify_failed        1.0 when the symbolic check hit the time bound (acc counts 0)
+    verify_failed        1.0 when the symbolic check hit the time bound or was skipped as too costly
+                         (math_equivalence.too_costly_for_sympy); acc counts 0
     rejected             1.0 for a response that is not a string, longer than max_response_chars,
                          or contains special tokens such as <|image_pad|> (score 0)
     bad_row              1.0 when the ground truth or an extra_info field breaks the documented form
@@ -29,7 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from vogue_reward.answer_types import ANSWER_TYPES, infer_answer_type
 from vogue_reward.extraction import candidate_answer, last_boxed
 from vogue_reward.format_reward import format_reward
-from vogue_reward.math_equivalence import canonical_math, quick_math_verdict
+from vogue_reward.math_equivalence import canonical_math, quick_math_verdict, too_costly_for_sympy
 from vogue_reward.matchers import BadGroundTruth, Match, match_choice, match_number, match_text, match_yesno
 from vogue_reward.worker_pool import WorkerUnavailable, shared_pool
 
@@ -113,13 +114,13 @@ def _symbolic_verdict(prediction: str, truth: str, timeout: float) -> bool:
 
 
 def match_math(response: str, truth: str, math_timeout: float) -> tuple[Match, bool]:
-    """Last ``\\boxed{}`` vs the ground truth (``math_equivalence``); returns (match, time bound hit)."""
+    """Last ``\\boxed{}`` vs the ground truth (``math_equivalence``); returns (match, not verified)."""
     prediction = last_boxed(response)
     if not prediction or len(prediction) > MAX_ANSWER_CHARS:
         return Match(0.0, ""), False
     verdict = quick_math_verdict(prediction, truth)
-    unverified = False
-    if verdict is None and len(truth) <= MAX_ANSWER_CHARS:
+    unverified = verdict is None and (too_costly_for_sympy(prediction) or too_costly_for_sympy(truth))
+    if verdict is None and not unverified:
         try:
             verdict = _symbolic_verdict(prediction, truth, math_timeout)
         except _Unverified:

@@ -1,9 +1,14 @@
 """The worker process behind ``worker_pool``: ``python -m vogue_reward.symbolic_worker``.
 
-Protocol (one line each way, UTF-8): the parent sends ``json.dumps([prediction, truth])``; the worker
-answers ``true`` or ``false`` (``math_equivalence.symbolic_equivalent``; any exception, including
-MemoryError and RecursionError, counts as ``false``). It prints ``ready`` once its imports are warm and
-exits when its stdin closes (the parent went away). The parent enforces the time bound by killing it.
+Protocol (one line each way, UTF-8): the parent sends ``json.dumps([prediction, truth, seconds])``; the
+worker answers ``true`` or ``false`` (``math_equivalence.symbolic_equivalent``; any exception, including
+MemoryError and RecursionError, counts as ``false``), or ``timeout`` when its own alarm interrupted the
+check after ``seconds``. It prints ``ready`` once its imports are warm and exits when its stdin closes
+(the parent went away).
+
+The alarm (SIGALRM, fine here: the check runs on this process's main thread) interrupts sympy's Python
+loops and keeps the worker alive; it re-fires every 50 ms because some libraries swallow exceptions
+with bare ``except:``. Work stuck inside C code ignores it: for that the parent kills the worker.
 """
 
 from __future__ import annotations
@@ -12,11 +17,22 @@ import json
 import logging
 import os
 import resource
+import signal
 import sys
 
 from vogue_reward.math_equivalence import symbolic_equivalent
 
 MEMORY_LIMIT_BYTES = 2 << 30  # a runaway big-integer power fails fast with MemoryError instead of swapping
+ALARM_REPEAT_SECONDS = 0.05
+WARM_UP_SECONDS = 60.0
+
+
+class _CheckTimedOut(BaseException):
+    """Raised by the alarm; a BaseException so that ``except Exception`` in the libraries lets it pass."""
+
+
+def _interrupt(signum, frame):
+    raise _CheckTimedOut
 
 
 def _limit_memory() -> None:
@@ -25,12 +41,18 @@ def _limit_memory() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
 
 
-def _answer(request: str) -> bool:
+def _answer(request: str) -> str:
     try:
-        prediction, truth = json.loads(request)
-        return symbolic_equivalent(prediction, truth)
+        prediction, truth, seconds = json.loads(request)
+        signal.setitimer(signal.ITIMER_REAL, seconds, ALARM_REPEAT_SECONDS)
+        try:
+            return "true" if symbolic_equivalent(prediction, truth) else "false"
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+    except _CheckTimedOut:
+        return "timeout"
     except Exception:
-        return False
+        return "false"
 
 
 def main() -> None:
@@ -38,12 +60,13 @@ def main() -> None:
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # stray prints from libraries must not corrupt replies
     logging.getLogger("math_verify").setLevel(logging.ERROR)
     _limit_memory()
+    signal.signal(signal.SIGALRM, _interrupt)
     for warm_up in (["\\frac{1}{2}", "0.5"], ["\\{1,2\\}", "\\{2,1\\}"]):  # lazy imports before readiness
-        _answer(json.dumps(warm_up))
+        _answer(json.dumps([*warm_up, WARM_UP_SECONDS]))
     replies.write("ready\n")
     replies.flush()
     for request in sys.stdin:
-        replies.write("true\n" if _answer(request) else "false\n")
+        replies.write(_answer(request) + "\n")
         replies.flush()
 
 

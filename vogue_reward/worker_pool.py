@@ -2,9 +2,11 @@
 
 sympy can run for minutes (or allocate gigabytes) on answers such as ``9^{9^{9}}`` or ``100!!``, and
 math-verify's own timeout is ``signal.alarm``, which only works on the main thread — verl calls the
-reward from executor threads. So every symbolic check runs in a ``symbolic_worker`` process; the
-calling thread waits at most ``timeout`` seconds for the reply and otherwise kills the worker (and starts
-a replacement). Time spent waiting for a free worker or for a fresh worker's imports is not counted.
+reward from executor threads. So every symbolic check runs in a ``symbolic_worker`` process, with two
+bounds: the worker interrupts its own check after ``SOFT_FRACTION·timeout`` (and stays alive), and the
+calling thread waits at most ``timeout`` seconds for the reply and otherwise kills the worker (stuck in
+C code) and starts a replacement. Time spent waiting for a free worker or for a fresh worker's imports
+is not counted.
 
 Workers are started with ``subprocess`` (fork-free, so safe in threaded parents and Ray actors), one
 per CPU at most, lazily; a pool inherited through ``fork`` is not reused by the child.
@@ -25,6 +27,7 @@ import time
 import vogue_reward
 
 STARTUP_TIMEOUT_SECONDS = 120.0
+SOFT_FRACTION = 0.8
 logger = logging.getLogger(__name__)
 
 
@@ -39,10 +42,14 @@ def _worker_environment() -> dict[str, str]:
     return environment
 
 
+def worker_command() -> list[str]:
+    return [sys.executable, "-m", "vogue_reward.symbolic_worker"]
+
+
 class _Worker:
     def __init__(self):
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "vogue_reward.symbolic_worker"],
+            worker_command(),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             env=_worker_environment(),
@@ -74,17 +81,17 @@ class _Worker:
             )
         self._ready = True
 
-    def ask(self, prediction: str, truth: str, timeout: float) -> bool | None:
-        """The worker's verdict, or None if it did not answer within ``timeout`` seconds or died."""
+    def ask(self, prediction: str, truth: str, timeout: float) -> bytes | None:
+        """The worker's reply (b"true", b"false", b"timeout"), or None if it did not answer within
+        ``timeout`` seconds or died."""
         if not self._ready:
             self._wait_until_ready()
         try:
-            self._process.stdin.write(json.dumps([prediction, truth]).encode() + b"\n")
+            self._process.stdin.write(json.dumps([prediction, truth, SOFT_FRACTION * timeout]).encode() + b"\n")
             self._process.stdin.flush()
         except BrokenPipeError:
             return None
-        line = self._read_line(timeout)
-        return None if line is None else line == b"true"
+        return self._read_line(timeout)
 
     def kill(self) -> None:
         self._process.kill()
@@ -110,17 +117,20 @@ class WorkerPool:
             with self._lock:
                 worker = self._idle.pop() if self._idle else _Worker()
             try:
-                verdict = worker.ask(prediction, truth, timeout)
+                reply = worker.ask(prediction, truth, timeout)
             except BaseException:
                 worker.kill()
                 raise
-            if verdict is None:
-                logger.warning("symbolic check abandoned after %.1f s: %.80r vs %.80r", timeout, prediction, truth)
+            if reply is None:
+                logger.warning("symbolic worker killed after %.1f s: %.80r vs %.80r", timeout, prediction, truth)
                 worker.kill()
-                worker = _Worker()
-            with self._lock:
-                self._idle.append(worker)
-        return verdict
+                replacement = _Worker()
+                with self._lock:
+                    self._idle.insert(0, replacement)  # still importing: ready workers are taken first
+            else:
+                with self._lock:
+                    self._idle.append(worker)
+        return None if reply in (None, b"timeout") else reply == b"true"
 
     def close(self) -> None:
         """Kill the idle workers (a forked child's copy of the pool leaves its parent's workers alone)."""

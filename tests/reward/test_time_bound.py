@@ -1,6 +1,7 @@
 """The time bound on symbolic checks holds off the main thread; workers are replaced, never shared."""
 
 import os
+import sys
 import threading
 import time
 
@@ -11,8 +12,11 @@ from vogue_reward.worker_pool import WorkerPool, WorkerUnavailable, shared_pool
 
 MATH = {"answer_type": "math"}
 BOUND = 1.0
-# sympy does not return on these within minutes (big-integer towers, huge factorials)
-PATHOLOGICAL = [r"9^{9^{9^{9}}}", r"(10^{100})!"]
+# sympy expands these for minutes; they pass the too-costly guard, so the worker's alarm must stop them
+PATHOLOGICAL = [r"(x+1)^{999}", r"\sum_{n=1}^{999} n^{n}"]
+# the guard keeps these from sympy altogether
+GUARDED = [r"9^{9^{9^{9}}}", r"(10^{100})!", "9" * 60 + r"\pi", r"2^{1000000000}"]
+HANGING_WORKER = "import sys, time; print('ready', flush=True); sys.stdin.readline(); time.sleep(600)"
 
 
 def _in_thread(function):
@@ -37,7 +41,29 @@ def test_pathological_answer_returns_within_the_bound_from_a_worker_thread(answe
     elapsed = time.monotonic() - started
     assert elapsed < BOUND + 0.5
     assert result["verify_failed"] == 1.0 and result["acc"] == 0.0 and result["format"] == 1.0
-    _warm()  # the killed worker was replaced
+    _warm()  # the worker survived its alarm or was replaced
+
+
+@pytest.mark.parametrize("answer", GUARDED)
+def test_answers_too_costly_for_sympy_are_not_sent_to_it(answer):
+    started = time.monotonic()
+    result = compute_score("geo3k", f"\\boxed{{{answer}}}", "1", MATH, math_timeout=30)
+    assert time.monotonic() - started < 0.5
+    assert result["verify_failed"] == 1.0 and result["acc"] == 0.0
+
+
+def test_a_worker_stuck_beyond_its_alarm_is_killed_and_replaced(monkeypatch):
+    """The hard bound: a worker that never answers (as if stuck in C code) is killed at the timeout."""
+    monkeypatch.setattr("vogue_reward.worker_pool.worker_command", lambda: [sys.executable, "-c", HANGING_WORKER])
+    pool = WorkerPool(1)
+    pool.equivalent("1", "1", timeout=0.1)  # starts the worker (startup is not part of the bound)
+    stuck = pool._idle[0]
+    started = time.monotonic()
+    assert pool.equivalent("x", "y", timeout=BOUND) is None
+    assert time.monotonic() - started < BOUND + 0.5
+    assert stuck._process.poll() is not None  # killed
+    assert len(pool._idle) == 1 and pool._idle[0] is not stuck  # replaced
+    pool.close()
 
 
 def test_timeouts_are_not_cached(monkeypatch):
@@ -76,7 +102,7 @@ def test_pool_serves_more_threads_than_workers():
 
 
 def test_a_worker_that_cannot_start_raises_instead_of_scoring_zero(monkeypatch):
-    monkeypatch.setattr("vogue_reward.worker_pool.sys.executable", "/bin/false")
+    monkeypatch.setattr("vogue_reward.worker_pool.worker_command", lambda: ["/bin/false"])
     monkeypatch.setattr("vogue_reward.worker_pool.STARTUP_TIMEOUT_SECONDS", 10.0)
     broken = WorkerPool(1)
     monkeypatch.setattr(score, "shared_pool", lambda: broken)
