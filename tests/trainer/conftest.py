@@ -108,55 +108,68 @@ UIDS = ["u0", "u0", "u0", "u1", "u1", "u1"]
 PROMPT_WIDTH, RESPONSE_WIDTH = 6, 5
 
 
+def rollout_tensors(prompt_lens, response_lens, vocab=(10, 90), seed=0) -> dict:
+    """verl's post-rollout token tensors: prompts left-padded, responses right-padded, 1-D positions."""
+    generator = torch.Generator().manual_seed(seed)
+    size, prompt_width, response_width = len(prompt_lens), max(prompt_lens), max(response_lens)
+    prompts = torch.zeros(size, prompt_width, dtype=torch.long)
+    responses = torch.zeros(size, response_width, dtype=torch.long)
+    prompt_mask, response_mask = torch.zeros_like(prompts), torch.zeros_like(responses)
+    for row, (prompt_len, response_len) in enumerate(zip(prompt_lens, response_lens, strict=True)):
+        prompts[row, prompt_width - prompt_len :] = torch.randint(*vocab, (prompt_len,), generator=generator)
+        prompt_mask[row, prompt_width - prompt_len :] = 1
+        responses[row, :response_len] = torch.randint(*vocab, (response_len,), generator=generator)
+        response_mask[row, :response_len] = 1
+    attention_mask = torch.cat([prompt_mask, response_mask], dim=1)
+    return {
+        "prompts": prompts,
+        "responses": responses,
+        "input_ids": torch.cat([prompts, responses], dim=1),
+        "attention_mask": attention_mask,
+        "position_ids": (attention_mask.cumsum(-1) - 1).clamp(min=0),
+        "response_mask": response_mask,
+    }
+
+
+@pytest.fixture(scope="session")
+def make_rollout_tensors():
+    return rollout_tensors
+
+
 @pytest.fixture
 def make_batch(image_processor):
     """make_batch() -> a DataProto shaped like verl's batch after rollout + reward, before log-probs."""
     from verl import DataProto
 
     def _make(drop_pixels_row: int | None = None):
-        generator = torch.Generator().manual_seed(0)
-        size = len(UIDS)
-        prompts = torch.zeros(size, PROMPT_WIDTH, dtype=torch.long)
-        responses = torch.zeros(size, RESPONSE_WIDTH, dtype=torch.long)
-        prompt_mask = torch.zeros(size, PROMPT_WIDTH, dtype=torch.long)
-        response_mask = torch.zeros(size, RESPONSE_WIDTH, dtype=torch.long)
-        scores = torch.zeros(size, RESPONSE_WIDTH)
-        for row, (prompt_len, response_len) in enumerate(zip(PROMPT_LENS, RESPONSE_LENS, strict=True)):
-            prompts[row, PROMPT_WIDTH - prompt_len :] = torch.randint(10, 90, (prompt_len,), generator=generator)
-            prompt_mask[row, PROMPT_WIDTH - prompt_len :] = 1
-            responses[row, :response_len] = torch.randint(10, 90, (response_len,), generator=generator)
-            response_mask[row, :response_len] = 1
+        tensors = rollout_tensors(PROMPT_LENS, RESPONSE_LENS)
+        scores = torch.zeros(len(UIDS), RESPONSE_WIDTH)
+        for row, response_len in enumerate(RESPONSE_LENS):
             scores[row, response_len - 1] = SCORES[row]
-        attention_mask = torch.cat([prompt_mask, response_mask], dim=1)
         images = {uid: random_image(seed) for seed, uid in enumerate(dict.fromkeys(UIDS))}
-        raw_prompt = np.empty(size, dtype=object)
+        raw_prompt = np.empty(len(UIDS), dtype=object)
         raw_prompt[:] = [
             [{"role": "user", "content": [{"type": "image", "image": images[uid]}, {"type": "text", "text": "q"}]}]
             for uid in UIDS
         ]
-        multi_modal_inputs = np.empty(size, dtype=object)
+        multi_modal_inputs = np.empty(len(UIDS), dtype=object)
         multi_modal_inputs[:] = [raw_inputs_for(image_processor, images[uid]) for uid in UIDS]
         if drop_pixels_row is not None:
             multi_modal_inputs[drop_pixels_row] = {
                 k: v for k, v in multi_modal_inputs[drop_pixels_row].items() if k != "pixel_values"
             }
         return DataProto.from_dict(
-            tensors={
-                "prompts": prompts,
-                "responses": responses,
-                "input_ids": torch.cat([prompts, responses], dim=1),
-                "attention_mask": attention_mask,
-                "position_ids": (attention_mask.cumsum(-1) - 1).clamp(min=0),
-                "response_mask": response_mask,
-                "token_level_scores": scores,
-                "token_level_rewards": scores.clone(),
-            },
+            tensors={**tensors, "token_level_scores": scores, "token_level_rewards": scores.clone()},
             non_tensors={
                 "uid": np.array(UIDS, dtype=object),
                 "raw_prompt": raw_prompt,
                 "multi_modal_inputs": multi_modal_inputs,
             },
-            meta_info={"temperature": 1.0, "global_token_num": attention_mask.sum(-1).tolist(), "images_seqlens": []},
+            meta_info={
+                "temperature": 1.0,
+                "global_token_num": tensors["attention_mask"].sum(-1).tolist(),
+                "images_seqlens": [],
+            },
         )
 
     return _make

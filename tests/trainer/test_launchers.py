@@ -43,7 +43,7 @@ def test_bash_syntax(script):
 
 
 def test_every_launcher_is_covered():
-    scripts = {p.name for p in EXAMPLES.glob("run_*.sh")}
+    scripts = {p.name for p in EXAMPLES.glob("run_*.sh") if 'source "$(dirname "$0")/common.sh"' in p.read_text()}
     assert scripts == {launch[0] for launch in LAUNCHES}
 
 

@@ -57,32 +57,14 @@ def make_engine(model):
     return engine
 
 
-def make_micro_batch(prompt_lens, response_lens, temperature, use_remove_padding, seed=0):
+def make_micro_batch(make_rollout_tensors, prompt_lens, response_lens, temperature, use_remove_padding, seed=0):
+    tensors = make_rollout_tensors(prompt_lens, response_lens, vocab=(1, VOCAB), seed=seed)
     generator = torch.Generator().manual_seed(seed)
-    size, prompt_width, response_width = len(prompt_lens), max(prompt_lens), max(response_lens)
-    prompts = torch.zeros(size, prompt_width, dtype=torch.long)
-    responses = torch.zeros(size, response_width, dtype=torch.long)
-    prompt_mask = torch.zeros_like(prompts)
-    response_mask = torch.zeros_like(responses)
-    for row, (p, r) in enumerate(zip(prompt_lens, response_lens, strict=True)):
-        prompts[row, prompt_width - p :] = torch.randint(1, VOCAB, (p,), generator=generator)
-        prompt_mask[row, prompt_width - p :] = 1
-        responses[row, :r] = torch.randint(1, VOCAB, (r,), generator=generator)
-        response_mask[row, :r] = 1
-    attention_mask = torch.cat([prompt_mask, response_mask], dim=1)
-    raw = np.empty(size, dtype=object)
-    noisy = np.empty(size, dtype=object)
-    raw[:] = [{"pixel_values": torch.rand(4, 6, generator=generator)} for _ in range(size)]
-    noisy[:] = [{"pixel_values": torch.rand(4, 6, generator=generator) + 0.5} for _ in range(size)]
+    raw, noisy = np.empty(len(prompt_lens), dtype=object), np.empty(len(prompt_lens), dtype=object)
+    raw[:] = [{"pixel_values": torch.rand(4, 6, generator=generator)} for _ in prompt_lens]
+    noisy[:] = [{"pixel_values": torch.rand(4, 6, generator=generator) + 0.5} for _ in prompt_lens]
     data = DataProto.from_dict(
-        tensors={
-            "prompts": prompts,
-            "responses": responses,
-            "input_ids": torch.cat([prompts, responses], dim=1),
-            "attention_mask": attention_mask,
-            "position_ids": (attention_mask.cumsum(-1) - 1).clamp(min=0),
-            "response_mask": response_mask,
-        },
+        tensors=tensors,
         non_tensors={"multi_modal_inputs": raw, NOISY_INPUTS_KEY: noisy},
         meta_info={"temperature": temperature},
     )
@@ -119,9 +101,9 @@ def reference(model, data, temperature):
 
 @pytest.mark.parametrize("use_remove_padding", [False, True], ids=["padded", "packed"])
 @pytest.mark.parametrize("temperature", [1.0, 0.7])
-def test_paired_forward_step_matches_per_sequence_reference(use_remove_padding, temperature):
+def test_paired_forward_step_matches_per_sequence_reference(make_rollout_tensors, use_remove_padding, temperature):
     model = PerTokenVisionLM()
-    data, td = make_micro_batch([3, 5, 2, 4], [4, 1, 6, 3], temperature, use_remove_padding)
+    data, td = make_micro_batch(make_rollout_tensors, [3, 5, 2, 4], [4, 1, 6, 3], temperature, use_remove_padding)
     loss, output = paired_forward_step(make_engine(model), td, None, True, chunk_size=5)
     assert float(loss) == 1.0 and output["metrics"] == {}
     expected = reference(model, data, temperature)
@@ -133,19 +115,19 @@ def test_paired_forward_step_matches_per_sequence_reference(use_remove_padding, 
     assert (kl[mask] > 0).all()
 
 
-def test_packed_and_padded_layouts_agree():
+def test_packed_and_padded_layouts_agree(make_rollout_tensors):
     model = PerTokenVisionLM()
     outputs = {}
     for packed in (False, True):
-        data, td = make_micro_batch([2, 6, 4], [5, 2, 3], 1.0, packed, seed=5)
+        data, td = make_micro_batch(make_rollout_tensors, [2, 6, 4], [5, 2, 3], 1.0, packed, seed=5)
         _, output = paired_forward_step(make_engine(model), td, None, True, chunk_size=2)
         outputs[packed] = {k: no_padding_2_padding(v, td) for k, v in output["model_output"].items()}
     for key in outputs[True]:
         torch.testing.assert_close(outputs[True][key], outputs[False][key], rtol=1e-5, atol=1e-6, msg=key)
 
 
-def test_paired_forward_step_is_inference_only():
-    data, td = make_micro_batch([2], [2], 1.0, False)
+def test_paired_forward_step_is_inference_only(make_rollout_tensors):
+    data, td = make_micro_batch(make_rollout_tensors, [2], [2], 1.0, False)
     with pytest.raises(RuntimeError, match="inference only"):
         paired_forward_step(make_engine(PerTokenVisionLM()), td, None, False, chunk_size=2)
 
