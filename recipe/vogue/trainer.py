@@ -23,6 +23,7 @@ from verl import DataProto
 from verl.protocol import pad_dataproto_to_divisor
 from verl.trainer.ppo.ray_trainer import RayPPOTrainer
 from verl.utils import tensordict_utils as tu
+from verl.utils.torch_functional import masked_mean
 from verl.workers.utils.padding import left_right_2_no_padding, no_padding_2_padding
 
 from recipe.vogue.noisy_branch import (
@@ -42,11 +43,6 @@ __all__ = ["VOGUE_COLUMNS", "VogueTrainer"]
 
 # Per-row tensors _compute_old_log_prob adds to the batch for _update_actor (popped there).
 VOGUE_COLUMNS = ("vogue_entropy", "vogue_u_per", "vogue_is_noisy")
-
-
-def _masked_mean(values: torch.Tensor, mask: torch.Tensor) -> float:
-    count = mask.sum()
-    return float((values * mask).sum() / count) if count > 0 else 0.0
 
 
 class VogueTrainer(RayPPOTrainer):
@@ -144,15 +140,17 @@ class VogueTrainer(RayPPOTrainer):
         u_per = torch.zeros_like(raw_log_probs)
         if probed:
             noisy_log_probs[probed], noisy_entropy[probed], u_per[probed] = noisy
-        if self.vogue.entropy == "sampled_token":
-            raw_entropy_used, noisy_entropy_used = sampled_token_entropy(raw_log_probs), sampled_token_entropy(noisy_log_probs)
+        if self.vogue.entropy == "sampled_token":  # the released code's u_out surrogate, per branch
+            branch_entropy = (sampled_token_entropy(raw_log_probs), sampled_token_entropy(noisy_log_probs))
         else:
-            raw_entropy_used, noisy_entropy_used = raw_entropy, noisy_entropy
+            branch_entropy = (raw_entropy, noisy_entropy)
         is_noisy = draw.is_noisy.to(raw_log_probs.device)
-        old_log_prob.batch["vogue_entropy"] = torch.where(is_noisy[:, None], noisy_entropy_used, raw_entropy_used)
+        old_log_prob.batch["vogue_entropy"] = torch.where(is_noisy[:, None], branch_entropy[1], branch_entropy[0])
         old_log_prob.batch["vogue_u_per"] = u_per
         old_log_prob.batch["vogue_is_noisy"] = is_noisy
-        self._vogue_metrics = self._branch_metrics(batch.batch["response_mask"], draw, raw_entropy, noisy_entropy, u_per)
+        self._vogue_metrics = self._branch_metrics(
+            batch.batch["response_mask"], draw, raw_entropy, noisy_entropy, u_per
+        )
         return old_log_prob, mfu
 
     def _sampled_noisy_pass(self, batch: DataProto, probed: list[int], noisy_inputs: np.ndarray, raw_log_probs):
@@ -187,18 +185,19 @@ class VogueTrainer(RayPPOTrainer):
 
     def _branch_metrics(self, response_mask, draw: BranchDraw, raw_entropy, noisy_entropy, u_per) -> dict[str, float]:
         mask = response_mask.bool()
-        probed_tokens = mask & draw.is_probed.to(mask.device)[:, None]
-        probed_rows = draw.is_probed.to(mask.device) & mask.any(-1)
-        per_sequence = (u_per * mask).sum(-1) / mask.sum(-1).clamp(min=1)
+        probed = draw.is_probed.to(mask.device)
+        probed_tokens = mask & probed[:, None]
+        token_values = u_per[probed_tokens]
+        per_sequence = masked_mean(u_per, mask, axis=-1)[probed & mask.any(-1)]
         return {
             "vogue/p_noi": draw.probability,
-            "vogue/probed_frac": float(draw.is_probed.float().mean()),
-            "vogue/u_per_token_mean": _masked_mean(u_per, probed_tokens),
-            "vogue/u_per_token_max": float(u_per[probed_tokens].max()) if probed_tokens.any() else 0.0,
-            "vogue/u_per_seq_mean": float(per_sequence[probed_rows].mean()) if probed_rows.any() else 0.0,
-            "vogue/u_per_seq_max": float(per_sequence[probed_rows].max()) if probed_rows.any() else 0.0,
-            "vogue/entropy_raw_mean": _masked_mean(raw_entropy, mask),
-            "vogue/entropy_noisy_mean": _masked_mean(noisy_entropy, probed_tokens),
+            "vogue/probed_frac": float(probed.float().mean()),
+            "vogue/u_per_token_mean": float(masked_mean(u_per, probed_tokens)),
+            "vogue/u_per_token_max": float(token_values.max()) if token_values.numel() else 0.0,
+            "vogue/u_per_seq_mean": float(per_sequence.mean()) if per_sequence.numel() else 0.0,
+            "vogue/u_per_seq_max": float(per_sequence.max()) if per_sequence.numel() else 0.0,
+            "vogue/entropy_raw_mean": float(masked_mean(raw_entropy, mask)),
+            "vogue/entropy_noisy_mean": float(masked_mean(noisy_entropy, probed_tokens)),
         }
 
     # ---- shaping after GRPO -------------------------------------------------------------------------

@@ -136,7 +136,17 @@ def test_update_actor_gets_grpo_plus_core_shaping(make_trainer, make_batch):
                 "vogue/g_per_capped_frac"):
         assert key in metrics and torch.isfinite(torch.tensor(metrics[key])), key
     assert metrics["vogue/p_noi"] == 0.5
-    assert metrics["vogue/u_per_token_max"] > 0
+    probed = trainer._draw_branches(batch).is_probed
+    u_tokens = [vogue_columns["vogue_u_per"][r, t].item() for r in range(len(batch)) for t in range(mask.shape[1])
+                if probed[r] and mask[r, t]]
+    per_sequence = [vogue_columns["vogue_u_per"][r][mask[r].bool()].mean().item() for r in range(len(batch)) if probed[r]]
+    assert metrics["vogue/probed_frac"] == pytest.approx(probed.float().mean().item())
+    assert metrics["vogue/u_per_token_mean"] == pytest.approx(sum(u_tokens) / len(u_tokens), rel=1e-5)
+    assert metrics["vogue/u_per_token_max"] == pytest.approx(max(u_tokens), rel=1e-6)
+    assert metrics["vogue/u_per_seq_max"] == pytest.approx(max(per_sequence), rel=1e-5)
+    assert metrics["vogue/u_per_seq_mean"] == pytest.approx(sum(per_sequence) / len(per_sequence), rel=1e-5)
+    raw_entropy = batch.batch["entropys"][mask.bool()]  # verl's raw-pass entropy, kept by union in this test
+    assert metrics["vogue/entropy_raw_mean"] == pytest.approx(raw_entropy.mean().item(), rel=1e-5)
 
 
 def test_disabled_is_verl_grpo(make_trainer, make_batch):
