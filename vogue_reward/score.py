@@ -39,6 +39,7 @@ DEFAULT_MATH_TIMEOUT = 5.0
 DEFAULT_MAX_RESPONSE_CHARS = 100_000  # 2048 tokens are ~10k characters; beyond 10× that is degenerate
 MAX_ANSWER_CHARS = 1_000  # a longer extracted answer is not an answer; never sent to sympy
 MAX_PRED_CHARS = 256
+BATCH_CHUNK = 40  # a multiple of the usual rollout counts (5, 8)
 RESULT_KEYS = ("score", "acc", "format", "pred", "verify_failed", "rejected", "bad_row", "internal_error")
 # keyword arguments verl's reward managers add on their own (ignored here)
 _VERL_KEYWORDS = frozenset({"reward_router_address", "reward_model_tokenizer"})
@@ -211,7 +212,11 @@ def compute_score(
 def compute_score_batch(data_sources, solution_strs, ground_truths, extra_infos=None, **settings) -> list[dict]:
     """``compute_score`` over many responses, the symbolic checks spread over the worker processes
     (one per CPU). Same keyword settings as ``compute_score``; argument names follow verl's batch
-    reward managers. Results keep the input order."""
+    reward managers. Results keep the input order.
+
+    Rows go to threads in contiguous chunks of ``BATCH_CHUNK`` so that the rollouts of one prompt
+    (adjacent in verl's batches) are scored one after another and reuse each other's cached verdicts
+    instead of racing to compute the same one."""
     count = len(solution_strs)
     extra_infos = [None] * count if extra_infos is None else extra_infos
     if not len(data_sources) == len(ground_truths) == len(extra_infos) == count:
@@ -219,10 +224,8 @@ def compute_score_batch(data_sources, solution_strs, ground_truths, extra_infos=
             f"batch lengths differ: {len(data_sources)} data_sources, {count} solution_strs, "
             f"{len(ground_truths)} ground_truths, {len(extra_infos)} extra_infos"
         )
+    rows = list(zip(data_sources, solution_strs, ground_truths, extra_infos))
+    chunks = [rows[start : start + BATCH_CHUNK] for start in range(0, count, BATCH_CHUNK)]
     with ThreadPoolExecutor(max_workers=shared_pool().size) as executor:
-        return list(
-            executor.map(
-                lambda row: compute_score(*row, **settings),
-                zip(data_sources, solution_strs, ground_truths, extra_infos),
-            )
-        )
+        scored = executor.map(lambda chunk: [compute_score(*row, **settings) for row in chunk], chunks)
+        return [result for chunk in scored for result in chunk]

@@ -58,7 +58,8 @@ def _answer(request: str) -> str:
 def main() -> None:
     replies = os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # stray prints from libraries must not corrupt replies
-    logging.getLogger("math_verify").setLevel(logging.ERROR)
+    for library in ("math_verify", "latex2sympy2_extended", "pylatexenc"):  # they warn on every odd answer
+        logging.getLogger(library).setLevel(logging.ERROR)
     _limit_memory()
     signal.signal(signal.SIGALRM, _interrupt)
     for warm_up in (["\\frac{1}{2}", "0.5"], ["\\{1,2\\}", "\\{2,1\\}"]):  # lazy imports before readiness
