@@ -53,6 +53,9 @@ def _convert(name: str, argv: list[str]) -> int:
     except (SourceError, ConversionError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print(f"interrupted: {args.output} was not written", file=sys.stderr)
+        return 130
     print(summary.report(name, args.output))
     return 0
 

@@ -218,7 +218,7 @@ CASES = {
                 knowledge_concept="Area of rectangles", source_split="testmini")],
     ),
     "chartqa": (
-        "test", ("hub", "disk_dict", "parquet"),
+        "test", ("hub", "disk_dict", "disk", "parquet"),
         {"image": IMAGE, "query": STRING, "label": SEQ_STRING,
          "human_or_machine": datasets.ClassLabel(names=["human", "machine"])},
         [

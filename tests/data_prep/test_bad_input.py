@@ -125,3 +125,23 @@ def test_limit_converts_only_the_first_rows(tmp_path):
     columns, good, _ = _first("chartqa")
     code, output = _run(tmp_path, "chartqa", columns, [good] * 5, "--limit", "2")
     assert code == 0 and len(fx.decode_rows(output)) == 2
+
+
+def test_ctrl_c_during_conversion_leaves_no_output(tmp_path, capsys, monkeypatch):
+    import data_prep.convert
+
+    columns, good, _ = _first("chartqa")
+    calls = []
+
+    def interrupt_on_third_row(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real_build_row(*args, **kwargs)
+
+    real_build_row = data_prep.convert.build_row
+    monkeypatch.setattr(data_prep.convert, "build_row", interrupt_on_third_row)
+    code, output = _run(tmp_path, "chartqa", columns, [good] * 5)
+    assert code == 130
+    assert "interrupted" in capsys.readouterr().err
+    assert os.listdir(os.path.dirname(output)) == []

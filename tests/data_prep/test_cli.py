@@ -35,6 +35,7 @@ def test_inspect_reports_counts_sizes_and_an_example(tmp_path, capsys):
     assert f"{output}: 4 rows" in out
     assert "data_source: mathvista 4" in out
     assert "answer_type: choice 1, number 2, text 1" in out
+    assert "images per row: 1: 4 rows" in out
     assert "width 32–32, height 24–24, pixels median 768" in out
     assert "example prompt:\n<image>Which colour is the bar?\nChoices:\nA. red" in out
     assert "example ground truth: 'B'" in out

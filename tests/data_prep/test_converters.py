@@ -79,7 +79,7 @@ def sources(tmp_path_factory):
              "source": "s", "qid": "q2", "image": ["images/a.png", "images/b.png"]},
         ],
     )
-    for form, path in save_forms(virl, str(folder), "train", ("parquet", "jsonl")).items():
+    for form, path in save_forms(virl, str(folder), "train", ("parquet", "jsonl", "json")).items():
         paths[("virl39k", form)] = (path, "train")
     return paths
 
@@ -161,10 +161,10 @@ def test_mmmu_numbered_placeholders_follow_the_text_order(sources, tmp_path):
     assert (organ["reward_model"]["ground_truth"], organ["extra_info"]["answer_type"]) == ("heart", "text")
 
 
-@pytest.mark.parametrize("form", ["parquet", "jsonl"])
+@pytest.mark.parametrize("form", ["parquet", "jsonl", "json"])
 def test_virl39k_reads_relative_image_paths_and_strips_boxes(sources, tmp_path, form):
     path, _ = sources[("virl39k", form)]
-    image_dir = {"parquet": os.path.dirname(path), "jsonl": None}[form]  # explicit, and the default (source's folder)
+    image_dir = os.path.dirname(path) if form == "parquet" else None  # explicit, and the default (source's folder)
     _, rows = _convert(sources, tmp_path, "virl39k", form, image_dir=image_dir)
     assert [row["reward_model"]["ground_truth"] for row in rows] == ["5", "B"]
     assert [row["extra_info"]["answer_type"] for row in rows] == ["math", "choice"]
