@@ -26,6 +26,7 @@ from verl.utils import tensordict_utils as tu
 from verl.utils.torch_functional import masked_mean
 from verl.workers.utils.padding import left_right_2_no_padding, no_padding_2_padding
 
+import recipe.vogue.registration  # noqa: F401  (vogue_grpo, even where the entry point is not installed)
 from recipe.vogue.noisy_branch import (
     BranchDraw,
     NoisyBranchError,

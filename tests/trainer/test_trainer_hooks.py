@@ -287,3 +287,38 @@ def test_schedule_step_and_draws_survive_resume(make_trainer, make_batch):
         other.global_steps = step
         differs |= not torch.equal(other._draw_branches(make_batch()).is_noisy, history[step][1])
     assert differs
+
+
+def test_authors_code_preset_end_to_end_on_the_hooks(make_trainer, make_batch, stub_model):
+    """dupl_code u_per, sampled-token entropy per branch, one draw per step, g_out capped by |A + g_per|."""
+    # p_noi = 1 at step 1: the whole step is noisy; a large α_o makes the |A + g_per| cap bind.
+    trainer = make_trainer(["vogue=authors_code", "vogue.alpha_out=50"], global_steps=1)
+    batch = make_batch()
+    out, _ = trainer._compute_old_log_prob(batch)
+    assert out.batch["vogue_is_noisy"].all()
+    noisy_call = trainer.actor_rollout_wg.calls[1]
+    signals = noisy_signals(noisy_call, list(range(len(batch))))
+    raw_lp = expected_raw(stub_model, batch, stub_model.log_prob)
+    mask = batch.batch["response_mask"].bool()
+    for row in range(len(batch)):
+        noisy_lp = stub_model.response_aligned(lambda pos: stub_model.log_prob(signals[row], pos), row)
+        a, b = raw_lp[row].exp(), noisy_lp.exp()
+        dupl = 0.5 * (a * (raw_lp[row] - torch.log(b + 1e-8)) + b * (noisy_lp - torch.log(a + 1e-8)))
+        m = mask[row]
+        torch.testing.assert_close(out.batch["vogue_u_per"][row][m].double(), dupl[m], rtol=1e-4, atol=1e-6)
+        torch.testing.assert_close(out.batch["vogue_entropy"][row][m].double(), -(b * noisy_lp)[m], rtol=1e-4, atol=1e-6)
+
+    batch, advantages = grpo(batch.union(out))
+    trainer._update_actor(batch)
+    received = trainer.actor_rollout_wg.updates[0]
+    capped_by_shaped = 0
+    for row in range(len(batch)):
+        for t in range(mask.shape[1]):
+            if not mask[row, t]:
+                continue
+            a = advantages[row, t].item()
+            capped_by_shaped += a != 0 and out.batch["vogue_u_per"][row, t].item() > 0
+            g_per = min(abs(a) / 2.0, out.batch["vogue_u_per"][row, t].item())
+            g_out = min(abs(a + g_per) / 2.0, 50 * out.batch["vogue_entropy"][row, t].item())
+            assert received[row, t].item() == pytest.approx(a + g_out + g_per, abs=1e-6)
+    assert capped_by_shaped > 0  # the check above distinguishes |A + g_per| from |A|
