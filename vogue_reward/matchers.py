@@ -37,6 +37,10 @@ class BadGroundTruth(ValueError):
         self.field = field
 
 
+def _ascii_letters(token: str) -> bool:
+    return token.isascii() and token.isalpha()  # "ß".upper() is "SS": only A–Z can be option letters
+
+
 def _letters_in_range(letters: set[str], n_choices: int) -> bool:
     return bool(letters) and all(0 <= ord(item) - ord("A") < n_choices for item in letters)
 
@@ -47,11 +51,11 @@ def parse_letters(text: str, n_choices: int | None) -> frozenset[str] | None:
     n_choices = n_choices or LETTERS_WITHOUT_CHOICES
     text = _ANSWER_LEAD.sub("", strip_decorations(text))
     tokens = [token for token in _LETTER_SEPARATORS.split(_LETTER_PUNCTUATION.sub(" ", text)) if token]
-    if tokens and all(len(token) == 1 and token.isalpha() for token in tokens):
+    if tokens and all(len(token) == 1 and _ascii_letters(token) for token in tokens):
         if len(tokens) == 1 or all(token.isupper() for token in tokens):
             letters = {token.upper() for token in tokens}
             return frozenset(letters) if _letters_in_range(letters, n_choices) else None
-    if len(tokens) == 1 and tokens[0].isupper() and tokens[0].isalpha() and len(set(tokens[0])) == len(tokens[0]):
+    if len(tokens) == 1 and _ascii_letters(tokens[0]) and tokens[0].isupper() and len(set(tokens[0])) == len(tokens[0]):
         letters = set(tokens[0])
         return frozenset(letters) if _letters_in_range(letters, n_choices) else None
     leading = _LEADING_LETTER.match(text)

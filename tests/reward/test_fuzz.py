@@ -36,7 +36,7 @@ def _check(result):
 def _run_fuzz(strategy, quota, score_one):
     calls = []
 
-    @settings(max_examples=quota, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    @settings(max_examples=quota, deadline=None, suppress_health_check=list(HealthCheck))
     @given(strategy)
     def run(drawn):
         calls.append(1)

@@ -37,6 +37,8 @@ from vogue_reward.matchers import (
         ("AA", 4, None),
         ("12", 4, None),
         ("", 4, None),
+        ("ß", 4, None),  # found by the fuzz: "ß".upper() == "SS"
+        ("É", 10, None),
     ],
 )
 def test_parse_letters(text, n_choices, expected):
