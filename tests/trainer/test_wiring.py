@@ -69,3 +69,19 @@ def test_subsets_are_padded_for_the_log_prob_micro_batch(make_trainer, make_batc
     trainer._compute_old_log_prob(make_batch())
     calls = trainer.actor_rollout_wg.calls
     assert len(calls) == 2 and len(calls[1][1]) % 4 == 0
+
+
+@pytest.mark.slow
+def test_entry_point_rejects_a_bad_config_before_starting_ray(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "recipe.vogue.main_vogue", "vogue.rollout_from=noisy_branch",
+         f"hydra.run.dir={tmp_path}"],
+        cwd=tmp_path, env={**os.environ, "HYDRA_FULL_ERROR": "1"}, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode != 0
+    assert "not implemented yet (later issue)" in result.stderr
+    assert "ray init kwargs" not in result.stdout
