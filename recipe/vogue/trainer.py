@@ -108,7 +108,8 @@ class VogueTrainer(RayPPOTrainer):
             "images_seqlens": seqlens,
         }
         rollout = self.config.actor_rollout_ref.rollout
-        per_rank = 1 if rollout.get("log_prob_use_dynamic_bsz") else rollout.get("log_prob_micro_batch_size_per_gpu") or 1
+        dynamic = rollout.get("log_prob_use_dynamic_bsz")
+        per_rank = 1 if dynamic else rollout.get("log_prob_micro_batch_size_per_gpu") or 1
         padded, _ = pad_dataproto_to_divisor(subset, self._get_dp_size(self.actor_rollout_wg, "actor") * per_rank)
         return padded
 

@@ -15,7 +15,7 @@ from typing import Any
 from PIL import Image
 
 from recipe.vogue.perturb import PerturbationSpec, perturb_image
-from recipe.vogue.schedule import GRANULARITIES, SCHEDULES, noisy_branch_probability
+from recipe.vogue.schedule import GRANULARITIES, noisy_branch_probability
 from recipe.vogue.shaping import CAP_BASES
 from recipe.vogue.uncertainty import SAMPLED_KL_ESTIMATORS
 

@@ -206,7 +206,8 @@ class StubActorWorkerGroup:
     @staticmethod
     def _per_row(td, make_values):
         offsets = td["input_ids"].offsets()
-        values = [make_values(row, torch.arange(int(offsets[row + 1] - offsets[row]))) for row in range(len(offsets) - 1)]
+        lengths = offsets.diff().tolist()
+        values = [make_values(row, torch.arange(length)) for row, length in enumerate(lengths)]
         return torch.nested.as_nested_tensor([v.float() for v in values], layout=torch.jagged)
 
     def _check_dp(self, td):

@@ -72,7 +72,8 @@ def test_monitored_rows_are_raw_rows_at_about_the_fraction(fraction, seed):
 
 
 def test_images_from_messages_resizes_like_the_agent_loop(image_processor):
-    messages = [{"role": "user", "content": [{"type": "image", "image": image(size=(90, 50))}, {"type": "text", "text": "q"}]}]
+    content = [{"type": "image", "image": image(size=(90, 50))}, {"type": "text", "text": "q"}]
+    messages = [{"role": "user", "content": content}]
     (resized,) = images_from_messages(messages, image_patch_size=14)
     assert resized.size[0] % 28 == 0 and resized.size[1] % 28 == 0
     assert images_from_messages([{"role": "user", "content": "text only"}], 14) == []

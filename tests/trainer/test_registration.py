@@ -69,6 +69,7 @@ def test_registers_when_verl_imports_it_in_a_fresh_process():
         "assert 'recipe.vogue.registration' in sys.modules\n"
         "print('vogue_grpo' in ADV_ESTIMATOR_REGISTRY)\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], env=env, cwd=REPO, capture_output=True, text=True, timeout=300)
+    command = [sys.executable, "-c", code]
+    result = subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip().splitlines()[-1] == "True"

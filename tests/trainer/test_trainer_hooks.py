@@ -71,10 +71,12 @@ def test_sampled_mode_one_extra_call_with_perturbed_pixels_only_on_probed_rows(m
         received = noisy_call[1][k]
         assert received["pixel_values"].shape == raw_pixels[row].shape
         assert not torch.equal(received["pixel_values"], raw_pixels[row])
-        assert torch.equal(received["image_grid_thw"], batch.non_tensor_batch["multi_modal_inputs"][row]["image_grid_thw"])
+        raw_grid = batch.non_tensor_batch["multi_modal_inputs"][row]["image_grid_thw"]
+        assert torch.equal(received["image_grid_thw"], raw_grid)
         assert torch.equal(noisy_ids[k], raw_ids[row])
     # the batch keeps its raw pixels
-    assert all(torch.equal(i["pixel_values"], r) for i, r in zip(batch.non_tensor_batch["multi_modal_inputs"], raw_pixels, strict=True))
+    kept = zip(batch.non_tensor_batch["multi_modal_inputs"], raw_pixels, strict=True)
+    assert all(torch.equal(inputs["pixel_values"], pixels) for inputs, pixels in kept)
     assert mfu == 0.25
 
     raw_log_probs = expected_raw(stub_model, batch, stub_model.log_prob)
@@ -91,10 +93,10 @@ def test_sampled_mode_one_extra_call_with_perturbed_pixels_only_on_probed_rows(m
             assert (out.batch["vogue_u_per"][row][: stub_model.response_lens[row]] > 0).all()
         else:
             assert not out.batch["vogue_u_per"][row].any()
-        noisy_entropy = (
-            stub_model.response_aligned(lambda pos: stub_model.entropy(signals[row], pos), row) if row in signals else None
-        )
-        expected_entropy = noisy_entropy if bool(is_noisy[row]) else raw_entropy
+        if bool(is_noisy[row]):
+            expected_entropy = stub_model.response_aligned(lambda pos: stub_model.entropy(signals[row], pos), row)
+        else:
+            expected_entropy = raw_entropy
         torch.testing.assert_close(out.batch["vogue_entropy"][row].double(), expected_entropy, rtol=0, atol=1e-5)
 
 
@@ -139,7 +141,8 @@ def test_update_actor_gets_grpo_plus_core_shaping(make_trainer, make_batch):
     probed = trainer._draw_branches(batch).is_probed
     u_tokens = [vogue_columns["vogue_u_per"][r, t].item() for r in range(len(batch)) for t in range(mask.shape[1])
                 if probed[r] and mask[r, t]]
-    per_sequence = [vogue_columns["vogue_u_per"][r][mask[r].bool()].mean().item() for r in range(len(batch)) if probed[r]]
+    u_per = vogue_columns["vogue_u_per"]
+    per_sequence = [u_per[r][mask[r].bool()].mean().item() for r in range(len(batch)) if probed[r]]
     assert metrics["vogue/probed_frac"] == pytest.approx(probed.float().mean().item())
     assert metrics["vogue/u_per_token_mean"] == pytest.approx(sum(u_tokens) / len(u_tokens), rel=1e-5)
     assert metrics["vogue/u_per_token_max"] == pytest.approx(max(u_tokens), rel=1e-6)
@@ -306,7 +309,8 @@ def test_authors_code_preset_end_to_end_on_the_hooks(make_trainer, make_batch, s
         dupl = 0.5 * (a * (raw_lp[row] - torch.log(b + 1e-8)) + b * (noisy_lp - torch.log(a + 1e-8)))
         m = mask[row]
         torch.testing.assert_close(out.batch["vogue_u_per"][row][m].double(), dupl[m], rtol=1e-4, atol=1e-6)
-        torch.testing.assert_close(out.batch["vogue_entropy"][row][m].double(), -(b * noisy_lp)[m], rtol=1e-4, atol=1e-6)
+        entropy = out.batch["vogue_entropy"][row][m].double()
+        torch.testing.assert_close(entropy, -(b * noisy_lp)[m], rtol=1e-4, atol=1e-6)
 
     batch, advantages = grpo(batch.union(out))
     trainer._update_actor(batch)

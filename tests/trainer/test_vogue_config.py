@@ -11,7 +11,8 @@ def test_paper_preset_is_the_default(compose):
     config = compose()
     vogue = validate_run_config(config)
     assert vogue == VogueConfig()  # the dataclass defaults are the paper's values
-    assert (vogue.kl_estimator, vogue.entropy, vogue.granularity, vogue.cap_base) == ("full", "full", "sample", "advantage")
+    choices = (vogue.kl_estimator, vogue.entropy, vogue.granularity, vogue.cap_base)
+    assert choices == ("full", "full", "sample", "advantage")
     assert vogue.perturbation.sigma == 0.4
     assert (vogue.alpha_out, vogue.beta_out, vogue.alpha_per, vogue.beta_per) == (0.4, 2.0, 1.0, 2.0)
     assert OmegaConf.to_container(config.reward.custom_reward_function.reward_kwargs) == {
