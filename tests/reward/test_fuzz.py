@@ -66,7 +66,7 @@ def _with_special_tokens():
 def test_fuzz_arbitrary_unicode_for_every_answer_type():
     _run_fuzz(
         st.tuples(st.text(max_size=400), TYPES, st.text(max_size=20)),
-        3000,
+        5000,
         lambda t: compute_score("fuzz", t[0], t[2] or "1", {"answer_type": t[1]}, math_timeout=FUZZ_TIMEOUT),
     )
 
@@ -76,7 +76,7 @@ def test_fuzz_latex_token_soup_inside_and_outside_boxes():
     response = st.tuples(soup, soup).map(lambda t: f"<think>{t[0]}</think> \\boxed{{{t[1]}}}")
     _run_fuzz(
         st.tuples(st.one_of(soup, response), TYPES, soup),
-        3000,
+        2000,
         lambda t: compute_score(
             "fuzz", t[0], t[2] or "12", {"answer_type": t[1], "choices": ["1", "2", "3"]}, math_timeout=FUZZ_TIMEOUT
         ),
@@ -106,6 +106,6 @@ def test_fuzz_malformed_rows():
     )
     _run_fuzz(
         st.tuples(st.sampled_from(REALISTIC), anything, extra_info, anything),
-        2000,
+        1000,
         lambda t: compute_score(t[3], t[0], t[1], t[2], math_timeout=FUZZ_TIMEOUT),
     )

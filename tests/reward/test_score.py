@@ -151,12 +151,19 @@ def test_a_failing_matcher_is_counted_not_raised(monkeypatch, caplog):
     assert any(record.exc_info for record in caplog.records)
 
 
+VERL_OVERRIDES = [  # exactly as README "Rewards and answer types" shows them
+    f"reward.custom_reward_function.path={ENTRY_FILE}",
+    "reward.custom_reward_function.name=compute_score",
+    "+reward.custom_reward_function.reward_kwargs.format_weight=0.0",
+]
+
+
 def test_loaded_by_path_the_way_verl_loads_it():
+    from hydra import compose, initialize_config_module
     from verl.trainer.ppo.reward import get_custom_reward_fn
 
-    config = OmegaConf.create(
-        {"reward": {"custom_reward_function": {"path": ENTRY_FILE, "name": "compute_score", "reward_kwargs": {"format_weight": 0.0}}}}
-    )
+    with initialize_config_module(config_module="verl.trainer.config", version_base=None):
+        config = compose(config_name="ppo_trainer", overrides=VERL_OVERRIDES)
     reward_fn = get_custom_reward_fn(config)
     result = reward_fn(data_source="geo3k", solution_str="\\boxed{4}", ground_truth="4", extra_info=MATH)
     assert result["score"] == result["acc"] == 1.0 and result["format"] == 0.0
