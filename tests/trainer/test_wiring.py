@@ -85,3 +85,22 @@ def test_entry_point_rejects_a_bad_config_before_starting_ray(tmp_path):
     assert result.returncode != 0
     assert "not implemented yet (later issue)" in result.stderr
     assert "ray init kwargs" not in result.stdout
+
+
+def test_trainer_refuses_a_text_only_model_at_construction(compose, monkeypatch, image_processor):
+    from types import SimpleNamespace
+
+    from recipe.vogue.trainer import VogueTrainer
+    from verl.trainer.ppo.ray_trainer import RayPPOTrainer
+
+    def bare_init(self, config, processor=None, **_):  # verl's __init__ builds dataloaders; not needed here
+        self.config, self.processor = config, processor
+
+    monkeypatch.setattr(RayPPOTrainer, "__init__", bare_init)
+    with pytest.raises(ValueError, match="needs a multimodal model"):
+        VogueTrainer(config=compose(), processor=None)
+    assert VogueTrainer(config=compose(["vogue.enable=false"]), processor=None).vogue.enable is False
+    trainer = VogueTrainer(config=compose(), processor=SimpleNamespace(image_processor=image_processor))
+    assert trainer.vogue.kl_estimator == "full" and trainer._vogue_metrics == {}
+    with pytest.raises(NotImplementedError, match="later issue"):
+        VogueTrainer(config=compose(["vogue.rollout_from=noisy_branch"]), processor=None)
