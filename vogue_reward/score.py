@@ -43,7 +43,7 @@ BATCH_CHUNK = 40  # a multiple of the usual rollout counts (5, 8)
 RESULT_KEYS = ("score", "acc", "format", "pred", "verify_failed", "rejected", "bad_row", "internal_error")
 # keyword arguments verl's reward managers add on their own (ignored here)
 _VERL_KEYWORDS = frozenset({"reward_router_address", "reward_model_tokenizer"})
-_END_TOKENS = re.compile(r"(?:\s*<\|(?:im_end|endoftext)\|>)+\s*$")
+_END_TOKENS = ("<|im_end|>", "<|endoftext|>")
 _SPECIAL_TOKEN = re.compile(r"<\|[A-Za-z0-9_]+\|>")
 
 logger = logging.getLogger(__name__)
@@ -76,8 +76,20 @@ def _usable_response(solution_str, max_response_chars: int) -> str | None:
     """The response without trailing end-of-turn tokens, or None if it must be rejected."""
     if not isinstance(solution_str, str) or len(solution_str) > max_response_chars:
         return None
-    response = _END_TOKENS.sub("", solution_str)
+    response = _without_end_tokens(solution_str)
     return None if _SPECIAL_TOKEN.search(response) else response
+
+
+def _without_end_tokens(text: str) -> str:
+    """``text`` without the trailing end-of-turn tokens and whitespace between them (linear time)."""
+    end = len(text)
+    while True:
+        while end and text[end - 1].isspace():
+            end -= 1
+        token = next((token for token in _END_TOKENS if text.endswith(token, 0, end)), None)
+        if token is None:
+            return text[:end]
+        end -= len(token)
 
 
 def _is_missing(value) -> bool:

@@ -61,9 +61,11 @@ class _Worker:
         """One reply line, or None on timeout or when the worker died."""
         deadline = time.monotonic() + timeout
         descriptor = self._process.stdout.fileno()
+        readable = select.poll()  # not select.select: Ray processes hold descriptors beyond FD_SETSIZE
+        readable.register(descriptor, select.POLLIN)
         while b"\n" not in self._unread:
             remaining = deadline - time.monotonic()
-            if remaining <= 0 or not select.select([descriptor], [], [], remaining)[0]:
+            if remaining <= 0 or not readable.poll(remaining * 1000):
                 return None
             chunk = os.read(descriptor, 4096)
             if not chunk:

@@ -122,3 +122,27 @@ def test_a_forked_child_gets_its_own_pool_and_leaves_the_parents_workers_alone()
     _, status = os.waitpid(child, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     _warm()  # the parent's workers still answer
+
+
+N = score.DEFAULT_MAX_RESPONSE_CHARS
+ENORMOUS = {  # 100k-character responses shaped against each scan (a quadratic scan takes minutes on these)
+    "trailing whitespace": "x" + " " * (N - 1),
+    "end tokens and spaces": (" <|im_end|>" * N)[:N],
+    "answer phrase then spaces": "answer" + " " * (N - 7) + "x",
+    "many answer phrases": ("answer is " * N)[:N],
+    "unclosed boxes": (("\\boxed{" + " " * 100) * N)[:N],
+    "bare box commands": ("\\boxed" * N)[:N],
+    "open braces": "{" * N,
+    "special-token openers": ("<|a" * N)[:N],
+    "digits": "9" * N,
+    "think tags": ("<think>" * N)[:N],
+}
+
+
+@pytest.mark.parametrize("name", sorted(ENORMOUS))
+def test_enormous_adversarial_responses_are_scored_in_linear_time(name):
+    started = time.monotonic()
+    for answer_type, truth in [("math", "1"), ("choice", "A"), ("yesno", "yes"), ("number", "1"), ("text", "x")]:
+        result = compute_score("geo3k", ENORMOUS[name], truth, {"answer_type": answer_type})
+        assert result["internal_error"] == 0.0
+    assert time.monotonic() - started < 2.0
