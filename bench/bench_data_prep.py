@@ -114,7 +114,8 @@ def main():
         print(f"{name:<26}{rows:>6}{rows / result['cpu']:>12.1f}{rows / result['wall']:>13.1f}{result['mib']:>9.1f}"
               f"{result['cpu'] / rows / base:>27.2f}")
     level6, level1 = best["rgba_png_reencode_level6"], best["rgba_png_reencode_level1"]
-    print(f"PNG level 1 vs 6: cpu time ratio {level1['cpu'] / level6['cpu']:.2f}, size ratio {level1['mib'] / level6['mib']:.2f}")
+    print(f"PNG level 1 vs 6: cpu time ratio {level1['cpu'] / level6['cpu']:.2f}, "
+          f"size ratio {level1['mib'] / level6['mib']:.2f}")
 
 
 if __name__ == "__main__":

@@ -35,14 +35,18 @@ def _convert(name: str, argv: list[str]) -> int:
 
     spec = SPECS[name]
     parser = argparse.ArgumentParser(prog=f"python -m data_prep {name}", description=f"{spec.hub_id} → verl parquet")
-    parser.add_argument("--input", required=True, help="save_to_disk folder, hub-download folder, parquet/json/jsonl file, or hub id")
+    parser.add_argument(
+        "--input", required=True, help="save_to_disk folder, hub-download folder, parquet/json/jsonl file, or hub id"
+    )
     parser.add_argument("--output", required=True, help="the parquet file to write (atomically)")
-    parser.add_argument("--split", default=spec.splits[0], help=f"one of {', '.join(spec.splits)} (default {spec.splits[0]})")
-    parser.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="downscale larger images, keeping aspect (0: never)")
+    parser.add_argument("--split", default=spec.splits[0], help=f"{', '.join(spec.splits)} (default {spec.splits[0]})")
+    parser.add_argument(
+        "--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="downscale larger images, keeping aspect (0: never)"
+    )
     parser.add_argument("--limit", type=int, default=None, help="convert only the first N source rows")
     parser.add_argument("--skip-bad", action="store_true", help="skip bad rows and count them, instead of stopping")
-    parser.add_argument("--image-dir", default=None, help="folder relative image paths start in (default: the source's folder)")
-    parser.add_argument("--allow-extra-columns", action="store_true", help="ignore source columns the converter does not know")
+    parser.add_argument("--image-dir", help="folder relative image paths start in (default: the source's folder)")
+    parser.add_argument("--allow-extra-columns", action="store_true", help="ignore columns the converter does not know")
     args = parser.parse_args(argv)
     try:
         source = open_source(args.input, args.split)

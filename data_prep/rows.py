@@ -1,8 +1,14 @@
 """One verl row from question text, images and a ground truth (DATASETS.md "Target row").
 
 Every converter, and the synthetic task, ends in ``build_row``. The conventions shared with
-``vogue_reward`` (ground-truth forms per ``answer_type``) are enforced here, so a row that reaches the
-parquet file is one the reward functions can score.
+``vogue_reward`` are enforced here, so a row that reaches the parquet file is one the reward functions
+can score. Ground truth per ``extra_info.answer_type``:
+- choice: the correct letter(s), uppercase, sorted, joined by ", " ("B", "A, C"); ``extra_info.choices``
+  holds the option texts in letter order when they are known;
+- yesno: "yes" or "no";
+- number: a plain number string ("12", "0.35", "-4"); ``extra_info.precision`` (decimal places) when
+  the source gives one, otherwise the reward uses 5 % relative tolerance;
+- math: a free-form (LaTeX) answer for math-verify; text: compared after normalisation.
 """
 
 from __future__ import annotations
@@ -54,8 +60,8 @@ def as_number(text: str) -> str | None:
 def normalise_letters(answer: str, n_choices: int | None = None) -> str:
     """Correct option letter(s) → uppercase, sorted, joined by ", ".
 
-    Accepts "b", "(B)", "B.", "A, C", "C and A", and ascending runs of A–H ("AC"; not "TWO"). Raises BadRow("ground_truth") when something else
-    remains or a letter is beyond the ``n_choices`` options.
+    Accepts "b", "(B)", "B.", "A, C", "C and A", and ascending runs of A–H ("AC"; not "TWO"). Raises
+    BadRow("ground_truth") when something else remains or a letter is beyond the ``n_choices`` options.
     """
     text = str(answer).strip().upper()
     tokens = [token for token in re.split(r"[\s,;/]+|\bAND\b", re.sub(r"[().:\[\]]", " ", text)) if token]
@@ -71,9 +77,11 @@ def normalise_letters(answer: str, n_choices: int | None = None) -> str:
 
 
 def normalise_ground_truth(ground_truth, answer_type: str, choices: list[str] | None = None) -> str:
-    """The ground-truth string ``vogue_reward`` expects for ``answer_type`` (see the module docstring of
-    ``data_prep``): choice → "A" / "A, C"; yesno → "yes"/"no"; number → a plain number string;
-    math/text → the stripped answer. Raises BadRow("ground_truth") on a missing or malformed answer."""
+    """The ground-truth string ``vogue_reward`` expects for ``answer_type`` (module docstring).
+
+    choice → "A" / "A, C"; yesno → "yes"/"no"; number → a plain number string; math/text → the
+    stripped answer. Raises BadRow("ground_truth") on a missing or malformed answer.
+    """
     if answer_type not in ANSWER_TYPES:
         raise ValueError(f"answer_type must be one of {ANSWER_TYPES}, got {answer_type!r}")
     if ground_truth is None or not str(ground_truth).strip():

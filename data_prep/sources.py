@@ -141,7 +141,9 @@ def _from_folder(folder: str, split: str) -> Source:
         try:
             dataset = datasets.load_dataset(folder, split=split)
         except (ValueError, KeyError) as error:
-            raise SourceError(f"{folder}: no data file names split {split!r}, and its README gives none ({error})") from error
+            raise SourceError(
+                f"{folder}: no data file names split {split!r}, and its README gives none ({error})"
+            ) from error
         return _from_hf_dataset(dataset, f"{folder} [{split}] (README configs)", folder)
     named = sorted(set().union(*(split_names(path) for path in files)))
     raise SourceError(f"{folder}: no data file for split {split!r}; names found in its file paths: {named}")

@@ -60,7 +60,8 @@ def free_form_fields(question: str, answer, images, column: str, extra: dict | N
 def inline_choice_fields(record: dict, extra: dict) -> dict:
     """Benchmarks whose ``question`` lists the options and whose ``answer`` is the letter(s); one ``image``."""
     question = record["question"] or ""
-    return row_fields(question, [record["image"]], ["image"], record["answer"], "choice", parse_inline_options(question), extra)
+    choices = parse_inline_options(question)
+    return row_fields(question, [record["image"]], ["image"], record["answer"], "choice", choices, extra)
 
 
 def text_ids(record: dict, names: dict[str, str]) -> dict[str, str | None]:

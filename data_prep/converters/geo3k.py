@@ -9,7 +9,8 @@ from data_prep.converters.common import DatasetSpec, image_cells, row_fields, te
 def to_fields(record: dict) -> dict:
     extra = text_ids(record, {"id": "id", "choice_letter": "ground_truth"})
     images, image_fields = image_cells(list(record["images"] or []), "images")
-    return row_fields(record["problem"], images, image_fields, record["answer"], "math", record.get("choices") or None, extra)
+    choices = record.get("choices") or None
+    return row_fields(record["problem"], images, image_fields, record["answer"], "math", choices, extra)
 
 
 SPEC = DatasetSpec(

@@ -42,5 +42,6 @@ SPEC = DatasetSpec(
     to_fields=to_fields,
     fields={"question": "question", "ground_truth": "answer", "choices": "question"},
     id_column="sample_index",
-    expects="sample_index, problem_index, problem_version, question, image: HF Image, answer, question_type, metadata, query_*",
+    expects="sample_index, problem_index, problem_version, question, image: HF Image, answer, question_type, "
+    "metadata, query_wo, query_cot, question_for_eval",
 )

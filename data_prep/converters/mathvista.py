@@ -49,5 +49,6 @@ SPEC = DatasetSpec(
     to_fields=to_fields,
     fields={"question": "question", "ground_truth": "answer", "choices": "choices"},
     id_column="pid",
-    expects="pid, question, decoded_image: HF Image, choices, unit, precision, answer (choice text), question_type, answer_type, metadata",
+    expects="pid, question, image, decoded_image: HF Image, choices, unit, precision, answer (choice text), "
+    "question_type, answer_type, metadata, query",
 )

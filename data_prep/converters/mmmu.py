@@ -50,5 +50,6 @@ SPEC = DatasetSpec(
     to_fields=to_fields,
     fields={"question": "question", "ground_truth": "answer", "choices": "options"},
     id_column="id",
-    expects="id, question (<image k>), options (str repr of a list), image_1..image_7: HF Image or None, answer, question_type",
+    expects="id, question (<image k>), options (str repr of a list), image_1..image_7: HF Image or None, answer, "
+    "question_type",
 )

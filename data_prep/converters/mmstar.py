@@ -4,7 +4,8 @@ from data_prep.converters.common import DatasetSpec, inline_choice_fields, text_
 
 
 def to_fields(record: dict) -> dict:
-    return inline_choice_fields(record, text_ids(record, {"source_index": "index", "category": "category", "l2_category": "l2_category"}))
+    ids = {"source_index": "index", "category": "category", "l2_category": "l2_category"}
+    return inline_choice_fields(record, text_ids(record, ids))
 
 
 SPEC = DatasetSpec(
