@@ -15,8 +15,7 @@ def test_paper_preset_is_the_default(compose):
     assert choices == ("full", "full", "sample", "advantage")
     assert vogue.perturbation.sigma == 0.4
     assert (vogue.alpha_out, vogue.beta_out, vogue.alpha_per, vogue.beta_per) == (0.4, 2.0, 1.0, 2.0)
-    assert OmegaConf.to_container(config.reward.custom_reward_function.reward_kwargs) == {
-        "accuracy_weight": 0.9, "format_weight": 0.1}
+    assert OmegaConf.to_container(config.reward.custom_reward_function.reward_kwargs) == {"format_weight": 0.1}
     # common to both presets (METHOD.md §6)
     actor = config.actor_rollout_ref.actor
     assert (actor.clip_ratio_low, actor.clip_ratio_high, actor.use_kl_loss) == (0.2, 0.3, False)
@@ -135,3 +134,15 @@ def test_fast_overrides_match_hydra(compose, real_compose):
     assert OmegaConf.to_container(fast) == OmegaConf.to_container(real)
     with pytest.raises(KeyError, match="not in the config"):
         compose(["vogue.no_such_key=1"])
+
+
+@pytest.mark.parametrize("preset, weight", [("paper", 0.1), ("authors_code", 0.0)])
+def test_reward_kwargs_are_what_the_reward_function_takes(compose, preset, weight):
+    """verl calls compute_score(..., **reward_kwargs): the presets' kwargs must be accepted and weigh format."""
+    from vogue_reward import compute_score
+
+    kwargs = OmegaConf.to_container(compose([f"vogue={preset}"]).reward.custom_reward_function.reward_kwargs)
+    extra_info = {"answer_type": "number", "question": "q", "split": "test", "index": 0}
+    unformatted = compute_score("mathvista", "It is \\boxed{3}", "3", extra_info, **kwargs)
+    assert unformatted["acc"] == 1.0 and unformatted["format"] == 0.0
+    assert unformatted["score"] == pytest.approx(1.0 - weight)
