@@ -3,17 +3,23 @@
 Responses are generated in code (seeded): a realistic mix of answer types (math 60%, choice 20%,
 yes/no 8%, number 7%, text 5%) and of outcomes (same form as the ground truth, an equivalent form that
 needs sympy, wrong, no box, truncated), each with ~2-4k characters of reasoning. Math answers get fresh
-numbers per prompt, so only the rollouts of one prompt can share a cached verdict, as in training. Scores them twice in
-one run — ``compute_score`` in a loop (one worker process) and ``compute_score_batch`` (one worker per
-CPU) — with the verdict cache cleared and the workers already started before each timing; prints both
-times and their ratio, and checks that both give identical results.
+numbers per prompt, so only the rollouts of one prompt can share a cached verdict, as in training.
+Scores them twice —
+``compute_score`` in a loop (one worker process) and ``compute_score_batch`` (one worker per CPU) — each
+in a fresh subprocess after one untimed warm-up step; prints both times and their ratio, and checks
+that both give identical results. Also prints the CPU seconds each mode used (parent + workers): on a
+shared machine the wall-clock ratio depends on how many cores other processes leave free.
 
     .venv/bin/python bench/bench_reward.py [--prompts 512] [--rollouts 5] [--seed 0]
 """
 
 import argparse
+import json
 import os
 import random
+import resource
+import subprocess
+import sys
 import time
 
 from vogue_reward import compute_score, compute_score_batch, score
@@ -25,7 +31,7 @@ def _math_answers(rng):
     templates = [
         (f"{a * b}", [f"{a * b}.0", f"{a * b} \\text{{ cm}}"], [f"{a * b + 1}", f"{a + b}"]),
         (f"\\frac{{{a}}}{{{a + b}}}", [f"{a}/{a + b}", f"\\dfrac{{{2 * a}}}{{{2 * (a + b)}}}"], [f"\\frac{{{a + b}}}{{{a}}}"]),
-        (f"{a}\\sqrt{{{b}}}", [f"\\sqrt{{{a * a * b}}}", f"{a} \\sqrt {b}"], [f"{b}\\sqrt{{{a}}}"]),
+        (f"{a}\\sqrt{{{b}}}", [f"\\sqrt{{{a * a * b}}}", f"{a} \\sqrt{{ {b} }}"], [f"{b}\\sqrt{{{a}}}"]),
         (f"{c}", [f"{c}^\\circ", f"{c}°"], [f"{180 - c}^\\circ"]),
         (f"({a},{a + b}]", [f"({a}, {a + b}]", f"\\left({a},{a + b}\\right]"], [f"[{a},{a + b})"]),
         (f"x^2+{2 * a}x+{a * a}", [f"(x+{a})^2", f"{a * a}+{2 * a}x+x^2"], [f"(x-{a})^2"]),
@@ -94,11 +100,46 @@ def make_step(prompts, rollouts, seed):
     return columns
 
 
-def _timed(function):
-    score._symbolic_verdict.cache_clear()
+def _score_step(mode, step):
+    if mode == "single":
+        return [compute_score(*row) for row in zip(*step)]
+    return compute_score_batch(*step)
+
+
+def _cpu_seconds():
+    """CPU time of this process plus its live children (the symbolic workers), from /proc."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    total = own.ru_utime + own.ru_stime
+    children = set()
+    for thread in os.listdir("/proc/self/task"):
+        with open(f"/proc/self/task/{thread}/children") as listing:
+            children.update(listing.read().split())
+    for pid in children:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def measure(mode, prompts, rollouts, seed):
+    """In a fresh process: one untimed step (seed + 1) starts and warms the workers, as the steps
+    before it do in training; then the verdict cache is cleared and step ``seed`` is timed."""
     started = time.perf_counter()
-    results = function()
-    return time.perf_counter() - started, results
+    _score_step(mode, make_step(prompts, rollouts, seed + 1))
+    first_step = time.perf_counter() - started
+    step = make_step(prompts, rollouts, seed)
+    score._symbolic_verdict.cache_clear()
+    cpu, started = _cpu_seconds(), time.perf_counter()
+    results = _score_step(mode, step)
+    elapsed, cpu = time.perf_counter() - started, _cpu_seconds() - cpu
+    report = {"seconds": elapsed, "cpu": cpu, "first_step": first_step, "workers": shared_pool().size}
+    print(json.dumps({**report, "results": results}))
+
+
+def _run(mode, args):
+    command = [sys.executable, __file__, "--mode", mode, "--prompts", str(args.prompts),
+               "--rollouts", str(args.rollouts), "--seed", str(args.seed)]
+    return json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
 
 
 def main():
@@ -106,27 +147,24 @@ def main():
     parser.add_argument("--prompts", type=int, default=512)
     parser.add_argument("--rollouts", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--mode", choices=["single", "batch"], help="internal: measure one mode in this process")
     args = parser.parse_args()
-    sources, responses, truths, infos = make_step(args.prompts, args.rollouts, args.seed)
+    if args.mode:
+        measure(args.mode, args.prompts, args.rollouts, args.seed)
+        return
     load = os.getloadavg()
-    pool = shared_pool()
-    started = time.perf_counter()
-    compute_score_batch(["warm"] * pool.size, ["\\boxed{x+1}"] * pool.size, ["1+x"] * pool.size)  # start workers
-    startup = time.perf_counter() - started
-
-    single_time, single = _timed(lambda: [compute_score(*row) for row in zip(sources, responses, truths, infos)])
-    batch_time, batch = _timed(lambda: compute_score_batch(sources, responses, truths, infos))
-    assert batch == single, "batch and single-process results differ"
-
-    count = len(responses)
-    mean = lambda key: sum(result[key] for result in batch) / count  # noqa: E731
-    print(f"responses: {count} ({args.prompts} prompts x {args.rollouts}), mean length {sum(map(len, responses)) // count} chars")
+    single, batch = _run("single", args), _run("batch", args)
+    assert batch["results"] == single["results"], "batch and single-process results differ"
+    results = batch["results"]
+    count = len(results)
+    mean = lambda key: sum(result[key] for result in results) / count  # noqa: E731
+    print(f"responses: {count} ({args.prompts} prompts x {args.rollouts}); load average before the run: {load[0]:.2f}")
     print(f"acc {mean('acc'):.3f}  format {mean('format'):.3f}  verify_failed {mean('verify_failed'):.4f}")
-    print(f"load average before the run (other processes on this machine): {load[0]:.2f}")
-    print(f"worker start-up ({pool.size} workers, once per process): {startup:.2f} s")
-    print(f"single-process loop (compute_score, 1 worker):      {single_time:6.2f} s  ({1e3 * single_time / count:.2f} ms/response)")
-    print(f"batch (compute_score_batch, {pool.size} workers on {os.cpu_count()} CPUs): {batch_time:6.2f} s  ({1e3 * batch_time / count:.2f} ms/response)")
-    print(f"batch / single time ratio: {batch_time / single_time:.2f}  (speed-up {single_time / batch_time:.2f}x)")
+    print(f"first step (worker start-up, cold caches; not timed below): single {single['first_step']:.2f} s, batch {batch['first_step']:.2f} s")
+    for name, run in (("single-process loop (compute_score)", single), (f"batch ({batch['workers']} workers)", batch)):
+        print(f"{name:38s} {run['seconds']:6.2f} s  ({1e3 * run['seconds'] / count:.2f} ms/response; "
+              f"CPU {run['cpu']:.2f} s in parent + workers)")
+    print(f"batch / single time ratio: {batch['seconds'] / single['seconds']:.2f}")
 
 
 if __name__ == "__main__":

@@ -25,6 +25,15 @@ from vogue_reward.math_equivalence import symbolic_equivalent
 MEMORY_LIMIT_BYTES = 2 << 30  # a runaway big-integer power fails fast with MemoryError instead of swapping
 ALARM_REPEAT_SECONDS = 0.05
 WARM_UP_SECONDS = 60.0
+# one check per code path with a costly first use (lazy imports, parser set-up), paid before readiness
+WARM_UP_PAIRS = (
+    ["\\frac{1}{2}", "0.5"],
+    ["\\{1,2\\}", "\\{2,1\\}"],
+    ["(x-1)^2", "x^2+2x+1"],
+    ["2\\pi", "3\\pi"],
+    ["[1,2)", "(1,2]"],
+    ["2\\sqrt{3}", "3\\sqrt{2}"],
+)
 
 
 class _CheckTimedOut(BaseException):
@@ -62,7 +71,7 @@ def main() -> None:
         logging.getLogger(library).setLevel(logging.ERROR)
     _limit_memory()
     signal.signal(signal.SIGALRM, _interrupt)
-    for warm_up in (["\\frac{1}{2}", "0.5"], ["\\{1,2\\}", "\\{2,1\\}"]):  # lazy imports before readiness
+    for warm_up in WARM_UP_PAIRS:
         _answer(json.dumps([*warm_up, WARM_UP_SECONDS]))
     replies.write("ready\n")
     replies.flush()
