@@ -100,9 +100,13 @@ def _choices(extra_info: Mapping) -> list[str] | None:
     choices = extra_info.get("choices")
     if _is_missing(choices):
         return None
-    if isinstance(choices, (str, bytes, Mapping)) or not hasattr(choices, "__iter__"):
-        raise BadGroundTruth("extra_info.choices", f"not a list of option texts: {type(choices).__name__}")
-    return [str(choice) for choice in choices] or None
+    problem = BadGroundTruth("extra_info.choices", f"not a list of option texts: {type(choices).__name__}")
+    if isinstance(choices, (str, bytes, Mapping)):
+        raise problem
+    try:
+        return [str(choice) for choice in choices] or None
+    except TypeError:  # not iterable (a number, a 0-d numpy array)
+        raise problem from None
 
 
 def _precision(extra_info: Mapping) -> int | None:

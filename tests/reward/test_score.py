@@ -79,6 +79,8 @@ def test_end_of_turn_tokens_are_not_a_rejection_and_the_cap_is_configurable():
         ("4", {"answer_type": "maths"}, "extra_info.answer_type"),
         ("A", {"answer_type": "choice", "choices": "A. 1 B. 2"}, "extra_info.choices"),
         ("A", {"answer_type": "choice", "choices": ["1", "2"]}, None),
+        ("A", {"answer_type": "choice", "choices": np.array("1 2")}, "extra_info.choices"),
+        ("A", {"answer_type": "choice", "choices": 3}, "extra_info.choices"),
         ("Q", {"answer_type": "choice", "choices": ["1", "2"]}, "ground_truth"),
         ("1", {"answer_type": "yesno"}, "ground_truth"),
         ("4", {"answer_type": "number", "precision": "two"}, "extra_info.precision"),
