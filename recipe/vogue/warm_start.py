@@ -55,7 +55,6 @@ def _encode(processor, examples, with_answer: bool):
         for row, length in enumerate(answer_lengths):
             labels[row, -length:] = batch["input_ids"][row, -length:]
         batch["labels"] = labels
-    batch.pop("mm_token_type_ids", None)
     return batch
 
 

@@ -39,7 +39,12 @@ def prompt_ids(server, question, images):
 
 
 def single_inputs(server, ids, images):
-    inputs = server._model_inputs([(ids, images)])
+    """Canonical single-sequence inputs, built the way the processor builds them (no padding, no batching)."""
+    input_ids = torch.tensor([ids])
+    inputs = {"input_ids": input_ids, "attention_mask": torch.ones_like(input_ids)}
+    if images:
+        inputs.update(server.processor.image_processor(images=images, return_tensors="pt"))
+        inputs["mm_token_type_ids"] = (input_ids == server.model.config.image_token_id).long()
     return inputs
 
 
@@ -99,6 +104,19 @@ def test_sampling_uses_temperature_and_never_emits_suppressed_tokens(server, sha
     for out in outputs[:4]:
         expected = teacher_forced_log_probs(server, ids, shape_images[:1], out.token_ids, 0.7)
         torch.testing.assert_close(torch.tensor(out.log_probs), expected, atol=2e-5, rtol=1e-5)
+
+
+def test_image_tokens_get_3d_positions(server, shape_images):
+    """Without mm_token_type_ids transformers falls back to 1D text positions; the server must not."""
+    ids = prompt_ids(server, QUESTIONS[0], shape_images[:1])
+    inputs = single_inputs(server, ids, shape_images[:1])
+    with torch.no_grad():
+        with_types = server.model(**inputs).logits[0, -1]
+        inputs.pop("mm_token_type_ids")
+        text_positions = server.model(**inputs).logits[0, -1]
+        served = server.model(**server._model_inputs([(ids, shape_images[:1])])).logits[0, -1]
+    assert not torch.allclose(with_types, text_positions, atol=1e-6)
+    torch.testing.assert_close(served, with_types, atol=1e-5, rtol=1e-5)
 
 
 def test_random_model_would_emit_the_suppressed_tokens(server, shape_images):
