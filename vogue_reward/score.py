@@ -130,7 +130,7 @@ def _symbolic_verdict(prediction: str, truth: str, timeout: float) -> bool:
     return verdict
 
 
-def match_math(response: str, truth: str, math_timeout: float) -> tuple[Match, bool]:
+def _match_math(response: str, truth: str, math_timeout: float) -> tuple[Match, bool]:
     """Last ``\\boxed{}`` vs the ground truth (``math_equivalence``); returns (match, not verified)."""
     prediction = last_boxed(response)
     if not prediction or len(prediction) > MAX_ANSWER_CHARS:
@@ -147,7 +147,7 @@ def match_math(response: str, truth: str, math_timeout: float) -> tuple[Match, b
 
 def _match(answer_type: str, response: str, truth: str, extra_info: Mapping, math_timeout: float):
     if answer_type == "math":
-        return match_math(response, truth, math_timeout)
+        return _match_math(response, truth, math_timeout)
     candidate = candidate_answer(response)
     if candidate is not None and len(candidate) > MAX_ANSWER_CHARS:
         candidate = None
@@ -184,7 +184,9 @@ def _score(data_source, solution_str, ground_truth, extra_info, format_weight, m
         truth = str(ground_truth).strip()
         if not truth or len(truth) > MAX_ANSWER_CHARS:
             raise BadGroundTruth("ground_truth", f"empty or longer than {MAX_ANSWER_CHARS} characters")
-        info = extra_info if isinstance(extra_info, Mapping) else {}
+        if not (extra_info is None or isinstance(extra_info, Mapping)):
+            raise BadGroundTruth("extra_info", f"expected a dict, got {type(extra_info).__name__}")
+        info = extra_info or {}
         match, unverified = _match(_answer_type(source, truth, info), response, truth, info, math_timeout)
     except BadGroundTruth as error:
         _report_once((source, error.field), "vogue_reward: bad row in %s (scored acc 0): %s", source, error)

@@ -111,7 +111,8 @@ def test_extra_info_as_read_back_from_parquet():
     assert result["acc"] == 1.0 and result["pred"] == "B"
     assert compute_score("mathvista", "\\boxed{B}", "B", {"answer_type": None, "choices": choices})["acc"] == 1.0
     assert compute_score("hallusionbench", "\\boxed{Yes}", "yes", None)["acc"] == 1.0
-    assert compute_score("chartqa", "\\boxed{12.3}", "12", "not a dict")["acc"] == 1.0
+    assert compute_score("chartqa", "\\boxed{12.3}", "12", None)["acc"] == 1.0
+    assert compute_score("chartqa", "\\boxed{12.3}", "12", "not a dict")["bad_row"] == 1.0
 
 
 @pytest.mark.parametrize(
