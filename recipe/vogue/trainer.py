@@ -14,6 +14,8 @@ verl restores from the checkpoint on resume, and the draws are seeded from (vogu
 
 from __future__ import annotations
 
+import dataclasses
+import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -217,8 +219,20 @@ class VogueTrainer(RayPPOTrainer):
             alpha_out=vogue.alpha_out, beta_out=vogue.beta_out, alpha_per=vogue.alpha_per, beta_per=vogue.beta_per,
             cap_base=vogue.cap_base,
         )
+        if vogue.audit_dir:
+            self._save_audit(batch, entropy, u_per, is_noisy, shaped)
         batch.batch["advantages"] = shaped
         output = super()._update_actor(batch)
         output.meta_info["metrics"].update(self._vogue_metrics)
         output.meta_info["metrics"].update({f"vogue/{key}": value for key, value in shaping_metrics.items()})
         return output
+
+    def _save_audit(self, batch: DataProto, entropy, u_per, is_noisy, shaped) -> None:
+        """Everything needed to recompute GRPO + shaping for this step (``vogue.audit_dir``)."""
+        os.makedirs(self.vogue.audit_dir, exist_ok=True)
+        record = {key: batch.batch[key].cpu() for key in ("token_level_rewards", "response_mask", "advantages")}
+        record.update(
+            uid=list(batch.non_tensor_batch["uid"]), entropy=entropy.cpu(), u_per=u_per.cpu(),
+            is_noisy=is_noisy.cpu(), shaped=shaped.cpu(), vogue=dataclasses.asdict(self.vogue),
+        )
+        torch.save(record, os.path.join(self.vogue.audit_dir, f"step_{self.global_steps}.pt"))

@@ -100,6 +100,7 @@ class VogueConfig:
     seed: int = 0
     kl_chunk_size: int = 128
     perturb_workers: int = 8
+    audit_dir: str | None = None
 
     def __post_init__(self):
         if self.rollout_from == "noisy_branch":

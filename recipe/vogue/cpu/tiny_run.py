@@ -22,8 +22,12 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(CONFIG_DIR)))
 REWARD_FILE = os.path.join(REPO_ROOT, "vogue_reward", "verl_entry.py")
 ACCURACY_KEY = "val-core/synthetic_shapes/acc/mean@4"
 
-# algorithm name → (python -m module, config name)
-ALGORITHMS = {"grpo": ("verl.trainer.main_ppo", "tiny_cpu_grpo")}
+# algorithm name → (python -m module, config name, extra overrides). GRPO is verl's own entry point;
+# VOGUE is recipe/vogue/main_vogue.py with its `paper` preset plus the same tiny CPU settings.
+ALGORITHMS = {
+    "grpo": ("verl.trainer.main_ppo", "tiny_cpu_grpo", []),
+    "vogue": ("recipe.vogue.main_vogue", "vogue_trainer", ["+cpu=tiny"]),
+}
 
 
 def cpu_environment() -> dict[str, str]:
@@ -52,9 +56,9 @@ def _run(command: list[str], env: dict | None = None) -> None:
 
 
 def training_command(algorithm: str, data_dir: str, model_dir: str, work_dir: str, steps: int, overrides: list[str]) -> list[str]:
-    module, config_name = ALGORITHMS[algorithm]
+    module, config_name, preset = ALGORITHMS[algorithm]
     return [
-        sys.executable, "-m", module, "--config-path", CONFIG_DIR, "--config-name", config_name,
+        sys.executable, "-m", module, "--config-path", CONFIG_DIR, "--config-name", config_name, *preset,
         f"data.train_files={os.path.join(data_dir, 'train.parquet')}",
         f"data.val_files={os.path.join(data_dir, 'val.parquet')}",
         f"actor_rollout_ref.model.path={model_dir}",
@@ -91,6 +95,8 @@ def summarize(records: list[dict]) -> dict:
         "train_reward_first": train[0].get("critic/score/mean", math.nan),
         "train_reward_last": train[-1].get("critic/score/mean", math.nan),
         "entropy_mean": mean("actor/entropy"),
+        "u_per_mean": mean("vogue/u_per_token_mean"),
+        "noisy_frac_mean": mean("vogue/noisy_frac"),
         "step_time_s": mean("timing_s/step"),
     }
 
@@ -100,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work-dir", default=os.path.join(REPO_ROOT, "runs", "tiny"))
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--algorithms", default="grpo", help=f"comma-separated, from {sorted(ALGORITHMS)}")
+    parser.add_argument("--algorithms", default="grpo,vogue", help=f"comma-separated, from {sorted(ALGORITHMS)}")
     parser.add_argument("overrides", nargs="*", help="hydra overrides passed to every training run")
     args = parser.parse_args(argv)
     algorithms = [a.strip() for a in args.algorithms.split(",") if a.strip()]
@@ -124,11 +130,12 @@ def main(argv: list[str] | None = None) -> int:
 
 def print_summary(summaries: dict[str, dict], wall_seconds: float) -> None:
     print("\n=== tiny CPU run: synthetic shapes; validation accuracy = mean over 4 samples at T=1 ===")
-    header = f"{'algorithm':<10} {'steps':>5} {'val acc before':>14} {'val acc after':>13} {'entropy':>8} {'step s':>7}"
+    header = (f"{'algorithm':<10} {'steps':>5} {'val acc before':>14} {'val acc after':>13} {'entropy':>8} "
+              f"{'u_per':>7} {'noisy':>6} {'step s':>7}")
     print(header)
     for name, s in summaries.items():
         print(f"{name:<10} {s['steps']:>5} {s['val_acc_before']:>14.3f} {s['val_acc_after']:>13.3f} "
-              f"{s['entropy_mean']:>8.3f} {s['step_time_s']:>7.2f}")
+              f"{s['entropy_mean']:>8.3f} {s['u_per_mean']:>7.4f} {s['noisy_frac_mean']:>6.2f} {s['step_time_s']:>7.2f}")
         print(f"{'':<10} val acc by step: " + ", ".join(f"{step}: {acc:.3f}" for step, acc in s["val_acc_curve"]))
     print(f"total wall time {wall_seconds:.0f} s")
 
