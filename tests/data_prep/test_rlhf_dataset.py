@@ -13,8 +13,9 @@ from data_prep.sources import open_source
 
 
 @pytest.fixture(scope="module")
-def mixed_file(tmp_path_factory):
-    """mathvista (1 image/row) + MMMU (3, 1 and 1 images) + HallusionBench non_image (no image), mixed."""
+def prepared(tmp_path_factory):
+    """(the three files, their mix): mathvista (1 image/row), MMMU (3 and 1 images), HallusionBench
+    non_image (no image)."""
     root = tmp_path_factory.mktemp("rlhf")
     sources = {
         "mathvista": ("testmini", fx.dataset_from(fx.CASES["mathvista"][2], fx.CASES["mathvista"][3])),
@@ -32,18 +33,22 @@ def mixed_file(tmp_path_factory):
         convert(SPECS[name], open_source(str(root / f"{name}-source.parquet"), split), split, outputs[-1], progress=False)
     mixed = str(root / "val.parquet")
     mix(outputs, mixed)
-    return mixed
+    return outputs, mixed
 
 
-def test_rlhf_dataset_loads_and_tokenizes_every_row(mixed_file, tmp_path):
+def _config(tmp_path):
+    return OmegaConf.create({"prompt_key": "prompt", "image_key": "images", "max_prompt_length": 8192,
+                             "filter_overlong_prompts": True, "filter_overlong_prompts_workers": 1,
+                             "cache_dir": str(tmp_path / "cache"), "truncation": "error"})
+
+
+def test_rlhf_dataset_loads_and_tokenizes_every_row(prepared, tmp_path):
     from verl.utils.dataset.rl_dataset import RLHFDataset
     from verl.utils.tokenizer import build_multimodal_processor_inputs
 
     tokenizer, processor = fx.tiny_tokenizer_and_processor([INSTRUCTION, "Which colour is the bar? Choices How many"])
-    config = OmegaConf.create({"prompt_key": "prompt", "image_key": "images", "max_prompt_length": 8192,
-                               "filter_overlong_prompts": True, "filter_overlong_prompts_workers": 1,
-                               "cache_dir": str(tmp_path / "cache"), "truncation": "error"})
-    dataset = RLHFDataset(mixed_file, tokenizer, config, processor)
+    config = _config(tmp_path)
+    dataset = RLHFDataset(prepared[1], tokenizer, config, processor)
     assert len(dataset) == 7  # nothing dropped by verl's length filter (it drops rows it fails to process)
     image_counts, sources = [], []
     for position in range(len(dataset)):
@@ -67,3 +72,17 @@ def test_rlhf_dataset_loads_and_tokenizes_every_row(mixed_file, tmp_path):
         assert item["extra_info"]["answer_type"] in ("choice", "number", "text", "math", "yesno")
     assert sources == ["mathvista"] * 4 + ["mmmu"] * 2 + ["hallusionbench"]
     assert image_counts == [1, 1, 1, 1, 3, 1, 0]
+
+
+def test_rlhf_dataset_also_takes_the_separate_files(prepared, tmp_path):
+    """Files with different extra_info fields concatenate in verl without mixing them first."""
+    from verl.utils.dataset.rl_dataset import RLHFDataset
+
+    tokenizer, processor = fx.tiny_tokenizer_and_processor([INSTRUCTION])
+    config = _config(tmp_path)
+    # over several files verl's length filter runs in a forked pool, which can deadlock in a test process
+    # where torch has already started threads; the filter itself is exercised by the test above
+    config.filter_overlong_prompts = False
+    dataset = RLHFDataset(prepared[0], tokenizer, config, processor)
+    assert [dataset[i]["data_source"] for i in range(len(dataset))] == ["mathvista"] * 4 + ["mmmu"] * 2 + ["hallusionbench"]
+    assert dataset[0]["extra_info"]["pid"] == "1" and dataset[4]["extra_info"]["pid"] is None
