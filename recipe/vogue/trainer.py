@@ -15,6 +15,7 @@ verl restores from the checkpoint on resume, and the draws are seeded from (vogu
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from concurrent.futures import ThreadPoolExecutor
 
@@ -97,7 +98,9 @@ class VogueTrainer(RayPPOTrainer):
 
     def _padded_subset(self, batch: DataProto, rows: list[int], extra: dict[str, np.ndarray]) -> DataProto:
         """Rows of ``batch`` (plus ``extra`` columns), padded by repeating rows to a size verl can split:
-        a multiple of the actor's DP size × the log-prob micro-batch size (without dynamic batching)."""
+        a multiple of the actor's DP size × the micro-batch size (without dynamic batching). The
+        micro-batch is the configured log-prob one, shrunk to what the subset needs, so that a few
+        probed rows late in the schedule are not padded up to a whole micro-batch per rank."""
         subset = batch.select_idxs(np.asarray(rows, dtype=np.int64))
         subset.non_tensor_batch.update(extra)
         seqlens = [
@@ -110,9 +113,14 @@ class VogueTrainer(RayPPOTrainer):
             "images_seqlens": seqlens,
         }
         rollout = self.config.actor_rollout_ref.rollout
-        dynamic = rollout.get("log_prob_use_dynamic_bsz")
-        per_rank = 1 if dynamic else rollout.get("log_prob_micro_batch_size_per_gpu") or 1
-        padded, _ = pad_dataproto_to_divisor(subset, self._get_dp_size(self.actor_rollout_wg, "actor") * per_rank)
+        dp_size = self._get_dp_size(self.actor_rollout_wg, "actor")
+        per_rank = 1
+        if not rollout.get("log_prob_use_dynamic_bsz"):
+            configured = rollout.get("log_prob_micro_batch_size_per_gpu") or 1
+            per_rank = min(configured, math.ceil(len(rows) / dp_size))
+            subset.meta_info["micro_batch_size_per_gpu"] = per_rank  # read by verl's infer_batch
+        padded, _ = pad_dataproto_to_divisor(subset, dp_size * per_rank)
+        padded.meta_info = dict(subset.meta_info)
         return padded
 
     def _paired_log_prob(self, subset: DataProto) -> tuple[dict[str, torch.Tensor], float]:

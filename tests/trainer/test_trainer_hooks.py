@@ -326,3 +326,15 @@ def test_authors_code_preset_end_to_end_on_the_hooks(make_trainer, make_batch, s
             g_out = min(abs(a + g_per) / 2.0, 50 * out.batch["vogue_entropy"][row, t].item())
             assert received[row, t].item() == pytest.approx(a + g_out + g_per, abs=1e-6)
     assert capped_by_shaped > 0  # the check above distinguishes |A + g_per| from |A|
+
+
+@pytest.mark.parametrize("rows, dp_size, configured, expected_micro", [([0], 2, 4, 1), ([0, 1, 2], 2, 4, 2), (list(range(5)), 2, 2, 2)])
+def test_noisy_subset_pads_to_a_shrunk_micro_batch(make_trainer, make_batch, rows, dp_size, configured, expected_micro):
+    """A few probed rows late in the schedule are not padded up to a whole configured micro-batch per rank
+    (wasted forwards); verl's infer_batch reads the shrunk size from the subset's meta_info."""
+    trainer = make_trainer([f"actor_rollout_ref.rollout.log_prob_micro_batch_size_per_gpu={configured}"], dp_size=dp_size)
+    subset = trainer._padded_subset(make_batch(), rows, {})
+    assert subset.meta_info["micro_batch_size_per_gpu"] == expected_micro
+    assert len(subset) == -(-len(rows) // (dp_size * expected_micro)) * dp_size * expected_micro
+    td = subset.to_tensordict()
+    assert td["micro_batch_size_per_gpu"] == expected_micro
