@@ -10,7 +10,6 @@ on the probed rows only, i.e. 1 + mean(vogue/probed_frac) ≈ 1 + mean p_noi(s) 
 
 import argparse
 import os
-import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -22,13 +21,9 @@ NO_VALIDATION = ["trainer.val_before_train=false", "trainer.test_freq=-1"]
 
 def run(algorithm: str, work_dir: str, data_dir: str, model_dir: str, steps: int) -> list[dict]:
     metrics_path = os.path.join(work_dir, "metrics", f"bench_{algorithm}.jsonl")
-    os.makedirs(os.path.dirname(metrics_path), exist_ok=True)
-    env = tiny_run.cpu_environment()
-    env["VERL_FILE_LOGGER_PATH"] = metrics_path
-    command = tiny_run.training_command(algorithm, data_dir, model_dir, work_dir, steps, NO_VALIDATION)
-    with open(os.path.join(work_dir, f"bench_{algorithm}.log"), "w") as log:
-        subprocess.run(command, env=env, stdout=log, stderr=subprocess.STDOUT, check=True)
-    return [r["data"] for r in tiny_run.read_metrics(metrics_path) if "timing_s/step" in r["data"]]
+    log_path = os.path.join(work_dir, f"bench_{algorithm}.log")
+    records = tiny_run.train(algorithm, data_dir, model_dir, work_dir, steps, NO_VALIDATION, metrics_path, log_path)
+    return [r["data"] for r in records if "timing_s/step" in r["data"]]
 
 
 def mean(values: list[float]) -> float:

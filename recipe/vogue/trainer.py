@@ -119,8 +119,7 @@ class VogueTrainer(RayPPOTrainer):
             configured = rollout.get("log_prob_micro_batch_size_per_gpu") or 1
             per_rank = min(configured, math.ceil(len(rows) / dp_size))
             subset.meta_info["micro_batch_size_per_gpu"] = per_rank  # read by verl's infer_batch
-        padded, _ = pad_dataproto_to_divisor(subset, dp_size * per_rank)
-        padded.meta_info = dict(subset.meta_info)
+        padded, _ = pad_dataproto_to_divisor(subset, dp_size * per_rank)  # padding rows share meta_info
         return padded
 
     def _paired_log_prob(self, subset: DataProto) -> tuple[dict[str, torch.Tensor], float]:

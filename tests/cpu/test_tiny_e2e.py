@@ -3,7 +3,6 @@
 import math
 import os
 import re
-import subprocess
 
 import pytest
 import torch
@@ -25,17 +24,11 @@ SMALL_RUN = [
 
 
 def train(work_dir, data_dir, model_dir, steps, log_name):
-    metrics_path = os.path.join(work_dir, f"{log_name}.jsonl")
-    env = tiny_run.cpu_environment()
-    env["VERL_FILE_LOGGER_PATH"] = metrics_path
-    command = tiny_run.training_command("grpo", data_dir, model_dir, work_dir, steps, SMALL_RUN)
     log_path = os.path.join(work_dir, f"{log_name}.log")
-    with open(log_path, "w") as log:
-        result = subprocess.run(command, env=env, stdout=log, stderr=subprocess.STDOUT, timeout=900)
+    metrics_path = os.path.join(work_dir, f"{log_name}.jsonl")
+    records = tiny_run.train("grpo", data_dir, model_dir, work_dir, steps, SMALL_RUN, metrics_path, log_path, timeout=900)
     with open(log_path) as f:
-        output = f.read()
-    assert result.returncode == 0, output[-5000:]
-    return tiny_run.read_metrics(metrics_path), output
+        return records, f.read()
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,6 @@ worker's paired method), then resumed; shaping is re-checked offline from the ru
 
 import math
 import os
-import subprocess
 from collections import defaultdict
 
 import pytest
@@ -37,16 +36,11 @@ def train(work_dir, data_dir, model_dir, steps, log_name):
         f"vogue.audit_dir={audit_dir}",
     ]
     metrics_path = os.path.join(work_dir, f"{log_name}.jsonl")
-    env = tiny_run.cpu_environment()
-    env["VERL_FILE_LOGGER_PATH"] = metrics_path
     log_path = os.path.join(work_dir, f"{log_name}.log")
-    with open(log_path, "w") as log:
-        command = tiny_run.training_command("vogue", data_dir, model_dir, work_dir, steps, overrides)
-        result = subprocess.run(command, env=env, stdout=log, stderr=subprocess.STDOUT, timeout=900)
+    logged = tiny_run.train("vogue", data_dir, model_dir, work_dir, steps, overrides, metrics_path, log_path, timeout=900)
     with open(log_path) as f:
         output = f.read()
-    assert result.returncode == 0, output[-5000:]
-    records = [r for r in tiny_run.read_metrics(metrics_path) if "timing_s/step" in r["data"]]
+    records = [r for r in logged if "timing_s/step" in r["data"]]
     return records, audit_dir, output
 
 

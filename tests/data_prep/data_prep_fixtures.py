@@ -1,5 +1,5 @@
 """Fixture builders for the data_prep tests: images in every awkward mode, source datasets in every
-accepted form, and a tiny offline Qwen2.5-VL tokenizer + processor (nothing is downloaded)."""
+accepted form (nothing is downloaded)."""
 
 from __future__ import annotations
 
@@ -292,45 +292,3 @@ def mmmu_record(identifier, question, options, answer, question_type, images):
               "answer": answer, "topic_difficulty": "Easy", "question_type": question_type, "subfield": "Zoology"}
     record.update({f"image_{n}": images.get(n) for n in range(1, 8)})
     return record
-
-
-# ---------------------------------------------------------------------------------------------------
-# A tiny offline Qwen2.5-VL tokenizer + processor
-SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>",
-                  "<|image_pad|>", "<|video_pad|>"]
-CHAT_TEMPLATE = (
-    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n"
-    "{% if message['content'] is string %}{{ message['content'] }}"
-    "{% else %}{% for content in message['content'] %}"
-    "{% if content['type'] == 'image' %}<|vision_start|><|image_pad|><|vision_end|>"
-    "{% elif content['type'] == 'text' %}{{ content['text'] }}{% endif %}"
-    "{% endfor %}{% endif %}<|im_end|>\n{% endfor %}"
-    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
-)
-
-
-def tiny_tokenizer_and_processor(corpus: list[str]):
-    """Byte-level BPE trained on ``corpus`` with Qwen's special tokens, and a Qwen2_5_VLProcessor whose
-    image processor keeps images between 28² and 112² pixels (a few image tokens each)."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast, Qwen2_5_VLProcessor, Qwen2VLImageProcessor, Qwen2VLVideoProcessor
-
-    backend = Tokenizer(models.BPE())
-    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    backend.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=400, special_tokens=SPECIAL_TOKENS, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False
-    )
-    backend.train_from_iterator(corpus, trainer=trainer)
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=backend, eos_token="<|im_end|>", pad_token="<|endoftext|>",
-        additional_special_tokens=SPECIAL_TOKENS[1:], chat_template=CHAT_TEMPLATE,
-    )
-    size = {"shortest_edge": 28 * 28, "longest_edge": 112 * 112}
-    processor = Qwen2_5_VLProcessor(
-        image_processor=Qwen2VLImageProcessor(size=size, patch_size=14, merge_size=2),
-        video_processor=Qwen2VLVideoProcessor(size=size, patch_size=14, merge_size=2),
-        tokenizer=tokenizer,
-        chat_template=CHAT_TEMPLATE,
-    )
-    return tokenizer, processor

@@ -8,8 +8,15 @@ from omegaconf import OmegaConf
 from data_prep.convert import convert
 from data_prep.converters import SPECS
 from data_prep.mixing import mix
-from data_prep.rows import INSTRUCTION
 from data_prep.sources import open_source
+
+
+def tiny_tokenizer_and_processor():
+    """The project's offline tiny Qwen2.5-VL tokenizer and processor (recipe/vogue/tiny.py)."""
+    from recipe.vogue import tiny
+
+    tokenizer = tiny.build_tokenizer()
+    return tokenizer, tiny.build_processor(tokenizer)
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +53,7 @@ def test_rlhf_dataset_loads_and_tokenizes_every_row(prepared, tmp_path):
     from verl.utils.dataset.rl_dataset import RLHFDataset
     from verl.utils.tokenizer import build_multimodal_processor_inputs
 
-    tokenizer, processor = fx.tiny_tokenizer_and_processor([INSTRUCTION, "Which colour is the bar? Choices How many"])
+    tokenizer, processor = tiny_tokenizer_and_processor()
     config = _config(tmp_path)
     dataset = RLHFDataset(prepared[1], tokenizer, config, processor)
     assert len(dataset) == 7  # nothing dropped by verl's length filter (it drops rows it fails to process)
@@ -78,7 +85,7 @@ def test_rlhf_dataset_also_takes_the_separate_files(prepared, tmp_path):
     """Files with different extra_info fields concatenate in verl without mixing them first."""
     from verl.utils.dataset.rl_dataset import RLHFDataset
 
-    tokenizer, processor = fx.tiny_tokenizer_and_processor([INSTRUCTION])
+    tokenizer, processor = tiny_tokenizer_and_processor()
     config = _config(tmp_path)
     # over several files verl's length filter runs in a forked pool, which can deadlock in a test process
     # where torch has already started threads; the filter itself is exercised by the test above

@@ -233,9 +233,6 @@ class HFRolloutServer:
         with torch.no_grad():
             return {name: float(p.double().sum()) for name, p in self.model.named_parameters()}
 
-    def stats(self) -> dict:
-        return {"weight_version": self.weight_version, "batch_sizes": list(self.batch_sizes), "global_steps": self.global_steps}
-
     # ---- generation ----
     async def generate(
         self,

@@ -72,6 +72,29 @@ def training_command(algorithm: str, data_dir: str, model_dir: str, work_dir: st
     ]
 
 
+def train(
+    algorithm: str, data_dir: str, model_dir: str, work_dir: str, steps: int, overrides: list[str],
+    metrics_path: str, log_path: str | None = None, timeout: float | None = None,
+) -> list[dict]:
+    """One training process on the CPU backend, logging metrics with verl's file logger to
+    ``metrics_path``; returns the logged records. Output goes to the console, or to ``log_path``
+    (a failure then raises with the end of that log)."""
+    os.makedirs(os.path.dirname(metrics_path), exist_ok=True)
+    env = cpu_environment()
+    env["VERL_FILE_LOGGER_PATH"] = metrics_path
+    command = training_command(algorithm, data_dir, model_dir, work_dir, steps, overrides)
+    if log_path is None:
+        _run(command, env=env)
+    else:
+        with open(log_path, "w") as log:
+            result = subprocess.run(command, env=env, stdout=log, stderr=subprocess.STDOUT, timeout=timeout)
+        if result.returncode != 0:
+            with open(log_path) as f:
+                tail = f.read()[-5000:]
+            raise RuntimeError(f"{algorithm} training exited with {result.returncode}; end of {log_path}:\n{tail}")
+    return read_metrics(metrics_path)
+
+
 def read_metrics(path: str) -> list[dict]:
     with open(path) as f:
         return [json.loads(line) for line in f if line.strip()]
@@ -120,11 +143,8 @@ def main(argv: list[str] | None = None) -> int:
     summaries = {}
     for algorithm in algorithms:
         metrics_path = os.path.join(work_dir, "metrics", f"{algorithm}.jsonl")
-        os.makedirs(os.path.dirname(metrics_path), exist_ok=True)
-        env = cpu_environment()
-        env["VERL_FILE_LOGGER_PATH"] = metrics_path
-        _run(training_command(algorithm, data_dir, model_dir, work_dir, args.steps, args.overrides), env=env)
-        summaries[algorithm] = summarize(read_metrics(metrics_path))
+        records = train(algorithm, data_dir, model_dir, work_dir, args.steps, args.overrides, metrics_path)
+        summaries[algorithm] = summarize(records)
     print_summary(summaries, time.time() - started)
     return 0
 
