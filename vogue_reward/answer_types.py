@@ -1,4 +1,5 @@
-"""Which matcher scores a row: ``extra_info["answer_type"]``, or a guess when a row lacks one."""
+"""Which matcher scores a row (``extra_info["answer_type"]``) and how a "number" row compares
+(``extra_info["numeric_rule"]``), or a guess when a row lacks them."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ ANSWER_TYPES = ("math", "choice", "yesno", "number", "text")
 # How a "number" row is compared (extra_info.numeric_rule, README "Rewards and answer types"):
 # exact (equal values), relaxed (ChartQA, 5%), precision (MathVista), mmmu (MMMU's open questions)
 NUMERIC_RULES = ("exact", "relaxed", "precision", "mmmu")
+NUMERIC_RULE_BY_SOURCE = {"chartqa": "relaxed", "mathvista": "precision", "mmmu": "mmmu"}
 _LETTER_LIST = re.compile(r"^[A-J](?:\s*,\s*[A-J])*$")
 
 
@@ -31,3 +33,16 @@ def infer_answer_type(data_source: str, ground_truth: str, choices: Sequence[str
     if data_source == "chartqa":
         return "number" if plain_number(truth) is not None else "text"
     return "math"
+
+
+def infer_numeric_rule(data_source: str, precision: int | None) -> str:
+    """The rule of a "number" row without ``numeric_rule`` (files prepared before the field existed):
+    its benchmark's (``NUMERIC_RULE_BY_SOURCE``), else "precision" when the row gives a precision, else
+    "exact" (never a tolerance the benchmark does not use).
+
+    >>> infer_numeric_rule("chartqa", None), infer_numeric_rule("mathverse", None)
+    ('relaxed', 'exact')
+    """
+    if data_source in NUMERIC_RULE_BY_SOURCE:
+        return NUMERIC_RULE_BY_SOURCE[data_source]
+    return "exact" if precision is None else "precision"

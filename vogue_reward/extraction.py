@@ -18,6 +18,10 @@ _WRAPPER = re.compile(r"\\(?:text|textbf|textit|mathrm|mathbf|mathit|operatornam
 _SIZING = re.compile(r"\\(?:left|right|displaystyle)\b")
 _SPACING = re.compile(r"\\[,;:! ]|\\q?quad\b")
 _EDGE_QUOTES_AND_PUNCTUATION = re.compile(r"^[\"'`“”‘’]+|[\"'`“”‘’.。!?;:,\s]+$")
+# in maths a trailing ! is a factorial and a trailing ' a prime: only sentence punctuation and quotes
+# around the whole answer go
+SENTENCE_END = ".。?;:, "
+_QUOTES = "\"'`“”‘’"
 _WHITESPACE = re.compile(r"\s+")
 
 
@@ -72,13 +76,19 @@ def candidate_answer(text: str) -> str | None:
     return region or None
 
 
-def strip_decorations(text: str) -> str:
+def strip_decorations(text: str, keep_math_marks: bool = False) -> str:
     """Drop LaTeX that does not change an answer's meaning: ``$``, ``\\text{…}``-style wrappers,
     ``\\left``/``\\right``, spacing commands, ``\\dfrac``/``\\tfrac`` (→ ``\\frac``), surrounding quotes and
-    trailing sentence punctuation; collapse whitespace."""
+    trailing sentence punctuation; collapse whitespace. ``keep_math_marks`` keeps a trailing ``!`` or
+    ``'`` (``5!``, ``f'``) and removes quotes only when they wrap the whole answer."""
     text = text.replace("$", "").replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac")
     previous = None
     while previous != text:
         previous, text = text, _WRAPPER.sub(r"\1", text)
-    text = _SPACING.sub(" ", _SIZING.sub("", text))
-    return _EDGE_QUOTES_AND_PUNCTUATION.sub("", _WHITESPACE.sub(" ", text).strip()).strip()
+    text = _WHITESPACE.sub(" ", _SPACING.sub(" ", _SIZING.sub("", text))).strip()
+    if keep_math_marks:
+        text = text.rstrip(SENTENCE_END)
+        if len(text) > 1 and text[0] in _QUOTES and text[-1] in _QUOTES:
+            text = text.strip(_QUOTES).rstrip(SENTENCE_END)
+        return text.strip()
+    return _EDGE_QUOTES_AND_PUNCTUATION.sub("", text).strip()

@@ -12,7 +12,7 @@ import re
 from typing import NamedTuple, Sequence
 
 from vogue_reward.extraction import strip_decorations
-from vogue_reward.numbers import parse_number, relaxed_match, rounded_match
+from vogue_reward.numbers import canonical_number, numbers_match, parse_number, value_pairs
 
 LETTERS_WITHOUT_CHOICES = 10  # A–J accepted when the row does not list its options
 _ANSWER_LEAD = re.compile(r"^(?:the\s+)?(?:correct\s+|final\s+)?(?:answer|option|choice)s?\s*(?:is|are|:)?\s*", re.I)
@@ -67,7 +67,7 @@ def parse_letters(text: str, n_choices: int | None) -> frozenset[str] | None:
 def _option_key(text: str) -> str:
     number = parse_number(text)
     if number is not None and not number.percent:
-        return f"number:{number.value:.10g}"
+        return f"number:{canonical_number(number.value)}"
     return strip_decorations(text).casefold()
 
 
@@ -119,21 +119,17 @@ def match_yesno(candidate: str | None, ground_truth: str) -> Match:
     return Match(float(predicted == truth), predicted)
 
 
-def match_number(candidate: str | None, ground_truth: str, precision: int | None) -> Match:
-    """Rounded comparison when ``precision`` is given, else relaxed accuracy (5%). A percentage
-    answer ("45%") matches if either 45 or 0.45 does (charts label percentages both ways)."""
+def match_number(candidate: str | None, ground_truth: str, rule: str, precision: int | None) -> Match:
+    """Correct iff the single number the answer states matches under ``rule`` (``numbers.numbers_match``).
+    A percentage on one side only also counts divided by 100 ("45%" vs 0.45: charts label both ways)."""
     target = parse_number(ground_truth)
     if target is None:
         raise BadGroundTruth("ground_truth", f"not a number: {ground_truth[:80]!r}")
     predicted = parse_number(candidate) if candidate else None
     if predicted is None:
         return Match(0.0, "")
-    values = (predicted.value, predicted.value / 100) if predicted.percent else (predicted.value,)
-    if precision is None:
-        correct = any(relaxed_match(value, target.value) for value in values)
-    else:
-        correct = any(rounded_match(value, target.value, precision) for value in values)
-    return Match(float(correct), f"{predicted.value:.10g}" + ("%" if predicted.percent else ""))
+    correct = any(numbers_match(a, b, rule, precision) for a, b in value_pairs(predicted, target))
+    return Match(float(correct), canonical_number(predicted.value) + ("%" if predicted.percent else ""))
 
 
 def normalise_text(text: str) -> str:

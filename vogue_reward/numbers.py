@@ -1,13 +1,17 @@
-"""Numbers inside short answers, and the two numeric comparisons benchmarks use.
+"""Numbers inside short answers, read exactly (``fractions.Fraction``), and the benchmarks' numeric rules.
 
-- relaxed accuracy (ChartQA): |pred − gt| ≤ 0.05·|gt|, and pred == gt exactly when gt = 0;
-- precision-aware (MathVista ``precision``): round(pred, p) == round(gt, p).
+The rules (``extra_info.numeric_rule``, ``answer_types.NUMERIC_RULES``):
+- exact: equal values;
+- relaxed (ChartQA): |pred − gt| ≤ 0.05·|gt|, and pred == gt when gt = 0;
+- precision (MathVista): equal after rounding both to ``precision`` decimal places; exact without one;
+- mmmu (MMMU's ``eval_open``): equal after rounding both to 2 decimal places.
+Rounding is half to even on the exact decimal value.
 """
 
 from __future__ import annotations
 
-import math
 import re
+from fractions import Fraction
 from typing import NamedTuple
 
 from vogue_reward.extraction import strip_decorations
@@ -15,77 +19,130 @@ from vogue_reward.extraction import strip_decorations
 _NUMBER = r"[-+]?(?:\d{1,3}(?:,\d{3})+(?!\d)|\d+)(?:\.\d+)?(?:[eE][-+]?\d+)?|[-+]?\.\d+"
 _NUMBER_OR_FRACTION = re.compile(rf"(?P<numerator>{_NUMBER})(?:\s*/\s*(?P<denominator>{_NUMBER}))?")
 _LATEX_FRACTION = re.compile(rf"\\frac\s*\{{\s*({_NUMBER})\s*\}}\s*\{{\s*({_NUMBER})\s*\}}")
+_FACTORIAL_AFTER = re.compile(r"\s*!")
+_EXPONENT_DIGITS = r"(?:\{\s*([-+]?\d+)\s*\}|([-+]?\d))"
+_TIMES_TEN = re.compile(rf"(?<=\d)\s*(?:\\times|\\cdot|×)\s*10\s*\^\s*{_EXPONENT_DIGITS}")
+_POWER_OF_TEN = re.compile(rf"10\s*\^\s*{_EXPONENT_DIGITS}")
 DEGREES = re.compile(r"\^\s*\{?\s*\\circ\s*\}?|°|\\degree")
 _PERCENT = re.compile(r"%|\bpercent\b", re.IGNORECASE)
 _DIGIT = re.compile(r"\d")
 
-RELATIVE_TOLERANCE = 0.05
+RELATIVE_TOLERANCE = Fraction(5, 100)
+MMMU_DECIMALS = 2
+# Python refuses to convert integers of more than 4,300 digits to and from text; no answer needs them
+MAX_DIGITS = 4_000
 
 
 class ParsedNumber(NamedTuple):
-    value: float
+    value: Fraction
     percent: bool
 
 
-def _to_float(token: str) -> float:
-    return float(token.replace(",", ""))
+def _exact(token: str) -> Fraction | None:
+    """The exact value of a decimal token ("1,234.5", "2e-3"); None when writing it out would take
+    more than ``MAX_DIGITS`` digits."""
+    token = token.replace(",", "")
+    mantissa, _, exponent = token.lower().partition("e")
+    if len(exponent) > len(str(MAX_DIGITS)) + 1 or len(mantissa) + abs(int(exponent or 0)) > MAX_DIGITS:
+        return None
+    return Fraction(token)
+
+
+def _scientific(text: str) -> str:
+    """``1.2\\times10^{3}`` / ``1.2 \\cdot 10^3`` → ``1.2e3``."""
+    return _TIMES_TEN.sub(lambda match: "e" + (match.group(1) or match.group(2)), text)
 
 
 def parse_number(text: str) -> ParsedNumber | None:
     """The single number an answer states, ignoring units, currency, degrees and thousands separators.
 
     Accepts "12", "-0.35", "1,234.5", "3/4", "\\frac{3}{4}", "45\\%", "12 cm", "$1.2$ million",
-    "30^\\circ"; None when there is no number or more than one ("1, 2", "2019: 12"), or a zero
-    denominator.
+    "30^\\circ", "2e3", "2\\times10^{3}"; None when there is no number or more than one ("1, 2", "2019: 12"), a zero
+    denominator, a factorial ("5!") or more than ``MAX_DIGITS`` digits.
 
     >>> parse_number("\\\\text{about } 1,234.5 \\\\text{ kg}")
-    ParsedNumber(value=1234.5, percent=False)
-    >>> parse_number("45\\\\%")
-    ParsedNumber(value=45.0, percent=True)
+    ParsedNumber(value=Fraction(2469, 2), percent=False)
     """
-    text = strip_decorations(text).replace("−", "-").replace("\\%", "%").replace("\\$", "")
-    text = _LATEX_FRACTION.sub(r"\1/\2", DEGREES.sub(" ", text))
+    text = strip_decorations(text, keep_math_marks=True).replace("−", "-").replace("\\%", "%").replace("\\$", "")
+    text = _LATEX_FRACTION.sub(r"\1/\2", _scientific(DEGREES.sub(" ", text)))
     matches = list(_NUMBER_OR_FRACTION.finditer(text))
     if len(matches) != 1:
         return None
     match = matches[0]
-    if _DIGIT.search(text[: match.start()] + " " + text[match.end() :]):
+    if _DIGIT.search(text[: match.start()] + " " + text[match.end() :]) or _FACTORIAL_AFTER.match(text, match.end()):
         return None
-    value = _to_float(match.group("numerator"))
+    value = _exact(match.group("numerator"))
     if match.group("denominator") is not None:
-        denominator = _to_float(match.group("denominator"))
-        if denominator == 0:
+        denominator = _exact(match.group("denominator"))
+        if value is None or not denominator:
             return None
         value /= denominator
-    if math.isnan(value):
-        return None
-    return ParsedNumber(value, bool(_PERCENT.search(text)))
+    return None if value is None else ParsedNumber(value, bool(_PERCENT.search(text)))
 
 
-def plain_number(text: str) -> float | None:
-    """The value of ``text`` if it is nothing but a decimal number ("12", "-0.5", "1,000", "2e3")."""
-    text = text.strip()
-    return _to_float(text) if re.fullmatch(_NUMBER, text) else None
+def plain_number(text: str) -> Fraction | None:
+    """The value of ``text`` if it is nothing but a decimal number ("12", "-0.5", "1,000", "2e3",
+    "2\\times10^{3}", "10^{3}")."""
+    text = text.strip().replace("−", "-")
+    power = _POWER_OF_TEN.fullmatch(text)
+    text = f"1e{power.group(1) or power.group(2)}" if power else _scientific(text)
+    return _exact(text) if re.fullmatch(_NUMBER, text) else None
 
 
-def plain_number_readings(text: str) -> tuple[float, ...] | None:
-    """The values a bare number or percentage may mean: "12" → (12,), "15%" / "15\\%" → (15, 0.15)
-    (answers and labels write percentages both ways); None for anything else."""
+def plain_percentage(text: str) -> ParsedNumber | None:
+    """A bare number ("12") or percentage ("15%", "15\\%"); None for anything else."""
     text = text.strip()
     percent = text.endswith("%")
     value = plain_number(text.removesuffix("%").removesuffix("\\") if percent else text)
-    if value is None:
-        return None
-    return (value, value / 100) if percent else (value,)
+    return None if value is None else ParsedNumber(value, percent)
 
 
-def relaxed_match(prediction: float, target: float, tolerance: float = RELATIVE_TOLERANCE) -> bool:
+def value_pairs(prediction: ParsedNumber, target: ParsedNumber) -> list[tuple[Fraction, Fraction]]:
+    """The (prediction, target) values to compare: as written when both or neither are percentages;
+    otherwise the percentage also divided by 100 (answers and labels write percentages both ways:
+    "15%" matches 15 and 0.15, but "1500%" does not match "15%")."""
+    pairs = [(prediction.value, target.value)]
+    if prediction.percent and not target.percent:
+        pairs.append((prediction.value / 100, target.value))
+    if target.percent and not prediction.percent:
+        pairs.append((prediction.value, target.value / 100))
+    return pairs
+
+
+def relaxed_match(prediction: Fraction, target: Fraction, tolerance: Fraction = RELATIVE_TOLERANCE) -> bool:
     """ChartQA relaxed accuracy: |prediction − target| ≤ tolerance·|target|; exact when target = 0."""
     if target == 0:
         return prediction == 0
     return abs(prediction - target) <= tolerance * abs(target)
 
 
-def rounded_match(prediction: float, target: float, precision: int) -> bool:
-    """MathVista: equal after rounding both to ``precision`` decimal places."""
-    return round(prediction, precision) == round(target, precision)
+def rounded_match(prediction: Fraction, target: Fraction, places: int) -> bool:
+    """Equal after rounding both to ``places`` decimal places (half to even, exactly)."""
+    return round(prediction, places) == round(target, places)
+
+
+def numbers_match(prediction: Fraction, target: Fraction, rule: str, precision: int | None) -> bool:
+    """``prediction`` vs ``target`` under one of ``answer_types.NUMERIC_RULES`` (module docstring)."""
+    if rule == "relaxed":
+        return relaxed_match(prediction, target)
+    if rule == "mmmu":
+        return rounded_match(prediction, target, MMMU_DECIMALS)
+    if rule == "precision" and precision is not None:
+        return rounded_match(prediction, target, precision)
+    return prediction == target
+
+
+def canonical_number(value: Fraction) -> str:
+    """Exact canonical text: "12", "-0.35", "1/3" (a fraction when the decimal does not terminate)."""
+    if value.denominator == 1:
+        return str(value.numerator)
+    twos, fives, rest = 0, 0, value.denominator
+    while rest % 2 == 0:
+        twos, rest = twos + 1, rest // 2
+    while rest % 5 == 0:
+        fives, rest = fives + 1, rest // 5
+    if rest != 1:
+        return f"{value.numerator}/{value.denominator}"
+    places = max(twos, fives)
+    digits = str(abs(value.numerator) * 10**places // value.denominator).rjust(places + 1, "0")
+    return f"{'-' if value < 0 else ''}{digits[:-places]}.{digits[-places:]}"

@@ -14,8 +14,9 @@ into a metric; ``acc`` feeds val-core, ``pred`` enables maj@k):
                          (score counts acc 0; logged once per data source and field)
     internal_error       1.0 if a matcher raised (a bug: logged with its traceback; score 0)
 
-Data never makes these functions raise. Bad settings (weights, timeouts, unknown keyword
-arguments) raise ValueError/TypeError, and so does a symbolic worker that cannot start at all.
+Data never makes these functions raise. Bad settings raise ValueError naming the setting
+(``validate_settings``), unknown keyword arguments TypeError, and a symbolic worker that cannot start
+at all ``WorkerUnavailable``.
 """
 
 from __future__ import annotations
@@ -23,23 +24,26 @@ from __future__ import annotations
 import functools
 import logging
 import math
+import numbers
 import re
-from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import NamedTuple
 
-from vogue_reward.answer_types import ANSWER_TYPES, infer_answer_type
+from vogue_reward.answer_types import ANSWER_TYPES, NUMERIC_RULES, infer_answer_type, infer_numeric_rule
 from vogue_reward.extraction import candidate_answer, last_boxed
 from vogue_reward.format_reward import format_reward
 from vogue_reward.math_equivalence import canonical_math, quick_math_verdict, too_costly_for_sympy
 from vogue_reward.matchers import BadGroundTruth, Match, match_choice, match_number, match_text, match_yesno
+from vogue_reward.verdicts import MISSING, VerdictCache
 from vogue_reward.worker_pool import WorkerUnavailable, shared_pool
 
 DEFAULT_FORMAT_WEIGHT = 0.1
 DEFAULT_MATH_TIMEOUT = 5.0
+MAX_MATH_TIMEOUT = 600.0  # real answers take well under a second; a longer bound would stall a step
 DEFAULT_MAX_RESPONSE_CHARS = 100_000  # 2048 tokens are ~10k characters; beyond 10× that is degenerate
 MAX_ANSWER_CHARS = 1_000  # a longer extracted answer is not an answer; never sent to sympy
 MAX_PRED_CHARS = 256
-BATCH_CHUNK = 40  # a multiple of the usual rollout counts (5, 8)
 RESULT_KEYS = ("score", "acc", "format", "pred", "verify_failed", "rejected", "bad_row", "internal_error")
 # keyword arguments verl's reward managers add on their own (ignored here)
 _VERL_KEYWORDS = frozenset({"reward_router_address", "reward_model_tokenizer"})
@@ -48,10 +52,19 @@ _SPECIAL_TOKEN = re.compile(r"<\|[A-Za-z0-9_]+\|>")
 
 logger = logging.getLogger(__name__)
 _reported: set[tuple[str, str]] = set()
+_verdicts = VerdictCache(maxsize=1 << 16)
+
+Verdict = Callable[[str, str], "bool | None"]
 
 
-class _Unverified(Exception):
-    """The worker did not answer in time (raised so that lru_cache does not remember it)."""
+class Settings(NamedTuple):
+    format_weight: float
+    math_timeout: float
+    max_response_chars: int
+
+
+class _Deferred(Exception):
+    """compute_score_batch's first pass: this row waits for a symbolic check to finish."""
 
 
 def _report_once(key: tuple[str, str], message: str, *args, exc_info: bool = False) -> None:
@@ -60,16 +73,37 @@ def _report_once(key: tuple[str, str], message: str, *args, exc_info: bool = Fal
         logger.warning(message, *args, exc_info=exc_info)
 
 
-def _check_settings(format_weight, math_timeout, max_response_chars, verl_keywords) -> None:
+def _number_setting(name: str, value, lowest: float, highest: float, lowest_allowed: bool) -> float:
+    interval = f"{'[' if lowest_allowed else '('}{lowest:g}, {highest:g}]"
+    problem = f"{name} must be a number in {interval}, got {value!r} ({type(value).__name__})"
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(problem)
+    number = float(value)
+    if not (lowest < number <= highest or (lowest_allowed and number == lowest)):
+        raise ValueError(problem)
+    return number
+
+
+def validate_settings(
+    format_weight=DEFAULT_FORMAT_WEIGHT,
+    math_timeout=DEFAULT_MATH_TIMEOUT,
+    max_response_chars=DEFAULT_MAX_RESPONSE_CHARS,
+    **verl_keywords,
+) -> Settings:
+    """The keyword settings of ``compute_score``, checked: ``format_weight`` in [0, 1], ``math_timeout``
+    in (0, ``MAX_MATH_TIMEOUT``] seconds, ``max_response_chars`` a positive integer. ValueError names
+    the setting; an unknown keyword raises TypeError (a typo must not fall back to the defaults)."""
     unknown = sorted(set(verl_keywords) - _VERL_KEYWORDS)
     if unknown:
         raise TypeError(f"compute_score got unknown keyword argument(s) {unknown} (check reward_kwargs)")
-    if not 0.0 <= format_weight <= 1.0:
-        raise ValueError(f"format_weight must be in [0, 1], got {format_weight!r}")
-    if not math_timeout > 0:
-        raise ValueError(f"math_timeout must be > 0 seconds, got {math_timeout!r}")
-    if not max_response_chars > 0:
-        raise ValueError(f"max_response_chars must be > 0, got {max_response_chars!r}")
+    limit = _number_setting("max_response_chars", max_response_chars, 1, math.inf, True)
+    if not limit.is_integer():
+        raise ValueError(f"max_response_chars must be a positive integer, got {max_response_chars!r}")
+    return Settings(
+        format_weight=_number_setting("format_weight", format_weight, 0.0, 1.0, True),
+        math_timeout=_number_setting("math_timeout", math_timeout, 0.0, MAX_MATH_TIMEOUT, False),
+        max_response_chars=int(limit),
+    )
 
 
 def _usable_response(solution_str, max_response_chars: int) -> str | None:
@@ -94,6 +128,22 @@ def _without_end_tokens(text: str) -> str:
 
 def _is_missing(value) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _truth_text(ground_truth) -> str:
+    """The ground truth as text: a string, or a finite int/float (numpy scalars too) in its shortest
+    decimal form; NaN, infinities and booleans are bad rows."""
+    if isinstance(ground_truth, str):
+        truth = ground_truth.strip()
+    elif isinstance(ground_truth, numbers.Real) and not isinstance(ground_truth, bool):
+        if not math.isfinite(ground_truth):
+            raise BadGroundTruth("ground_truth", f"not a finite number: {ground_truth!r}")
+        truth = str(int(ground_truth)) if isinstance(ground_truth, numbers.Integral) else str(ground_truth)
+    else:
+        raise BadGroundTruth("ground_truth", f"expected a string or a number, got {type(ground_truth).__name__}")
+    if not truth or len(truth) > MAX_ANSWER_CHARS:
+        raise BadGroundTruth("ground_truth", f"empty or longer than {MAX_ANSWER_CHARS} characters")
+    return truth
 
 
 def _choices(extra_info: Mapping) -> list[str] | None:
@@ -122,32 +172,40 @@ def _precision(extra_info: Mapping) -> int | None:
     return int(value)
 
 
-@functools.lru_cache(maxsize=1 << 16)
-def _symbolic_verdict(prediction: str, truth: str, timeout: float) -> bool:
-    verdict = shared_pool().equivalent(prediction, truth, timeout)
-    if verdict is None:
-        raise _Unverified
-    return verdict
+def _numeric_rule(data_source: str, extra_info: Mapping, precision: int | None) -> str:
+    rule = extra_info.get("numeric_rule")
+    if _is_missing(rule) or rule == "":
+        return infer_numeric_rule(data_source, precision)
+    if rule not in NUMERIC_RULES:
+        raise BadGroundTruth("extra_info.numeric_rule", f"{rule!r} is not one of {NUMERIC_RULES}")
+    if precision is not None and rule != "precision":
+        raise BadGroundTruth("extra_info.precision", f"given, but numeric_rule {rule!r} does not round")
+    return rule
 
 
-def _match_math(response: str, truth: str, math_timeout: float) -> tuple[Match, bool]:
+def _symbolic_verdict(prediction: str, truth: str, timeout: float) -> bool | None:
+    """The worker's verdict, None when it hit the time bound; both remembered for this process."""
+    return _verdicts.get((prediction, truth, timeout), lambda: shared_pool().equivalent(prediction, truth, timeout))
+
+
+def clear_verdict_cache() -> None:
+    _verdicts.clear()
+
+
+def _match_math(response: str, truth: str, verdict: Verdict) -> tuple[Match, bool]:
     """Last ``\\boxed{}`` vs the ground truth (``math_equivalence``); returns (match, not verified)."""
     prediction = last_boxed(response)
     if not prediction or len(prediction) > MAX_ANSWER_CHARS:
         return Match(0.0, ""), False
-    verdict = quick_math_verdict(prediction, truth)
-    unverified = verdict is None and (too_costly_for_sympy(prediction) or too_costly_for_sympy(truth))
-    if verdict is None and not unverified:
-        try:
-            verdict = _symbolic_verdict(prediction, truth, math_timeout)
-        except _Unverified:
-            unverified = True
-    return Match(float(bool(verdict)), canonical_math(prediction)), unverified
+    decided = quick_math_verdict(prediction, truth)
+    if decided is None and not (too_costly_for_sympy(prediction) or too_costly_for_sympy(truth)):
+        decided = verdict(prediction, truth)
+    return Match(float(bool(decided)), canonical_math(prediction)), decided is None
 
 
-def _match(answer_type: str, response: str, truth: str, extra_info: Mapping, math_timeout: float):
+def _match(answer_type: str, source: str, response: str, truth: str, extra_info: Mapping, verdict: Verdict):
     if answer_type == "math":
-        return _match_math(response, truth, math_timeout)
+        return _match_math(response, truth, verdict)
     candidate = candidate_answer(response)
     if candidate is not None and len(candidate) > MAX_ANSWER_CHARS:
         candidate = None
@@ -156,7 +214,8 @@ def _match(answer_type: str, response: str, truth: str, extra_info: Mapping, mat
     if answer_type == "yesno":
         return match_yesno(candidate, truth), False
     if answer_type == "number":
-        return match_number(candidate, truth, _precision(extra_info)), False
+        precision = _precision(extra_info)
+        return match_number(candidate, truth, _numeric_rule(source, extra_info, precision), precision), False
     return match_text(candidate, truth), False
 
 
@@ -169,25 +228,22 @@ def _answer_type(data_source: str, truth: str, extra_info: Mapping) -> str:
     return answer_type
 
 
-def _score(data_source, solution_str, ground_truth, extra_info, format_weight, math_timeout, max_chars) -> dict:
+def _score(row: tuple, settings: Settings, verdict: Verdict) -> dict:
+    data_source, solution_str, ground_truth, extra_info = row
     result = dict.fromkeys(RESULT_KEYS, 0.0)
     result["pred"] = ""
-    response = _usable_response(solution_str, max_chars)
+    response = _usable_response(solution_str, settings.max_response_chars)
     if response is None:
         result["rejected"] = 1.0
         return result
     result["format"] = format_reward(response)
     source = str(data_source)
     try:
-        if not isinstance(ground_truth, (str, int, float)) or isinstance(ground_truth, bool):
-            raise BadGroundTruth("ground_truth", f"expected a string, got {type(ground_truth).__name__}")
-        truth = str(ground_truth).strip()
-        if not truth or len(truth) > MAX_ANSWER_CHARS:
-            raise BadGroundTruth("ground_truth", f"empty or longer than {MAX_ANSWER_CHARS} characters")
+        truth = _truth_text(ground_truth)
         if not (extra_info is None or isinstance(extra_info, Mapping)):
             raise BadGroundTruth("extra_info", f"expected a dict, got {type(extra_info).__name__}")
         info = extra_info or {}
-        match, unverified = _match(_answer_type(source, truth, info), response, truth, info, math_timeout)
+        match, unverified = _match(_answer_type(source, truth, info), source, response, truth, info, verdict)
     except BadGroundTruth as error:
         _report_once((source, error.field), "vogue_reward: bad row in %s (scored acc 0): %s", source, error)
         result["bad_row"] = 1.0
@@ -195,8 +251,21 @@ def _score(data_source, solution_str, ground_truth, extra_info, format_weight, m
     result["acc"] = match.acc
     result["pred"] = match.pred[:MAX_PRED_CHARS]
     result["verify_failed"] = float(unverified)
-    result["score"] = (1.0 - format_weight) * match.acc + format_weight * result["format"]
+    result["score"] = (1.0 - settings.format_weight) * match.acc + settings.format_weight * result["format"]
     return result
+
+
+def _guarded_score(row: tuple, settings: Settings, verdict: Verdict) -> dict:
+    """``_score``, with a matcher bug counted as ``internal_error`` instead of raised."""
+    try:
+        return _score(row, settings, verdict)
+    except (WorkerUnavailable, _Deferred):
+        raise
+    except Exception as error:
+        _report_once(("internal_error", type(error).__name__), "vogue_reward: matcher failed", exc_info=True)
+        result = dict.fromkeys(RESULT_KEYS, 0.0)
+        result.update(pred="", internal_error=1.0)
+        return result
 
 
 def compute_score(
@@ -215,26 +284,21 @@ def compute_score(
     Set ``format_weight``, ``math_timeout`` (seconds per symbolic check) and ``max_response_chars``
     through ``reward.custom_reward_function.reward_kwargs``.
     """
-    _check_settings(format_weight, math_timeout, max_response_chars, verl_keywords)
-    try:
-        return _score(data_source, solution_str, ground_truth, extra_info, format_weight, math_timeout, max_response_chars)
-    except WorkerUnavailable:
-        raise
-    except Exception as error:
-        _report_once(("internal_error", type(error).__name__), "vogue_reward: matcher failed", exc_info=True)
-        result = dict.fromkeys(RESULT_KEYS, 0.0)
-        result.update(pred="", internal_error=1.0)
-        return result
+    settings = validate_settings(format_weight, math_timeout, max_response_chars, **verl_keywords)
+    verdict = functools.partial(_symbolic_verdict, timeout=settings.math_timeout)
+    return _guarded_score((data_source, solution_str, ground_truth, extra_info), settings, verdict)
 
 
 def compute_score_batch(data_sources, solution_strs, ground_truths, extra_infos=None, **settings) -> list[dict]:
-    """``compute_score`` over many responses, the symbolic checks spread over the worker processes
-    (one per CPU). Same keyword settings as ``compute_score``; argument names follow verl's batch
-    reward managers. Results keep the input order.
+    """``compute_score`` over many responses; same keyword settings (validated once), argument names
+    of verl's batch reward managers, results in input order.
 
-    Rows go to threads in contiguous chunks of ``BATCH_CHUNK`` so that the rollouts of one prompt
-    (adjacent in verl's batches) are scored one after another and reuse each other's cached verdicts
-    instead of racing to compute the same one."""
+    The rows are scored in order in the calling thread. A symbolic check that is not cached yet goes
+    to a queue served by one thread per worker process, each distinct check once: the rollouts of a
+    prompt that repeat an answer share its verdict, and the distinct slow checks run side by side on
+    all workers (not one after another behind a thread's share of rows). The rows that needed a check
+    are scored again once every check has its verdict."""
+    valid = validate_settings(**settings)
     count = len(solution_strs)
     extra_infos = [None] * count if extra_infos is None else extra_infos
     if not len(data_sources) == len(ground_truths) == len(extra_infos) == count:
@@ -243,7 +307,24 @@ def compute_score_batch(data_sources, solution_strs, ground_truths, extra_infos=
             f"{len(ground_truths)} ground_truths, {len(extra_infos)} extra_infos"
         )
     rows = list(zip(data_sources, solution_strs, ground_truths, extra_infos))
-    chunks = [rows[start : start + BATCH_CHUNK] for start in range(0, count, BATCH_CHUNK)]
+    results: list[dict | None] = [None] * count
+    checks: dict[tuple[str, str], Future] = {}
     with ThreadPoolExecutor(max_workers=shared_pool().size) as executor:
-        scored = executor.map(lambda chunk: [compute_score(*row, **settings) for row in chunk], chunks)
-        return [result for chunk in scored for result in chunk]
+
+        def cached_or_queued(prediction: str, truth: str) -> bool | None:
+            known = _verdicts.lookup((prediction, truth, valid.math_timeout))
+            if known is not MISSING:
+                return known
+            if (prediction, truth) not in checks:
+                checks[prediction, truth] = executor.submit(_symbolic_verdict, prediction, truth, valid.math_timeout)
+            raise _Deferred
+
+        for index, row in enumerate(rows):
+            try:
+                results[index] = _guarded_score(row, valid, cached_or_queued)
+            except _Deferred:
+                pass
+        for check in checks.values():
+            check.result()  # raises WorkerUnavailable
+    verdict = functools.partial(_symbolic_verdict, timeout=valid.math_timeout)
+    return [_guarded_score(row, valid, verdict) if result is None else result for result, row in zip(results, rows)]

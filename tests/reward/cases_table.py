@@ -1,7 +1,10 @@
-"""≥200 (response, ground truth, answer type, expected acc) cases in the shapes real rollouts and real
-benchmark answers take (DATASETS.md "Known traps"). Expected values are written by hand: what a careful
-human grader says, except where a comment marks the documented rule as stricter (README "Rewards and
-answer types"). ``extra`` carries ``choices`` / ``precision`` like the converted rows do."""
+"""≥300 (data source, answer type, response, ground truth, extra_info extras, expected acc) cases in
+the shapes real rollouts and real benchmark answers take (DATASETS.md "Known traps"). Expected values
+are written by hand: what a careful human grader says, except where a comment marks the documented
+rule as stricter (README "Rewards and answer types"). ``extra`` carries ``choices`` / ``precision`` /
+``numeric_rule`` like the converted rows do. The ``NEW_*`` lists (issue 11: factorials, primes, exact
+and large integers, scientific notation, per-benchmark numeric rules) are also compared with
+math-verify (``test_against_math_verify``)."""
 
 THINK = "<think>\nLet me look at the figure. The two marked angles are supplementary, so I compute step by step.\n</think>\n\n"
 
@@ -200,52 +203,63 @@ YESNO = [
     (boxed("Not sure"), "no", 0),
 ]
 
+RELAXED = {"numeric_rule": "relaxed"}  # ChartQA
+EXACT = {"numeric_rule": "exact"}
+MMMU = {"numeric_rule": "mmmu"}
+MATHVISTA_INTEGER = {"numeric_rule": "precision"}  # MathVista rows without a precision: integers
+
+
+def places(precision: int) -> dict:
+    """A MathVista float row: compared after rounding to ``precision`` decimals."""
+    return {"numeric_rule": "precision", "precision": precision}
+
+
 NUMBER = [
     # ChartQA relaxed accuracy (5% relative)
-    (boxed("12"), "12", None, 1),
-    (boxed("12.5"), "12", None, 1),
-    (boxed("12.6"), "12", None, 1),
-    (boxed("12.61"), "12", None, 0),
-    (boxed("11.4"), "12", None, 1),
-    (boxed("11.39"), "12", None, 0),
-    (boxed("0"), "0", None, 1),
-    (boxed("0.01"), "0", None, 0),
-    (boxed("-4"), "-4", None, 1),
-    (boxed("4"), "-4", None, 0),
-    (boxed("1,234"), "1234", None, 1),
-    (boxed("1,234.5"), "1234", None, 1),
-    (boxed(r"45\%"), "45", None, 1),
-    (boxed("45%"), "0.45", None, 1),
-    (boxed("45 percent"), "45", None, 1),
-    (boxed(r"\$1.2 million"), "1.2", None, 1),
-    (boxed(r"12\text{ cm}"), "12", None, 1),
-    (boxed(r"\frac{1}{2}"), "0.5", None, 1),
-    (boxed("3/4"), "0.75", None, 1),
-    (boxed("1/0"), "0", None, 0),
-    (boxed("2019: 12"), "12", None, 0),
-    (boxed("12 and 14"), "12", None, 0),
-    (boxed("twelve"), "12", None, 0),
-    (f"{THINK}The value is 12.", "12", None, 1),
-    (f"{THINK}The value rose from 10 to 12.", "12", None, 0),  # by rule: two numbers, no single answer
-    (f"{THINK}12", "12", None, 1),
-    (f"{THINK}Answer: 12.5", "12", None, 1),
-    (f"{THINK}The answer is 57.", "57", None, 1),
-    ("<think>\nThe bar reaches 12 so the", "12", None, 0),
-    (boxed("−3"), "-3", None, 1),
-    (boxed("1e3"), "1000", None, 1),
+    (boxed("12"), "12", RELAXED, 1),
+    (boxed("12.5"), "12", RELAXED, 1),
+    (boxed("12.6"), "12", RELAXED, 1),
+    (boxed("12.61"), "12", RELAXED, 0),
+    (boxed("11.4"), "12", RELAXED, 1),
+    (boxed("11.39"), "12", RELAXED, 0),
+    (boxed("0"), "0", RELAXED, 1),
+    (boxed("0.01"), "0", RELAXED, 0),
+    (boxed("-4"), "-4", RELAXED, 1),
+    (boxed("4"), "-4", RELAXED, 0),
+    (boxed("1,234"), "1234", RELAXED, 1),
+    (boxed("1,234.5"), "1234", RELAXED, 1),
+    (boxed(r"45\%"), "45", RELAXED, 1),
+    (boxed("45%"), "0.45", RELAXED, 1),
+    (boxed("45 percent"), "45", RELAXED, 1),
+    (boxed(r"\$1.2 million"), "1.2", RELAXED, 1),
+    (boxed(r"12\text{ cm}"), "12", RELAXED, 1),
+    (boxed(r"\frac{1}{2}"), "0.5", RELAXED, 1),
+    (boxed("3/4"), "0.75", RELAXED, 1),
+    (boxed("1/0"), "0", RELAXED, 0),
+    (boxed("2019: 12"), "12", RELAXED, 0),
+    (boxed("12 and 14"), "12", RELAXED, 0),
+    (boxed("twelve"), "12", RELAXED, 0),
+    (f"{THINK}The value is 12.", "12", RELAXED, 1),
+    (f"{THINK}The value rose from 10 to 12.", "12", RELAXED, 0),  # by rule: two numbers, no single answer
+    (f"{THINK}12", "12", RELAXED, 1),
+    (f"{THINK}Answer: 12.5", "12", RELAXED, 1),
+    (f"{THINK}The answer is 57.", "57", RELAXED, 1),
+    ("<think>\nThe bar reaches 12 so the", "12", RELAXED, 0),
+    (boxed("−3"), "-3", RELAXED, 1),
+    (boxed("1e3"), "1000", RELAXED, 1),
     # MathVista precision: compare after rounding
-    (boxed("1.45"), "1.45", 2, 1),
-    (boxed("1.4500"), "1.45", 2, 1),
-    (boxed("1.449"), "1.45", 2, 1),
-    (boxed("1.46"), "1.45", 2, 0),
-    (boxed("1.4"), "1.45", 2, 0),
-    (boxed("3.1"), "3.1", 1, 1),
-    (boxed("3.14"), "3.1", 1, 1),
-    (boxed("3.2"), "3.1", 1, 0),
-    (boxed("7"), "7", 0, 1),
-    (boxed("7.4"), "7", 0, 1),
-    (boxed("7.6"), "7", 0, 0),
-    (boxed("12.5"), "12", 0, 1),  # by rule: MathVista scores with Python's round(), halves go to even
+    (boxed("1.45"), "1.45", places(2), 1),
+    (boxed("1.4500"), "1.45", places(2), 1),
+    (boxed("1.449"), "1.45", places(2), 1),
+    (boxed("1.46"), "1.45", places(2), 0),
+    (boxed("1.4"), "1.45", places(2), 0),
+    (boxed("3.1"), "3.1", places(1), 1),
+    (boxed("3.14"), "3.1", places(1), 1),
+    (boxed("3.2"), "3.1", places(1), 0),
+    (boxed("7"), "7", places(0), 1),
+    (boxed("7.4"), "7", places(0), 1),
+    (boxed("7.6"), "7", places(0), 0),
+    (boxed("12.5"), "12", places(0), 1),  # by rule: MathVista scores with Python's round(), halves go to even
 ]
 
 TEXT = [
@@ -272,11 +286,166 @@ TEXT = [
 ]
 
 
-def all_cases():
-    """(answer_type, response, ground_truth, extra_info extras, expected acc) for every case."""
-    rows = [("math", r, gt, {}, acc) for r, gt, acc in MATH]
-    rows += [("choice", r, gt, {"choices": choices} if choices else {}, acc) for r, gt, choices, acc in CHOICE]
-    rows += [("yesno", r, gt, {}, acc) for r, gt, acc in YESNO]
-    rows += [("number", r, gt, {} if p is None else {"precision": p}, acc) for r, gt, p, acc in NUMBER]
-    rows += [("text", r, gt, {}, acc) for r, gt, acc in TEXT]
+NEW_MATH = [
+    # factorials: "!" is an operator, never punctuation
+    (boxed("5!"), "120", 1),
+    (boxed("5!"), "5", 0),
+    (boxed("5!."), "120", 1),
+    (boxed("120"), "5!", 1),
+    (boxed("3!"), "6", 1),
+    (boxed("0!"), "1", 1),
+    (boxed("4!"), "4", 0),
+    (boxed("2!"), "2", 1),
+    (boxed("10!"), "3628800", 1),
+    (boxed("10!"), "3628801", 0),
+    (boxed(r"\frac{10!}{8!}"), "90", 1),
+    (boxed("n!"), "n", 0),
+    (boxed("n!"), "n!", 1),
+    (boxed("(n-1)!"), "(n-1)!", 1),
+    (boxed("n!"), "(n-1)!", 0),
+    (boxed("5!!"), "5!!", 1),
+    (boxed("5!!"), "120", 0),  # 5·3·1 = 15 as a double factorial, 120! as (5!)!: never 120
+    # primes: "'" marks a derivative or an image point, never a quote inside an answer
+    (boxed("f'"), "f", 0),
+    (boxed("f'(x)"), "f'(x)", 1),
+    (boxed("f'(x)"), "f(x)", 0),
+    (boxed("y''"), "y'", 0),
+    (boxed("f''(x)"), "f'(x)", 0),
+    (boxed("A'"), "A", 0),
+    (boxed("B'"), "B", 0),
+    (boxed("A'B'"), "A'B'", 1),
+    (boxed("A'B'"), "AB", 0),
+    (boxed("P'"), "P'", 1),
+    (boxed("A'(2,3)"), "A'(2,3)", 1),
+    (boxed(r"\angle A'B'C'"), r"\angle A'B'C'", 1),
+    (boxed("x'=3"), "x'=3", 1),
+    (boxed("'12'"), "12", 1),
+    (boxed('"12"'), "12", 1),
+    # plain integers compare exactly
+    (boxed("1000001"), "1000000", 0),
+    (boxed("123456789"), "123456790", 0),
+    (boxed("1" * 39 + "2"), "1" * 40, 0),
+    (boxed("1" * 40), "1" * 40, 1),
+    (boxed("9007199254740993"), "9007199254740992", 0),  # 2**53 + 1: equal as floats
+    (boxed("9007199254740993"), "9,007,199,254,740,993", 1),
+    (boxed("12345678901234567891"), "12345678901234567890", 0),
+    (boxed("-1000001"), "-1000000", 0),
+    (boxed("1,000,001"), "1000001", 1),
+    (boxed("1,000,000"), "1000001", 0),
+    (boxed(r"1\,000\,000"), "1000000", 1),
+    (boxed("1 000 000"), "1000000", 1),
+    (boxed("1000000.0"), "1000000", 1),
+    (boxed("3.0000001"), "3", 0),
+    (boxed("0.10000001"), "0.1", 0),
+    (boxed("0.333"), "0.3333", 0),
+    (boxed("007"), "7", 1),
+    (boxed("+5"), "5", 1),
+    (boxed("−5"), "-5", 1),
+    (boxed("-0"), "0", 1),
+    (boxed(f"{10**45 + 7:,}"), str(10**45 + 7), 1),
+    (boxed(f"{10**45 + 7:,}"), str(10**45 + 8), 0),
+    (boxed("2^{10}"), "1024", 1),
+    (boxed("2^{10}"), "1025", 0),
+    (boxed("2^{64}"), "18446744073709551616", 1),
+    (boxed("2^{64}"), "18446744073709551617", 0),
+    (boxed(r"12345678901234567891\text{ cm}"), "12345678901234567890", 0),
+    (boxed(r"12345678901234567890\text{ cm}"), "12345678901234567890", 1),
+    # scientific notation, exact at any size
+    (boxed("1e400"), "1e401", 0),
+    (boxed("1e400"), "1e400", 1),
+    (boxed("1e400"), "1" + "0" * 400, 1),
+    (boxed("1e400"), "1" + "0" * 399 + "1", 0),
+    (boxed(r"10^{400}"), "1e400", 1),
+    (boxed("1.5e3"), "1500", 1),
+    (boxed("2.5E-3"), "0.0025", 1),
+    (boxed("1e-3"), "0.001", 1),
+    (boxed("1e-3"), "0.0011", 0),
+    (boxed("1e-400"), "0", 0),
+    (boxed("1E3"), "1000", 1),
+    (boxed("1e3"), "1001", 0),
+    (boxed("9.99e2"), "999", 1),
+    (boxed("1e22"), "10000000000000000000000", 1),
+    (boxed("99999999999999999999"), "1e20", 0),
+    (boxed("6.02e23"), r"6.02\times10^{23}", 1),
+    (boxed("6.02e23"), r"6.03\times10^{23}", 0),
+    (boxed(r"3\times10^{-4}"), "0.0003", 1),
+    (boxed(r"3 \cdot 10^{-4}"), "0.0003", 1),
+    (boxed(r"3\times10^{-4}"), "0.003", 0),
+    (boxed("1e3"), "10^3", 1),
+    (boxed("1e6"), "1000001", 0),
+    # percentages: one side may be written either way, both sides compare as written
+    (boxed(r"1500\%"), r"15\%", 0),
+    (boxed(r"15\%"), r"15\%", 1),
+    (boxed(r"100\%"), "1", 1),
+]
+
+NEW_NUMBER = [  # (data_source, response, ground truth, extra, acc)
+    # numeric_rule given (what data_prep writes)
+    ("chartqa", boxed("2020"), "2019", RELAXED, 1),  # ChartQA's 5% rule, even for years
+    ("chartqa", boxed("1000001"), "1000000", RELAXED, 1),
+    ("chartqa", boxed("1e400"), "1e401", RELAXED, 0),
+    ("chartqa", boxed("12.61"), "12", RELAXED, 0),
+    ("chartqa", boxed(r"1.2\times10^{3}"), "1240", RELAXED, 1),
+    ("mathvista", boxed("2020"), "2019", MATHVISTA_INTEGER, 0),
+    ("mathvista", boxed("2019"), "2019", MATHVISTA_INTEGER, 1),
+    ("mathvista", boxed("2019.0"), "2019", MATHVISTA_INTEGER, 1),
+    ("mathvista", boxed("7.9"), "7", MATHVISTA_INTEGER, 0),  # by rule: MathVista's script truncates (int(7.9) = 7)
+    ("mathvista", boxed("1.454"), "1.45", places(2), 1),
+    ("mathvista", boxed("1.456"), "1.45", places(2), 0),
+    ("mathvista", boxed("1.5"), "1.50", places(2), 1),
+    ("mathvista", boxed("2.675"), "2.68", places(2), 1),  # exact half-even; float(2.675) rounds down
+    ("mathvista", boxed("9007199254740993"), "9007199254740992", MATHVISTA_INTEGER, 0),
+    ("mmmu", boxed("3.14159"), "3.14", MMMU, 1),  # MMMU rounds both to 2 decimals
+    ("mmmu", boxed("3.149"), "3.14", MMMU, 0),
+    ("mmmu", boxed("2020"), "2019", MMMU, 0),
+    ("mmmu", boxed("1,000"), "1000", MMMU, 1),
+    ("mmmu", boxed("0.333"), "0.33", MMMU, 1),
+    ("mmmu", boxed("0.335"), "0.33", MMMU, 0),
+    ("mmmu", boxed("12.001"), "12", MMMU, 1),
+    ("mmmu", boxed(r"\frac{1}{3}"), "0.33", MMMU, 1),
+    ("table", boxed("2020"), "2019", EXACT, 0),
+    ("table", boxed("12.5"), "12", EXACT, 0),
+    ("table", boxed(r"\frac{1}{2}"), "0.5", EXACT, 1),
+    ("table", boxed("45%"), "0.45", EXACT, 1),
+    ("table", boxed("1500%"), "15%", EXACT, 0),
+    ("table", boxed("1000001"), "1000000", EXACT, 0),
+    ("table", boxed("1e3"), "1000", EXACT, 1),
+    ("table", boxed(r"1.2\times10^{3}"), "1200", EXACT, 1),
+    ("table", boxed("-0"), "0", EXACT, 1),
+    ("table", boxed("5!"), "120", EXACT, 0),  # by rule: a number answer states a number; 5! is an expression
+    ("table", boxed("5!"), "5", EXACT, 0),
+    # no numeric_rule (files prepared before it): the data source decides, never a looser default
+    ("chartqa", boxed("12.5"), "12", {}, 1),
+    ("mathvista", boxed("2020"), "2019", {}, 0),
+    ("mathvista", boxed("3.14"), "3.1", {"precision": 1}, 1),
+    ("mmmu", boxed("3.14159"), "3.14", {}, 1),
+    ("mmmu", boxed("2020"), "2019", {}, 0),
+    ("geo3k", boxed("12.5"), "12", {}, 0),
+    ("geo3k", boxed("12"), "12", {}, 1),
+    ("geo3k", boxed("3.14"), "3.1", {"precision": 1}, 1),
+]
+
+NEW_OTHER = [  # (answer type, response, ground truth, extra, acc): outside maths "!" and quotes are punctuation
+    ("text", boxed("Asia!"), "Asia", {}, 1),
+    ("text", boxed("Asia'"), "Asia", {}, 1),
+    ("yesno", boxed("Yes!"), "yes", {}, 1),
+    ("choice", boxed("B!"), "B", {"choices": CHOICES_4}, 1),
+]
+
+
+def new_cases():
+    """The issue-11 cases, in ``all_cases`` form."""
+    rows = [("table", "math", r, gt, {}, acc) for r, gt, acc in NEW_MATH]
+    rows += [(source, "number", r, gt, extra, acc) for source, r, gt, extra, acc in NEW_NUMBER]
+    rows += [("table", kind, r, gt, extra, acc) for kind, r, gt, extra, acc in NEW_OTHER]
     return rows
+
+
+def all_cases():
+    """(data_source, answer_type, response, ground_truth, extra_info extras, expected acc) for every case."""
+    rows = [("table", "math", r, gt, {}, acc) for r, gt, acc in MATH]
+    rows += [("table", "choice", r, gt, {"choices": choices} if choices else {}, acc) for r, gt, choices, acc in CHOICE]
+    rows += [("table", "yesno", r, gt, {}, acc) for r, gt, acc in YESNO]
+    rows += [("table", "number", r, gt, extra, acc) for r, gt, extra, acc in NUMBER]
+    rows += [("table", "text", r, gt, {}, acc) for r, gt, acc in TEXT]
+    return rows + new_cases()

@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from vogue_reward import compute_score, score
+from vogue_reward.answer_types import NUMERIC_RULES
 
 from .cases_table import all_cases
 
@@ -21,7 +22,7 @@ LATEX_TOKENS = [
     "\\left(", "\\right)", "\\text{", "\\pi", "\\infty", "\\circ", "\\%", "%", "$", "x", "A", "B", "yes", "No", " ",
     "0", "1", "9", "99", "12.5", "1,000", "\\cdot", "\\times", "\\in", "\\cup", "<think>", "</think>", "\\\\", "\n",
 ]
-REALISTIC = [case[1] for case in all_cases()]
+REALISTIC = [case[2] for case in all_cases()]
 
 
 def _check(result):
@@ -36,7 +37,7 @@ def _check(result):
 def _run_fuzz(strategy, quota, score_one):
     calls = []
 
-    @settings(max_examples=quota, deadline=None, suppress_health_check=list(HealthCheck))
+    @settings(max_examples=quota, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
     @given(strategy)
     def run(drawn):
         calls.append(1)
@@ -102,7 +103,11 @@ def test_fuzz_malformed_rows():
                          st.lists(st.text(max_size=5), max_size=3), st.dictionaries(st.text(max_size=5), st.integers(), max_size=2))
     extra_info = st.one_of(
         anything,
-        st.fixed_dictionaries({}, optional={"answer_type": st.one_of(TYPES, anything), "choices": anything, "precision": anything}),
+        st.fixed_dictionaries(
+            {},
+            optional={"answer_type": st.one_of(TYPES, anything), "choices": anything, "precision": anything,
+                      "numeric_rule": st.one_of(st.sampled_from(NUMERIC_RULES), anything)},
+        ),
     )
     _run_fuzz(
         st.tuples(st.sampled_from(REALISTIC), anything, extra_info, anything),

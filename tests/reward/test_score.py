@@ -7,13 +7,13 @@ import threading
 import numpy as np
 import pytest
 import torch
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from omegaconf import OmegaConf
 
 import vogue_reward
 from vogue_reward import compute_score, compute_score_batch, score
-from vogue_reward.answer_types import infer_answer_type
+from vogue_reward.answer_types import NUMERIC_RULES, infer_answer_type, infer_numeric_rule
 
 from .cases_table import all_cases
 
@@ -48,6 +48,7 @@ def test_score_is_the_weighted_sum(response, format_weight, expected):
     _assert_result_shape(result)
 
 
+@settings(derandomize=True)
 @given(st.floats(0, 1), st.sampled_from([CORRECT, "\\boxed{4}", "<think>a</think>\\boxed{3}", "4"]))
 def test_score_formula_for_any_weight(format_weight, response):
     result = compute_score("geo3k", response, "4", MATH, format_weight=format_weight)
@@ -88,6 +89,17 @@ def test_end_of_turn_tokens_are_not_a_rejection_and_the_cap_is_configurable():
         ("4", {"answer_type": "number", "precision": np.int64(2)}, None),
         ("4", {"answer_type": "number", "precision": float("nan")}, None),
         ("four", {"answer_type": "number"}, "ground_truth"),
+        (float("nan"), MATH, "ground_truth"),
+        (np.float64("nan"), MATH, "ground_truth"),
+        (float("inf"), MATH, "ground_truth"),
+        (True, MATH, "ground_truth"),
+        (np.bool_(True), MATH, "ground_truth"),
+        ("4", {"answer_type": "number", "numeric_rule": "loose"}, "extra_info.numeric_rule"),
+        ("4", {"answer_type": "number", "numeric_rule": 5}, "extra_info.numeric_rule"),
+        ("4", {"answer_type": "number", "numeric_rule": "relaxed", "precision": 2}, "extra_info.precision"),
+        ("4", {"answer_type": "number", "numeric_rule": "precision", "precision": 2}, None),
+        ("4", {"answer_type": "number", "numeric_rule": None}, None),
+        ("4", {"answer_type": "number", "numeric_rule": float("nan")}, None),
     ],
 )
 def test_bad_rows_are_counted_and_reported_once(ground_truth, extra_info, field, caplog):
@@ -102,6 +114,20 @@ def test_bad_rows_are_counted_and_reported_once(ground_truth, extra_info, field,
         assert not reports
     else:
         assert len(reports) == 1 and field in reports[0] and "src" in reports[0]
+
+
+@pytest.mark.parametrize(
+    ("ground_truth", "response", "expected"),
+    [(4, "\\boxed{4}", 1.0), (np.int64(4), "\\boxed{4}", 1.0), (np.float64(4.0), "\\boxed{4}", 1.0), (4.0, "\\boxed{4}", 1.0),
+     (np.int32(-7), "\\boxed{-7}", 1.0), (np.float32(0.1), "\\boxed{0.1}", 1.0), (0.1, "\\boxed{0.1}", 1.0),
+     (10**50 + 1, f"\\boxed{{{10**50 + 1}}}", 1.0), (10**50 + 1, f"\\boxed{{{10**50}}}", 0.0),
+     (np.uint64(2**64 - 1), f"\\boxed{{{2**64 - 1}}}", 1.0), (np.uint64(2**64 - 1), f"\\boxed{{{2**64 - 2}}}", 0.0),
+     (np.float64(1e16), "\\boxed{10000000000000000}", 1.0)],
+)
+def test_numeric_ground_truths_python_or_numpy_are_read_exactly(ground_truth, response, expected):
+    for answer_type in ("math", "number"):
+        result = compute_score("src", response, ground_truth, {"answer_type": answer_type})
+        assert (result["acc"], result["bad_row"]) == (expected, 0.0), (answer_type, result)
 
 
 def test_extra_info_as_read_back_from_parquet():
@@ -127,13 +153,44 @@ def test_infer_answer_type(data_source, truth, choices, expected):
 
 
 @pytest.mark.parametrize(
-    ("settings", "error"),
-    [({"format_weight": 1.5}, ValueError), ({"format_weight": -0.1}, ValueError), ({"math_timeout": 0}, ValueError),
-     ({"max_response_chars": 0}, ValueError), ({"format_wieght": 0.1}, TypeError)],
+    ("data_source", "precision", "expected"),
+    [("chartqa", None, "relaxed"), ("mathvista", None, "precision"), ("mathvista", 2, "precision"), ("mmmu", None, "mmmu"),
+     ("mathverse", None, "exact"), ("geo3k", 1, "precision"), ("ChartQA", None, "exact"), ("", None, "exact")],
 )
-def test_bad_settings_raise(settings, error):
-    with pytest.raises(error, match=next(iter(settings))):
-        compute_score("geo3k", CORRECT, "4", MATH, **settings)
+def test_infer_numeric_rule_never_loosens_an_exact_benchmark(data_source, precision, expected):
+    assert infer_numeric_rule(data_source, precision) == expected
+    assert expected in NUMERIC_RULES
+
+
+BAD_SETTINGS = [
+    ("format_weight", value) for value in (1.5, -0.1, None, "0.1", True, float("nan"), float("inf"), [0.1])
+] + [
+    ("math_timeout", value) for value in (0, -1, None, "5", True, float("nan"), float("inf"), 1e7, score.MAX_MATH_TIMEOUT + 1)
+] + [("max_response_chars", value) for value in (0, -1, None, 1.5, "100", float("inf"))]
+
+
+@pytest.mark.parametrize(("name", "value"), BAD_SETTINGS)
+def test_bad_settings_raise_a_value_error_naming_the_setting(name, value):
+    with pytest.raises(ValueError, match=f"^{name} must be"):
+        compute_score("geo3k", CORRECT, "4", MATH, **{name: value})
+    with pytest.raises(ValueError, match=f"^{name} must be"):
+        compute_score_batch(["geo3k"], [CORRECT], ["4"], [MATH], **{name: value})
+
+
+def test_an_unknown_setting_raises_a_type_error_naming_it():
+    with pytest.raises(TypeError, match="format_wieght"):
+        compute_score("geo3k", CORRECT, "4", MATH, format_wieght=0.1)
+    with pytest.raises(TypeError, match="format_wieght"):
+        compute_score_batch(["geo3k"], [CORRECT], ["4"], [MATH], format_wieght=0.1)
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [{"format_weight": 0}, {"format_weight": 1}, {"format_weight": np.float64(0.25)}, {"math_timeout": score.MAX_MATH_TIMEOUT},
+     {"math_timeout": np.int64(3)}, {"max_response_chars": 1e5}, {"max_response_chars": np.int64(100_000)}],
+)
+def test_good_settings_of_any_numeric_type_are_accepted(settings):
+    assert compute_score("geo3k", CORRECT, "4", MATH, **settings)["acc"] == 1.0
 
 
 def test_keywords_verl_adds_are_accepted():
@@ -207,11 +264,11 @@ def test_verl_naive_reward_manager_scores_through_its_executor_threads():
 
 
 def test_concurrent_threads_agree_with_sequential_calls():
-    cases = [case for case in all_cases() if case[0] == "math"][:40]
+    cases = [case for case in all_cases() if case[1] == "math"][:40]
 
     def run(case):
-        answer_type, response, truth, extra, _ = case
-        return compute_score("table", response, truth, {"answer_type": answer_type, **extra})["acc"]
+        source, answer_type, response, truth, extra, _ = case
+        return compute_score(source, response, truth, {"answer_type": answer_type, **extra})["acc"]
 
     sequential = [run(case) for case in cases]
     results = [None] * len(cases)
@@ -230,10 +287,10 @@ def test_concurrent_threads_agree_with_sequential_calls():
 
 def test_batch_matches_single_calls_in_order():
     cases = all_cases()[::3]
-    sources = [f"src{i}" for i in range(len(cases))]
-    responses = [case[1] for case in cases]
-    truths = [case[2] for case in cases]
-    infos = [{"answer_type": case[0], **case[3]} for case in cases]
+    sources = [case[0] for case in cases]
+    responses = [case[2] for case in cases]
+    truths = [case[3] for case in cases]
+    infos = [{"answer_type": case[1], **case[4]} for case in cases]
     batch = compute_score_batch(sources, responses, truths, infos, format_weight=0.0)
     assert batch == [compute_score(*row, format_weight=0.0) for row in zip(sources, responses, truths, infos)]
     assert [result["acc"] for result in batch] == [case[-1] for case in cases]

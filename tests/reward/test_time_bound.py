@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from vogue_reward import compute_score, score
+from vogue_reward import compute_score, compute_score_batch, score
 from vogue_reward.worker_pool import WorkerPool, WorkerUnavailable, shared_pool
 
 MATH = {"answer_type": "math"}
@@ -29,7 +29,7 @@ def _in_thread(function):
 
 def _warm():
     """One symbolic check that really reaches a worker (not the verdict cache), so one is ready."""
-    score._symbolic_verdict.cache_clear()
+    score.clear_verdict_cache()
     assert compute_score("geo3k", r"\boxed{2\sqrt{3}}", r"\sqrt{12}", MATH)["acc"] == 1.0
 
 
@@ -66,20 +66,93 @@ def test_a_worker_stuck_beyond_its_alarm_is_killed_and_replaced(monkeypatch):
     pool.close()
 
 
-def test_timeouts_are_not_cached(monkeypatch):
-    verdicts = iter([None, True])
+class _CountingPool:
+    """Stands in for the worker pool: counts the checks it is asked for, answers ``reply``."""
 
-    class FlakyPool:
+    def __init__(self, reply, size=2, barrier=None):
+        self.size, self.reply, self.barrier = size, reply, barrier
+        self.asked = []
+        self._lock = threading.Lock()
+
+    def equivalent(self, prediction, truth, timeout):
+        with self._lock:
+            self.asked.append(prediction)
+        if self.barrier is not None:
+            self.barrier.wait()  # returns only when `size` checks run at the same time
+        return self.reply
+
+
+def test_a_timeout_is_cached_like_a_verdict(monkeypatch):
+    pool = _CountingPool(reply=None)
+    monkeypatch.setattr(score, "shared_pool", lambda: pool)
+    score.clear_verdict_cache()
+    results = [compute_score("x", r"\boxed{\frac{6}{8}}", r"\frac{3}{4}", MATH) for _ in range(3)]
+    assert all((result["verify_failed"], result["acc"]) == (1.0, 0.0) for result in results)
+    assert len(pool.asked) == 1
+    compute_score("x", r"\boxed{\frac{6}{8}}", r"\frac{3}{4}", MATH, math_timeout=10)  # a longer bound: asked again
+    assert len(pool.asked) == 2
+    score.clear_verdict_cache()
+
+
+def test_threads_asking_for_the_same_check_wait_for_one_run(monkeypatch):
+    release = threading.Event()
+
+    class SlowPool(_CountingPool):
         def equivalent(self, prediction, truth, timeout):
-            return next(verdicts)
+            release.wait(30)
+            return super().equivalent(prediction, truth, timeout)
 
-    monkeypatch.setattr(score, "shared_pool", FlakyPool)
-    score._symbolic_verdict.cache_clear()
-    first = compute_score("x", r"\boxed{\frac{6}{8}}", r"\frac{3}{4}", MATH)
-    second = compute_score("x", r"\boxed{\frac{6}{8}}", r"\frac{3}{4}", MATH)
-    assert (first["verify_failed"], first["acc"]) == (1.0, 0.0)
-    assert (second["verify_failed"], second["acc"]) == (0.0, 1.0)
-    score._symbolic_verdict.cache_clear()
+    pool = SlowPool(reply=True)
+    monkeypatch.setattr(score, "shared_pool", lambda: pool)
+    score.clear_verdict_cache()
+    results = [None] * 6
+
+    def ask(index):
+        results[index] = compute_score("x", r"\boxed{\frac{6}{8}}", r"\frac{3}{4}", MATH)["acc"]
+
+    threads = [threading.Thread(target=ask, args=(index,)) for index in range(6)]
+    for thread in threads:
+        thread.start()
+    release.set()
+    for thread in threads:
+        thread.join()
+    assert results == [1.0] * 6 and len(pool.asked) == 1
+    score.clear_verdict_cache()
+
+
+def test_three_identical_slow_answers_cost_the_bound_once():
+    _warm()
+    response = f"<think>t</think>\\boxed{{{PATHOLOGICAL[0]}}}"
+    started = time.monotonic()
+    results = _in_thread(lambda: [compute_score("geo3k", response, "1", MATH, math_timeout=BOUND) for _ in range(3)])
+    assert time.monotonic() - started < BOUND + 0.5
+    assert all(result["verify_failed"] == 1.0 for result in results)
+
+
+def test_batch_runs_distinct_slow_checks_side_by_side_and_each_once(monkeypatch):
+    """Six distinct slow checks in adjacent rows (one prompt's rollouts, repeats included): each reaches
+    the pool once, and two run at the same time (the barrier only opens for two; contiguous chunks
+    would hand them all to one thread and the barrier would break)."""
+    pool = _CountingPool(reply=True, barrier=threading.Barrier(2, timeout=30))
+    monkeypatch.setattr(score, "shared_pool", lambda: pool)
+    score.clear_verdict_cache()
+    answers = [rf"\frac{{{2 * k}}}{{{2 * k + 2}}}" for k in range(1, 7)]
+    responses = [f"\\boxed{{{answer}}}" for answer in answers for _ in range(2)] + ["\\boxed{x}"]
+    truths = [rf"\frac{{{k}}}{{{k + 1}}}" for k in range(1, 7) for _ in range(2)] + ["x"]
+    results = compute_score_batch(["x"] * len(responses), responses, truths, [MATH] * len(responses))
+    assert [result["acc"] for result in results] == [1.0] * len(responses)
+    assert sorted(pool.asked) == sorted(answers) and not pool.barrier.broken
+    score.clear_verdict_cache()
+
+
+def test_batch_reuses_verdicts_cached_by_earlier_calls(monkeypatch):
+    pool = _CountingPool(reply=False)
+    monkeypatch.setattr(score, "shared_pool", lambda: pool)
+    score.clear_verdict_cache()
+    compute_score("x", r"\boxed{\frac{1}{3}}", "0.5", MATH)
+    results = compute_score_batch(["x"] * 3, [r"\boxed{\frac{1}{3}}"] * 3, ["0.5"] * 3, [MATH] * 3)
+    assert [result["acc"] for result in results] == [0.0] * 3 and len(pool.asked) == 1
+    score.clear_verdict_cache()
 
 
 def test_pool_serves_more_threads_than_workers():
@@ -106,10 +179,12 @@ def test_a_worker_that_cannot_start_raises_instead_of_scoring_zero(monkeypatch):
     monkeypatch.setattr("vogue_reward.worker_pool.STARTUP_TIMEOUT_SECONDS", 10.0)
     broken = WorkerPool(1)
     monkeypatch.setattr(score, "shared_pool", lambda: broken)
-    score._symbolic_verdict.cache_clear()
+    score.clear_verdict_cache()
     with pytest.raises(WorkerUnavailable, match="did not start"):
         compute_score("x", r"\boxed{2\sqrt{3}}", r"\sqrt{12}", MATH)
-    score._symbolic_verdict.cache_clear()
+    with pytest.raises(WorkerUnavailable, match="did not start"):  # not cached: asked again, fails again
+        compute_score_batch(["x"], [r"\boxed{2\sqrt{3}}"], [r"\sqrt{12}"], [MATH])
+    score.clear_verdict_cache()
 
 
 def test_a_forked_child_gets_its_own_pool_and_leaves_the_parents_workers_alone():
