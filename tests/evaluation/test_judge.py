@@ -1,56 +1,13 @@
 """The judge client against a loopback server that speaks the chat-completions protocol (no network)."""
 
 import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from evaluation_fixtures import JudgeServer
 
 from recipe.vogue.evaluation import Generation
 from recipe.vogue.judge import MAX_RESPONSE_CHARS, JudgeClient, JudgeError, judge_generations, judge_prompt, parse_verdict
-
-
-class JudgeServer:
-    """Replies "correct" when the prompt's reference answer occurs in its response section, else
-    "incorrect"; ``script`` holds (status, body) overrides answered first, one per request."""
-
-    def __init__(self, script=(), delay=0.0):
-        self.requests, self.script, self.delay = [], list(script), delay
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                server.requests.append((self.path, dict(self.headers), body))
-                time.sleep(server.delay)
-                status, reply = server.script.pop(0) if server.script else (200, None)
-                if reply is None:
-                    prompt = body["messages"][0]["content"]
-                    reference = prompt.split("Reference answer: ")[1].split("\n")[0]
-                    response = prompt.split("Response:\n")[1].rsplit("\n\nReply with", 1)[0]
-                    verdict = "Correct." if reference in response else "This is incorrect"
-                    reply = json.dumps({"choices": [{"message": {"role": "assistant", "content": verdict}}]})
-                payload = reply.encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-
-    def __enter__(self):
-        threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc):
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 def generation(output, gts, question="How many?", **kwargs):
