@@ -2,8 +2,9 @@
 
 Sources hand images over as PIL images, raw bytes, ``{"bytes", "path"}`` dicts (an HF ``Image`` column
 read without decoding) or file paths (ViRL39K, json sources). ``to_rgb_bytes`` decodes the whole image
-(so truncated files fail here, not in the trainer), converts every mode to 8-bit RGB, caps the pixel
-count keeping the aspect ratio, and re-encodes as PNG only when something changed.
+(so truncated files fail here, not in the trainer), converts every mode to 8-bit RGB, pads images the
+Qwen2.5-VL processor would refuse as too elongated, caps the pixel count keeping the aspect ratio, and
+re-encodes as PNG only when something changed.
 """
 
 from __future__ import annotations
@@ -24,6 +25,11 @@ DEFAULT_MAX_PIXELS = 16384 * 28 * 28
 PNG_COMPRESS_LEVEL = 6
 _PASS_THROUGH_FORMATS = {"PNG", "JPEG"}
 _BACKGROUND = (255, 255, 255)
+# Qwen2.5-VL's processor raises "absolute aspect ratio must be smaller than 200" on such images
+MAX_ASPECT_RATIO = 200
+# padding target: half the limit. capped_size floors both sides (each ≥ 1); a floored short side of
+# at least 1 keeps at least half its length, so a capped 100:1 image stays below 200:1
+PADDED_ASPECT_RATIO = 100
 
 
 def open_image(value, field: str, image_dir: str | None = None) -> tuple[Image.Image, bytes | None]:
@@ -99,14 +105,33 @@ def capped_size(width: int, height: int, max_pixels: int | None) -> tuple[int, i
     return max(1, math.floor(width * scale)), max(1, math.floor(height * scale))
 
 
+def too_elongated(width: int, height: int) -> bool:
+    return max(width, height) >= MAX_ASPECT_RATIO * min(width, height)
+
+
+def pad_to_aspect(image: Image.Image) -> Image.Image:
+    """A too elongated RGB image centred on a white canvas whose short side is long/PADDED_ASPECT_RATIO
+    (a 4000×2 strip becomes 4000×40): every pixel is kept, unlike cropping or squashing it."""
+    if not too_elongated(*image.size):
+        return image
+    short = math.ceil(max(image.size) / PADDED_ASPECT_RATIO)
+    size = (image.width, short) if image.width > image.height else (short, image.height)
+    canvas = Image.new("RGB", size, _BACKGROUND)
+    canvas.paste(image, ((size[0] - image.width) // 2, (size[1] - image.height) // 2))
+    return canvas
+
+
 def to_rgb_bytes(value, field: str, max_pixels: int | None = None, image_dir: str | None = None) -> bytes:
     """Encoded RGB image for a verl row: the source bytes themselves when they already are an RGB
-    PNG/JPEG within ``max_pixels``, else a PNG of the converted (and possibly downscaled) image."""
+    PNG/JPEG within ``max_pixels`` and of an aspect ratio below MAX_ASPECT_RATIO, else a PNG of the
+    converted (padded, downscaled) image."""
     image, data = open_image(value, field, image_dir)
     size = capped_size(image.width, image.height, max_pixels)
-    if data is not None and image.mode == "RGB" and image.format in _PASS_THROUGH_FORMATS and size == image.size:
+    if (data is not None and image.mode == "RGB" and image.format in _PASS_THROUGH_FORMATS and size == image.size
+            and not too_elongated(*image.size)):
         return data
-    rgb = to_rgb(image)
+    rgb = pad_to_aspect(to_rgb(image))
+    size = capped_size(rgb.width, rgb.height, max_pixels)
     if size != rgb.size:
         rgb = rgb.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)  # box-reduce first: faster, same look
     buffer = io.BytesIO()

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from data_prep.errors import BadRow
-from data_prep.images import capped_size, to_rgb_bytes
+from data_prep.images import MAX_ASPECT_RATIO, PADDED_ASPECT_RATIO, capped_size, to_rgb_bytes
 
 
 def decoded(data: bytes) -> Image.Image:
@@ -107,3 +107,29 @@ def test_decompression_bombs_are_bad_rows(monkeypatch):
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)
     with pytest.raises(BadRow, match="too large"):
         to_rgb_bytes(encode(Image.new("RGB", (40, 40))), "image")
+
+
+@settings(max_examples=60, deadline=None)
+@given(short=st.integers(1, 4), more=st.integers(0, 4000), tall=st.booleans(),
+       max_pixels=st.one_of(st.none(), st.integers(1, 2_000_000)))
+@example(short=2, more=3600, tall=False, max_pixels=None)  # the 4000×2 strip
+@example(short=1, more=0, tall=False, max_pixels=None)  # exactly 200:1
+@example(short=1, more=19_800, tall=True, max_pixels=150)  # a cap that floors the padded short side
+def test_too_elongated_images_are_padded_below_the_limit_whatever_the_cap(short, more, tall, max_pixels):
+    long = MAX_ASPECT_RATIO * short + more
+    size = (short, long) if tall else (long, short)
+    image = decoded(to_rgb_bytes(encode(Image.new("RGB", size, (0, 0, 0))), "image", max_pixels=max_pixels))
+    assert max(image.size) < MAX_ASPECT_RATIO * min(image.size)
+    if max_pixels is None:  # padded, not resized: every pixel of the strip is kept, the rest is white
+        assert max(image.size) == long and min(image.size) == -(-long // PADDED_ASPECT_RATIO)
+        pixels = np.asarray(image)
+        assert (pixels == 0).all(axis=2).sum() == long * short
+        assert (pixels == 255).all(axis=2).sum() == image.width * image.height - long * short
+        across = pixels.transpose(1, 0, 2) if tall else pixels  # rows run along the strip
+        offset = (len(across) - short) // 2  # centred
+        assert (across[offset : offset + short] == 0).all()
+
+
+def test_images_just_below_the_limit_are_kept_as_they_are():
+    data = encode(Image.new("RGB", (199, 1), (5, 5, 5)))
+    assert to_rgb_bytes(data, "image") == data
