@@ -4,18 +4,22 @@ and metrics group by ``data_source``, which is kept)."""
 from __future__ import annotations
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
-from data_prep.io import write_table_atomic
+from data_prep.io import check_output_path, read_prepared, write_table_atomic
 
 
 def mix(inputs: list[str], output: str, per_source_limit: int | None = None) -> dict[str, int]:
     """Concatenate ``inputs`` in order, keeping at most the first ``per_source_limit`` rows of each
     data_source; write ``output`` atomically. Returns rows kept per data_source.
 
-    Files whose extra_info fields differ are unified (a field a file lacks is null in its rows).
+    Every input must be a converter's output (PreparedFileError naming the first that is not: a raw
+    source would add rows without prompts). Files whose extra_info fields differ are unified (a field
+    a file lacks is null in its rows).
     """
-    tables = pa.concat_tables([pq.read_table(path) for path in inputs], promote_options="permissive")
+    if per_source_limit is not None and per_source_limit < 1:
+        raise ValueError(f"per_source_limit must be at least 1, got {per_source_limit}")
+    check_output_path(output)
+    tables = pa.concat_tables([read_prepared(path) for path in inputs], promote_options="permissive")
     kept: dict[str, int] = {}
     keep = []
     for position, source in enumerate(tables.column("data_source").to_pylist()):

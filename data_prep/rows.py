@@ -6,8 +6,9 @@ can score. Ground truth per ``extra_info.answer_type``:
 - choice: the correct letter(s), uppercase, sorted, joined by ", " ("B", "A, C"); ``extra_info.choices``
   holds the option texts in letter order when they are known;
 - yesno: "yes" or "no";
-- number: a plain number string ("12", "0.35", "-4"); ``extra_info.precision`` (decimal places) when
-  the source gives one, otherwise the reward uses 5 % relative tolerance;
+- number: a plain number string ("12", "0.35", "-4") compared by ``extra_info.numeric_rule``, the
+  benchmark's own rule (``vogue_reward.answer_types.NUMERIC_RULES``): exact, relaxed (ChartQA's 5 %
+  relative tolerance), precision (MathVista: rounded to ``extra_info.precision`` decimals) or mmmu;
 - math: a free-form (LaTeX) answer for math-verify; text: compared after normalisation.
 """
 
@@ -17,6 +18,7 @@ import re
 
 from data_prep.errors import BadRow
 from data_prep.images import to_rgb_bytes
+from vogue_reward.answer_types import NUMERIC_RULES
 
 __all__ = [
     "INSTRUCTION",
@@ -38,7 +40,7 @@ INSTRUCTION = (
 PLACEHOLDER = "<image>"
 ANSWER_TYPES = ("math", "choice", "yesno", "number", "text")
 MATH_SOURCES = frozenset({"mmrl30k", "geo3k", "virl39k", "mmk12", "mathverse", "mathvista", "wemath", "mathvision"})
-_CORE_EXTRA_KEYS = frozenset({"split", "index", "answer_type", "question", "choices"})
+_CORE_EXTRA_KEYS = frozenset({"split", "index", "answer_type", "question", "choices", "numeric_rule"})
 _LAST_RUN_LETTER = "H"
 _THOUSANDS = re.compile(r"^[-+]?\d{1,3}(,\d{3})+(\.\d+)?$")
 _NUMBER = re.compile(r"^[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?$")
@@ -146,6 +148,7 @@ def build_row(
     extra: dict | None = None,
     max_pixels: int | None = None,
     image_dir: str | None = None,
+    numeric_rule: str | None = None,
 ) -> dict:
     """One verl row.
 
@@ -156,6 +159,7 @@ def build_row(
     ground_truth / answer_type / choices: see ``normalise_ground_truth``; ``choices`` are the option
         texts in letter order (kept in extra_info, not rendered: pass a question that shows them).
     extra: source ids kept in ``extra_info`` (same keys on every row of a file).
+    numeric_rule: how a "number" answer is compared (one of NUMERIC_RULES); None for other types.
     The prompt is ``question + "\\n" + INSTRUCTION``. Raises BadRow naming the field ("question",
     "images[i]", "ground_truth", "choices") for a row that cannot be converted.
     """
@@ -173,6 +177,9 @@ def build_row(
         choices = [str(choice).strip() for choice in choices]
         if not choices or not all(choices):
             raise BadRow("choices", "empty option text", repr(choices))
+    if numeric_rule not in (NUMERIC_RULES if answer_type == "number" else (None,)):
+        raise ValueError(f"numeric_rule must be one of {NUMERIC_RULES} for number answers and None otherwise, "
+                         f"got {numeric_rule!r} for {answer_type!r}")
     ground_truth = normalise_ground_truth(ground_truth, answer_type, choices)
     extra = dict(extra or {})
     clashes = _CORE_EXTRA_KEYS & set(extra)
@@ -191,6 +198,7 @@ def build_row(
             "answer_type": answer_type,
             "question": shown_text,
             "choices": choices,
+            "numeric_rule": numeric_rule,
             **extra,
         },
     }

@@ -7,7 +7,9 @@
 - a single parquet / json / jsonl file (the split argument does not apply);
 - a hub id (``AI4Math/MathVista``) when the hub is reachable.
 Records come back as plain dicts with images NOT decoded (HF ``Image`` cells are ``{"bytes", "path"}``
-dicts), so a corrupt image becomes a row error in the converter instead of a crash in the loader.
+dicts), so a corrupt image becomes a row error in the converter instead of a crash in the loader. Text
+that is not UTF-8 is kept with its bytes as lone surrogates (``surrogateescape``), for the same reason:
+the conversion loop reports the row and column.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Callable
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 __all__ = ["Source", "open_source", "SourceError"]
@@ -32,44 +35,94 @@ class SourceError(ValueError):
 
 @dataclass
 class Source:
-    """An opened source: its columns, row count, a batch iterator and the folder relative paths start in."""
+    """An opened source: its columns, row count, a batch iterator, the folder relative paths start in,
+    and its files with their row counts, in reading order (for error messages)."""
 
     description: str
     columns: list[str]
     num_rows: int
     batches: Callable[[], Iterator[list[dict]]]
     base_dir: str
+    files: list[tuple[str, int]]
 
     def records(self) -> Iterator[dict]:
         for batch in self.batches():
             yield from batch
 
+    def locate(self, position: int) -> str:
+        """Where source row ``position`` is: its file, and for a source of several files its row there."""
+        if len(self.files) == 1:
+            return self.files[0][0]
+        start = 0
+        for path, rows in self.files:
+            if position < start + rows:
+                return f"{path}, its row {position - start}"
+            start += rows
+        return self.description
+
+
+def _text_kept_as_bytes(column: pa.ChunkedArray | pa.Array) -> list:
+    """A string column's values, undecodable bytes kept as lone surrogates instead of failing the batch."""
+    binary = pa.large_binary() if pa.types.is_large_string(column.type) else pa.binary()
+    values = column.cast(binary).to_pylist()
+    return [None if value is None else value.decode("utf-8", "surrogateescape") for value in values]
+
+
+def _to_records(table: pa.Table | pa.RecordBatch, where: str) -> list[dict]:
+    """``table.to_pylist()``; a top-level string column holding non-UTF-8 bytes is decoded per value
+    (see the module docstring), any other undecodable cell is a SourceError naming ``where``."""
+    try:
+        return table.to_pylist()
+    except UnicodeDecodeError:
+        pass
+    columns = {}
+    for name, column in zip(table.schema.names, table.columns):
+        try:
+            columns[name] = column.to_pylist()
+        except UnicodeDecodeError as error:
+            if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+                raise SourceError(f"{where}: column {name!r} holds text that is not UTF-8 ({error})") from error
+            columns[name] = _text_kept_as_bytes(column)
+    return [dict(zip(columns, values)) for values in zip(*columns.values())]
+
 
 def _from_hf_dataset(dataset, description: str, base_dir: str) -> Source:
     def batches():
         for table in dataset.with_format("arrow").iter(batch_size=_BATCH_ROWS):
-            yield table.to_pylist()
+            yield _to_records(table, description)
 
-    return Source(description, list(dataset.column_names), len(dataset), batches, base_dir)
+    return Source(description, list(dataset.column_names), len(dataset), batches, base_dir,
+                  [(description, len(dataset))])
+
+
+def _open_parquet(path: str) -> pq.ParquetFile:
+    try:
+        return pq.ParquetFile(path)
+    except (pa.ArrowException, OSError) as error:
+        raise SourceError(f"{path}: not a readable parquet file ({error})") from error
 
 
 def _from_parquet(paths: list[str], description: str) -> Source:
-    files = [pq.ParquetFile(path) for path in paths]
+    files = [_open_parquet(path) for path in paths]
     columns = files[0].schema_arrow.names
     for path, handle in zip(paths[1:], files[1:]):
         if handle.schema_arrow.names != columns:
             raise SourceError(f"shard {path} has columns {handle.schema_arrow.names}, {paths[0]} has {columns}")
 
     def batches():
-        for handle in files:
-            for batch in handle.iter_batches(batch_size=_BATCH_ROWS):
-                yield batch.to_pylist()
+        for path, handle in zip(paths, files):
+            try:
+                for batch in handle.iter_batches(batch_size=_BATCH_ROWS):
+                    yield _to_records(batch, path)
+            except (pa.ArrowException, OSError) as error:
+                raise SourceError(f"{path}: cannot be read to the end ({error})") from error
 
-    return Source(description, columns, sum(f.metadata.num_rows for f in files), batches, os.path.dirname(paths[0]))
+    counts = [handle.metadata.num_rows for handle in files]
+    return Source(description, columns, sum(counts), batches, os.path.dirname(paths[0]), list(zip(paths, counts)))
 
 
 def _read_json_records(path: str) -> list[dict]:
-    with open(path, encoding="utf-8") as handle:
+    with open(path, encoding="utf-8", errors="surrogateescape") as handle:
         if path.endswith(".jsonl"):
             records = []
             for line_number, line in enumerate(handle, start=1):
@@ -79,21 +132,26 @@ def _read_json_records(path: str) -> list[dict]:
                     except json.JSONDecodeError as error:
                         raise SourceError(f"{path} line {line_number}: not JSON ({error})") from error
         else:
-            records = json.load(handle)
+            try:
+                records = json.load(handle)
+            except json.JSONDecodeError as error:
+                raise SourceError(f"{path}: not JSON ({error})") from error
     if not isinstance(records, list) or not all(isinstance(record, dict) for record in records):
         raise SourceError(f"{path}: expected a list of JSON objects (one per row)")
     return records
 
 
 def _from_json(paths: list[str], description: str) -> Source:
-    records = [record for path in paths for record in _read_json_records(path)]
+    per_file = [_read_json_records(path) for path in paths]
+    records = [record for file_records in per_file for record in file_records]
     columns = list(dict.fromkeys(key for record in records for key in record))
 
     def batches():
         for start in range(0, len(records), _BATCH_ROWS):
             yield records[start : start + _BATCH_ROWS]
 
-    return Source(description, columns, len(records), batches, os.path.dirname(paths[0]))
+    files = [(path, len(file_records)) for path, file_records in zip(paths, per_file)]
+    return Source(description, columns, len(records), batches, os.path.dirname(paths[0]), files)
 
 
 def _from_files(paths: list[str], description: str) -> Source:

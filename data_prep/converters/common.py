@@ -17,10 +17,12 @@ _NUMBERED_PLACEHOLDER = re.compile(r"<image\s*(\d+)>")
 class DatasetSpec:
     """One source dataset.
 
-    ``to_fields(record)`` turns a source record (a dict of its columns, images undecoded) into
-    ``build_row`` keyword arguments plus ``image_fields`` (the source column of each image, for error
-    messages). ``fields`` maps build_row's names ("question", "ground_truth", "choices") to the source
-    columns they come from. ``id_column`` identifies a row in error messages.
+    ``columns`` are the source columns the converter reads and needs; ``optional_columns`` those it
+    reads when the source has them. Any other column is reported and ignored. ``to_fields(record)``
+    turns a source record (a dict of its columns, images undecoded) into ``build_row`` keyword
+    arguments plus ``image_fields`` (the source column of each image, for error messages). ``fields``
+    maps build_row's names ("question", "ground_truth", "choices") to the source columns they come
+    from. ``id_column`` identifies a row in error messages.
     """
 
     name: str
@@ -29,37 +31,78 @@ class DatasetSpec:
     columns: frozenset[str]
     to_fields: Callable[[dict], dict]
     fields: dict[str, str]
-    expects: str
     optional_columns: frozenset[str] = field(default_factory=frozenset)
     id_column: str | None = None
     needs_image_dir: bool = False
 
+    @property
+    def reads(self) -> frozenset[str]:
+        return self.columns | self.optional_columns
+
 
 def row_fields(question: str, images: list, image_fields: list[str], ground_truth, answer_type: str,
-               choices: list[str] | None = None, extra: dict | None = None) -> dict:
+               choices: list[str] | None = None, extra: dict | None = None, numeric_rule: str | None = None) -> dict:
     """What ``to_fields`` returns: ``build_row``'s arguments plus the source column of each image."""
     return {"question": question, "images": images, "image_fields": image_fields, "ground_truth": ground_truth,
-            "answer_type": answer_type, "choices": choices, "extra": extra or {}}
+            "answer_type": answer_type, "choices": choices, "extra": extra or {}, "numeric_rule": numeric_rule}
+
+
+def text_value(record: dict, column: str) -> str:
+    """The text in ``column`` ("" when empty); anything but text there is a bad row."""
+    value = record.get(column)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise BadRow(column, "not text", f"got {type(value).__name__} {value!r}")
+    return value
+
+
+def _is_scalar(item) -> bool:
+    return isinstance(item, str | int | float) and not isinstance(item, bool)
+
+
+def string_list(record: dict, column: str) -> list[str] | None:
+    """The strings of a list column (numbers are written as text), None when empty. A single string is a
+    bad row rather than a list of its characters."""
+    value = record.get(column)
+    if value is None:
+        return None
+    if not isinstance(value, list | tuple) or not all(_is_scalar(item) for item in value):
+        raise BadRow(column, "not a list of strings", f"got {type(value).__name__} {value!r}"[:200])
+    return [str(item) for item in value]
+
+
+def struct_value(record: dict, column: str) -> dict:
+    """A struct column's fields ({} when empty); anything else there is a bad row."""
+    value = record.get(column)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise BadRow(column, "not a struct", f"got {type(value).__name__} {value!r}"[:200])
+    return value
 
 
 def image_cells(value, column: str) -> tuple[list, list[str]]:
-    """(images, their field names) from one cell: a list gives ``column[i]`` names, a single image ``column``."""
-    if isinstance(value, list):
-        return value, [f"{column}[{i}]" for i in range(len(value))]
+    """(images, their field names) from one cell: a list gives ``column[i]`` names, anything else (a
+    path, bytes, an image struct, None) is one image named ``column``, never a list of characters."""
+    if isinstance(value, list | tuple):
+        return list(value), [f"{column}[{i}]" for i in range(len(value))]
     return [value], [column]
 
 
-def free_form_fields(question: str, answer, images, column: str, extra: dict | None = None) -> dict:
-    r"""Training-set rows (EasyR1 layout): the answer with any ``\boxed{}`` removed, math unless it is
-    a letter for options listed in the question (``choice_or_math``)."""
-    answer = strip_boxed(answer)
+def free_form_fields(record: dict, question_column: str, images: tuple[list, list[str]],
+                     extra: dict | None = None) -> dict:
+    r"""Training-set rows (EasyR1 layout): ``answer`` with any ``\boxed{}`` removed, math unless it is
+    a letter for options listed in the question (``choice_or_math``); ``images`` from ``image_cells``."""
+    question = text_value(record, question_column)
+    answer = strip_boxed(record["answer"])
     answer_type, choices = choice_or_math(question, answer)
-    return row_fields(question, *image_cells(images, column), answer, answer_type, choices, extra)
+    return row_fields(question, *images, answer, answer_type, choices, extra)
 
 
 def inline_choice_fields(record: dict, extra: dict) -> dict:
     """Benchmarks whose ``question`` lists the options and whose ``answer`` is the letter(s); one ``image``."""
-    question = record["question"] or ""
+    question = text_value(record, "question")
     choices = parse_inline_options(question)
     return row_fields(question, [record["image"]], ["image"], record["answer"], "choice", choices, extra)
 

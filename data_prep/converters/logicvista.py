@@ -2,7 +2,7 @@
 
 from data_prep.converters.common import DatasetSpec, inline_choice_fields, text_ids
 
-_ID_COLUMNS = ("id", "question_id", "imagename", "skill")
+_ID_COLUMNS = ("id", "skill", "broad_capability", "specific_capability")
 
 
 def to_fields(record: dict) -> dict:
@@ -18,5 +18,4 @@ SPEC = DatasetSpec(
     to_fields=to_fields,
     fields={"question": "question", "ground_truth": "answer", "choices": "question"},
     id_column="id",
-    expects="question (options inline), answer (letters), image: HF Image; optional id, question_id, imagename, skill",
 )

@@ -1,7 +1,7 @@
 """AI4Math/MathVerse testmini: five versions of each problem; Vision-Only rows have an empty question
 (the question is drawn in the image), which gets ``VISION_ONLY_QUESTION`` instead."""
 
-from data_prep.converters.common import DatasetSpec, choice_or_math, row_fields, text_ids
+from data_prep.converters.common import DatasetSpec, choice_or_math, row_fields, struct_value, text_ids, text_value
 from data_prep.errors import BadRow
 
 VISION_ONLY = "Vision Only"
@@ -9,7 +9,7 @@ VISION_ONLY_QUESTION = "Answer the question shown in the image."
 
 
 def to_fields(record: dict) -> dict:
-    question = (record["question"] or "").strip()
+    question = text_value(record, "question").strip()
     if not question and record["problem_version"] == VISION_ONLY:
         question = VISION_ONLY_QUESTION
     answer = "" if record["answer"] is None else str(record["answer"])
@@ -20,13 +20,11 @@ def to_fields(record: dict) -> dict:
         answer_type, choices = "math", None
     else:
         raise BadRow("question_type", "unknown question type", repr(record["question_type"]))
-    metadata = record.get("metadata") or {}
+    metadata = struct_value(record, "metadata")
     extra = {
-        **text_ids(record, {"sample_index": "sample_index", "problem_index": "problem_index"}),
-        "problem_version": record["problem_version"],
-        "question_type": record["question_type"],
-        "subject": metadata.get("subject"),
-        "subfield": metadata.get("subfield"),
+        **text_ids(record, {"sample_index": "sample_index", "problem_index": "problem_index",
+                            "problem_version": "problem_version", "question_type": "question_type"}),
+        **text_ids(metadata, {"subject": "subject", "subfield": "subfield"}),
     }
     return row_fields(question, [record["image"]], ["image"], answer, answer_type, choices, extra)
 
@@ -35,13 +33,9 @@ SPEC = DatasetSpec(
     name="mathverse",
     hub_id="AI4Math/MathVerse",
     splits=("testmini",),
-    columns=frozenset(
-        {"sample_index", "problem_index", "problem_version", "question", "image", "answer", "question_type",
-         "metadata", "query_wo", "query_cot", "question_for_eval"}
-    ),
+    columns=frozenset({"problem_version", "question", "image", "answer", "question_type"}),
+    optional_columns=frozenset({"sample_index", "problem_index", "metadata"}),
     to_fields=to_fields,
     fields={"question": "question", "ground_truth": "answer", "choices": "question"},
     id_column="sample_index",
-    expects="sample_index, problem_index, problem_version, question, image: HF Image, answer, question_type, "
-    "metadata, query_wo, query_cot, question_for_eval",
 )

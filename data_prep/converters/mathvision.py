@@ -1,13 +1,20 @@
 """MathLLMs/MathVision: ``<image1>`` in the question refers to ``decoded_image``; options list (empty
 for free-form questions, then the answer is a value)."""
 
-from data_prep.converters.common import DatasetSpec, numbered_placeholders, row_fields, text_ids
+from data_prep.converters.common import (
+    DatasetSpec,
+    numbered_placeholders,
+    row_fields,
+    string_list,
+    text_ids,
+    text_value,
+)
 from data_prep.rows import render_choices
 
 
 def to_fields(record: dict) -> dict:
-    choices = [str(option) for option in record["options"] or []] or None
-    question = record["question"] or ""
+    choices = string_list(record, "options") or None
+    question = text_value(record, "question")
     if choices:
         question = render_choices(question, choices)
     question, images, image_fields = numbered_placeholders(
@@ -21,9 +28,9 @@ SPEC = DatasetSpec(
     name="mathvision",
     hub_id="MathLLMs/MathVision",
     splits=("test", "testmini"),
-    columns=frozenset({"id", "question", "options", "image", "decoded_image", "answer", "solution", "level", "subject"}),
+    columns=frozenset({"question", "options", "decoded_image", "answer"}),
+    optional_columns=frozenset({"id", "level", "subject"}),
     to_fields=to_fields,
     fields={"question": "question", "ground_truth": "answer", "choices": "options"},
     id_column="id",
-    expects="id, question (<image1>), options: list[str], decoded_image: HF Image, answer, solution, level, subject",
 )

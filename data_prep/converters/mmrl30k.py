@@ -1,10 +1,10 @@
 """XenoZLH/MMRL30k, the paper's training set (EasyR1 layout): problem (with ``<image>``), answer, images."""
 
-from data_prep.converters.common import DatasetSpec, free_form_fields
+from data_prep.converters.common import DatasetSpec, free_form_fields, image_cells
 
 
 def to_fields(record: dict) -> dict:
-    return free_form_fields(record["problem"], record["answer"], list(record["images"] or []), "images")
+    return free_form_fields(record, "problem", image_cells(record["images"] or [], "images"))
 
 
 SPEC = DatasetSpec(
@@ -14,5 +14,4 @@ SPEC = DatasetSpec(
     columns=frozenset({"problem", "answer", "images"}),
     to_fields=to_fields,
     fields={"question": "problem", "ground_truth": "answer", "choices": "problem"},
-    expects="problem (with <image>), answer (free-form or letter), images: list of HF Image",
 )

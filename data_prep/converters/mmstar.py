@@ -12,10 +12,9 @@ SPEC = DatasetSpec(
     name="mmstar",
     hub_id="Lin-Chen/MMStar",
     splits=("val",),
-    columns=frozenset({"index", "question", "image", "answer", "category", "l2_category"}),
-    optional_columns=frozenset({"meta_info"}),
+    columns=frozenset({"question", "image", "answer"}),
+    optional_columns=frozenset({"index", "category", "l2_category"}),
     to_fields=to_fields,
     fields={"question": "question", "ground_truth": "answer", "choices": "question"},
     id_column="index",
-    expects="index, question (options inline), image: HF Image, answer (letter), category, l2_category",
 )

@@ -17,6 +17,8 @@ from data_prep.converters.mathverse import VISION_ONLY_QUESTION
 IMAGE = datasets.Image()
 IMAGES = datasets.Sequence(datasets.Image())
 STRING = datasets.Value("string")
+INT = datasets.Value("int64")
+FLOAT = datasets.Value("float64")
 SEQ_STRING = datasets.Sequence(STRING)
 
 
@@ -98,7 +100,14 @@ def image_in_mode(mode: str, size=(16, 12)) -> bytes:
 
 
 # ---------------------------------------------------------------------------------------------------
-# Every dataset: exact source columns and types, a few records, and the rows they must become
+# Every dataset: the source's FULL column list and types as its card gives them (README "Preparing
+# data" lists where each was checked), a few records, and the rows they must become
+
+
+def logicvista_record(identifier: str, question: str, answer: str) -> dict:
+    return {"question": question, "answer": answer, "reasoning": "because", "image": png(), "skill": "inductive",
+            "broad_capability": "diagram", "specific_capability": "patterns", "imagesource": "web",
+            "sourcelink": "https://example.org", "liscenced": "yes", "id": identifier}
 
 
 def dataset_from(columns: dict, records: list[dict]) -> datasets.Dataset:
@@ -128,8 +137,8 @@ CASES = {
     ),
     "geo3k": (
         "train", ("hub", "disk_dict"),
-        {"images": IMAGES, "problem": STRING, "answer": STRING, "id": STRING, "choices": SEQ_STRING, "ground_truth": STRING},
-        [{"images": [png()], "problem": "<image>Find x.", "answer": "12", "id": "7", "choices": ["6", "12", "18", "24"],
+        {"images": IMAGES, "problem": STRING, "answer": STRING, "id": INT, "choices": SEQ_STRING, "ground_truth": STRING},
+        [{"images": [png()], "problem": "<image>Find x.", "answer": "12", "id": 7, "choices": ["6", "12", "18", "24"],
           "ground_truth": "B"}],
         [expect("12", "math", "Find x.", choices=["6", "12", "18", "24"], id="7", choice_letter="B")],
     ),
@@ -177,42 +186,48 @@ CASES = {
         "testmini", ("hub", "disk_dict", "parquet"),
         {"pid": STRING, "question": STRING, "image": STRING, "decoded_image": IMAGE, "choices": SEQ_STRING, "unit": STRING,
          "precision": datasets.Value("float64"), "answer": STRING, "question_type": STRING, "answer_type": STRING,
-         "metadata": {"category": STRING, "context": STRING, "grade": STRING, "language": STRING, "skills": SEQ_STRING,
-                      "source": STRING, "task": STRING},
+         "metadata": {"category": STRING, "context": STRING, "grade": STRING, "img_height": INT, "img_width": INT,
+                      "language": STRING, "skills": SEQ_STRING, "source": STRING, "split": STRING, "task": STRING},
          "query": STRING},
         [
             {"pid": "1", "question": "Which colour is the bar?", "image": "images/1.jpg", "decoded_image": png(),
              "choices": ["red", "blue", "green"], "unit": None, "precision": None, "answer": "blue",
              "question_type": "multi_choice", "answer_type": "text",
-             "metadata": {"category": "general-vqa", "context": "bar chart", "grade": "daily life", "language": "english",
-                          "skills": ["a"], "source": "ChartQA", "task": "figure question answering"}, "query": "q"},
+             "metadata": {"category": "general-vqa", "context": "bar chart", "grade": "daily life", "img_height": 24,
+                          "img_width": 32, "language": "english", "skills": ["a"], "source": "ChartQA", "split": "testmini",
+                          "task": "figure question answering"}, "query": "q"},
             {"pid": "2", "question": "How long is it?", "image": "images/2.jpg", "decoded_image": png(), "choices": None,
              "unit": "cm", "precision": 2.0, "answer": "1.25", "question_type": "free_form", "answer_type": "float",
-             "metadata": {"category": "math-targeted-vqa", "context": "c", "grade": "g", "language": "english",
-                          "skills": ["b"], "source": "s", "task": "t"}, "query": "q"},
+             "metadata": {"category": "math-targeted-vqa", "context": "c", "grade": "g", "img_height": 24, "img_width": 32,
+                          "language": "english", "skills": ["b"], "source": "s", "split": "testmini", "task": "t"},
+             "query": "q"},
             {"pid": "3", "question": "How many?", "image": "images/3.jpg", "decoded_image": png(), "choices": None,
              "unit": None, "precision": None, "answer": "12", "question_type": "free_form", "answer_type": "integer",
-             "metadata": {"category": "c", "context": "c", "grade": "g", "language": "english", "skills": [],
-                          "source": "s", "task": "t"}, "query": "q"},
+             "metadata": {"category": "c", "context": "c", "grade": "g", "img_height": 24, "img_width": 32,
+                          "language": "english", "skills": [], "source": "s", "split": "testmini", "task": "t"},
+             "query": "q"},
             {"pid": "4", "question": "List them.", "image": "images/4.jpg", "decoded_image": png(), "choices": None,
              "unit": "", "precision": None, "answer": "[1, 2]", "question_type": "free_form", "answer_type": "list",
-             "metadata": {"category": "c", "context": "c", "grade": "g", "language": "english", "skills": [],
-                          "source": "s", "task": "t"}, "query": "q"},
+             "metadata": {"category": "c", "context": "c", "grade": "g", "img_height": 24, "img_width": 32,
+                          "language": "english", "skills": [], "source": "s", "split": "testmini", "task": "t"},
+             "query": "q"},
         ],
         [
             expect("B", "choice", "Which colour is the bar?\nChoices:\nA. red\nB. blue\nC. green", choices=["red", "blue", "green"],
                    pid="1", question_type="multi_choice", task="figure question answering", source="ChartQA"),
-            expect("1.25", "number", "How long is it? (Unit: cm)", pid="2", precision=2, unit="cm", source_answer_type="float"),
-            expect("12", "number", "How many?", pid="3", precision=None, source_answer_type="integer"),
-            expect("[1, 2]", "text", "List them.", pid="4", unit=None),
+            expect("1.25", "number", "How long is it? (Unit: cm)", pid="2", precision=2, unit="cm", source_answer_type="float",
+                   numeric_rule="precision"),
+            expect("12", "number", "How many?", pid="3", precision=None, source_answer_type="integer", numeric_rule="exact"),
+            expect("[1, 2]", "text", "List them.", pid="4", unit=None, numeric_rule=None),
         ],
     ),
     "wemath": (
         "testmini", ("hub", "disk_dict"),
         {"ID": STRING, "split": STRING, "knowledge concept": STRING, "question": STRING, "option": STRING, "answer": STRING,
-         "image_path": IMAGE, "key": STRING},
+         "image_path": IMAGE, "key": STRING, "question number": INT, "knowledge concept description": STRING},
         [{"ID": "3steps_12", "split": "testmini", "knowledge concept": "Area of rectangles", "question": "What is the area?",
-          "option": "A. 12; B. 24 cm²; C. 36; D. No correct answer", "answer": "B", "image_path": png(), "key": "3steps_1"}],
+          "option": "A. 12; B. 24 cm²; C. 36; D. No correct answer", "answer": "B", "image_path": png(), "key": "3steps_1",
+          "question number": 12, "knowledge concept description": "Area = length × width"}],
         [expect("B", "choice", "What is the area?\nChoices:\nA. 12\nB. 24 cm²\nC. 36\nD. No correct answer",
                 choices=["12", "24 cm²", "36", "No correct answer"], ID="3steps_12", key="3steps_1",
                 knowledge_concept="Area of rectangles", source_split="testmini")],
@@ -227,20 +242,22 @@ CASES = {
             {"image": png(), "query": "Total?", "label": ["1,234"], "human_or_machine": 1},
         ],
         [
-            expect("12", "number", "What is the peak?", human_or_machine="0"),
-            expect("Asia", "text", "Which is larger?", human_or_machine="1"),
-            expect("1234", "number", "Total?"),
+            expect("12", "number", "What is the peak?", human_or_machine="0", numeric_rule="relaxed"),
+            expect("Asia", "text", "Which is larger?", human_or_machine="1", numeric_rule=None),
+            expect("1234", "number", "Total?", numeric_rule="relaxed"),
         ],
     ),
     "logicvista": (
         "test", ("hub", "parquet"),
-        {"question": STRING, "answer": STRING, "image": IMAGE, "id": STRING},
+        {"question": STRING, "answer": STRING, "reasoning": STRING, "image": IMAGE, "skill": STRING, "broad_capability": STRING,
+         "specific_capability": STRING, "imagesource": STRING, "sourcelink": STRING, "liscenced": STRING, "id": STRING},
         [
-            {"question": "Which comes next?\nA. circle\nB. square\nC. star", "answer": "b", "image": png(), "id": "L1"},
-            {"question": "Which are even?\n(A) 2 (B) 3 (C) 4", "answer": "C, A", "image": png(), "id": "L2"},
+            logicvista_record("L1", "Which comes next?\nA. circle\nB. square\nC. star", "b"),
+            logicvista_record("L2", "Which are even?\n(A) 2 (B) 3 (C) 4", "C, A"),
         ],
         [
-            expect("B", "choice", "Which comes next?\nA. circle\nB. square\nC. star", choices=["circle", "square", "star"], id="L1"),
+            expect("B", "choice", "Which comes next?\nA. circle\nB. square\nC. star", choices=["circle", "square", "star"], id="L1",
+                   skill="inductive", broad_capability="diagram", specific_capability="patterns"),
             expect("A, C", "choice", "Which are even?\n(A) 2 (B) 3 (C) 4", choices=["2", "3", "4"], id="L2"),
         ],
     ),
@@ -262,23 +279,24 @@ CASES = {
     ),
     "mmstar": (
         "val", ("readme", "disk_dict", "parquet"),
-        {"index": datasets.Value("int64"), "question": STRING, "image": IMAGE, "answer": STRING, "category": STRING,
-         "l2_category": STRING},
+        {"index": INT, "question": STRING, "image": IMAGE, "answer": STRING, "category": STRING, "l2_category": STRING,
+         "meta_info": {"source": STRING, "split": STRING, "image_path": STRING}},
         [{"index": 0, "question": "Which animal is shown?\nOptions: A: cat, B: dog, C: bird, D: fish", "image": png(),
-          "answer": "B", "category": "coarse perception", "l2_category": "image scene and topic"}],
+          "answer": "B", "category": "coarse perception", "l2_category": "image scene and topic",
+          "meta_info": {"source": "MMBench", "split": "val", "image_path": "images/0.jpg"}}],
         [expect("B", "choice", "Which animal is shown?\nOptions: A: cat, B: dog, C: bird, D: fish",
                 choices=["cat", "dog", "bird", "fish"], source_index="0", category="coarse perception")],
     ),
 }
 
-HALLUSION_COLUMNS = {name: STRING for name in ("category", "subcategory", "visual_input", "set_id", "figure_id", "question_id",
-                                               "question", "gt_answer_details", "gt_answer", "filename")}
+HALLUSION_COLUMNS = {name: STRING for name in ("category", "subcategory", "visual_input", "set_id", "figure_id", "sample_note",
+                                               "question_id", "question", "gt_answer_details", "gt_answer", "filename")}
 HALLUSION_COLUMNS["image"] = IMAGE
 
 
 def hallusion_record(question_id, visual_input, image, gt):
     return {"category": "VD", "subcategory": "chart", "visual_input": visual_input, "set_id": "0", "figure_id": "1",
-            "question_id": question_id, "question": f"Is statement {question_id} true?", "gt_answer_details": "d",
+            "sample_note": "note", "question_id": question_id, "question": f"Is statement {question_id} true?", "gt_answer_details": "d",
             "gt_answer": gt, "filename": None if image is None else "f.png", "image": image}
 
 
@@ -292,3 +310,23 @@ def mmmu_record(identifier, question, options, answer, question_type, images):
               "answer": answer, "topic_difficulty": "Easy", "question_type": question_type, "subfield": "Zoology"}
     record.update({f"image_{n}": images.get(n) for n in range(1, 8)})
     return record
+
+
+VIRL_COLUMNS = {"question": STRING, "answer": STRING, "PassRate_32BTrained": FLOAT, "PassRate_7BBase": FLOAT, "category": STRING,
+                "source": STRING, "qid": STRING, "image": SEQ_STRING}
+
+
+def virl_record(qid: str, question: str, answer: str, paths: list[str]) -> dict:
+    return {"question": question, "answer": answer, "PassRate_32BTrained": 0.5, "PassRate_7BBase": 0.25, "category": "math",
+            "source": "geo", "qid": qid, "image": paths}
+
+
+# the card columns each converter does not read (reported, not fatal)
+UNREAD = {
+    "mmrl30k": [], "geo3k": [], "mmk12": [], "chartqa": [], "mathvision": ["image", "solution"],
+    "mathverse": ["query_cot", "query_wo", "question_for_eval"], "mathvista": ["image", "query"],
+    "wemath": ["knowledge concept description", "question number"], "mmstar": ["meta_info"],
+    "logicvista": ["imagesource", "liscenced", "reasoning", "sourcelink"],
+    "hallusionbench": ["gt_answer_details", "sample_note"], "mmmu": ["explanation"],
+    "virl39k": ["PassRate_32BTrained", "PassRate_7BBase"],
+}

@@ -1,9 +1,14 @@
-"""The list / inspect / mix / synthetic commands."""
+"""The list / inspect / mix / synthetic commands, and the CLI's errors for bad options, output paths
+and input files."""
 
+import contextlib
+import os
+import subprocess
 import sys
 import types
 
 import pyarrow.parquet as pq
+import pytest
 from data_prep_fixtures import CASES, dataset_from, png
 
 from data_prep.__main__ import main
@@ -78,3 +83,121 @@ def test_converting_twice_replaces_the_output(tmp_path):
     dataset_from(columns, [{"image": png(), "query": "Peak?", "label": ["3"], "human_or_machine": 0}]).to_parquet(source)
     assert main(["chartqa", "--input", source, "--output", output]) == 0
     assert pq.read_table(output).num_rows == 1
+
+
+# ---------------------------------------------------------------------------------------------------
+# Bad options, output paths and input files: one clear line naming the option or the file, no output
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (["--max-pixels", "-5"], "argument --max-pixels: must be at least 0 (0 = never downscale), got -5"),
+        (["--max-pixels", "lots"], "argument --max-pixels: not an integer: 'lots'"),
+        (["--limit", "-1"], "argument --limit: must be at least 1 (source rows to convert), got -1"),
+        (["--limit", "0"], "argument --limit: must be at least 1 (source rows to convert), got 0"),
+    ],
+)
+def test_bad_conversion_options_are_usage_errors(tmp_path, capsys, options, message):
+    source = str(tmp_path / "source.parquet")
+    dataset_from(CASES["chartqa"][2], CASES["chartqa"][3]).to_parquet(source)
+    with pytest.raises(SystemExit) as stopped:
+        main(["chartqa", "--input", source, "--output", str(tmp_path / "out.parquet"), *options])
+    assert stopped.value.code == 2
+    assert message in capsys.readouterr().err
+    assert sorted(os.listdir(tmp_path)) == ["source.parquet"]
+
+
+@pytest.mark.parametrize("limit", ["0", "-1"])
+def test_mix_refuses_a_per_source_limit_below_one(tmp_path, capsys, limit):
+    prepared = _prepare(tmp_path, "chartqa")
+    with pytest.raises(SystemExit) as stopped:
+        main(["mix", prepared, "--output", str(tmp_path / "mixed.parquet"), "--per-source-limit", limit])
+    assert stopped.value.code == 2
+    assert f"argument --per-source-limit: must be at least 1 (rows kept per data_source), got {limit}" in capsys.readouterr().err
+    assert not os.path.exists(tmp_path / "mixed.parquet")
+
+
+@contextlib.contextmanager
+def _read_only(folder):
+    """``folder`` made unwritable for real: mode 0555, and for root (whom modes do not stop) the
+    immutable attribute; skips when neither takes effect here."""
+    folder.chmod(0o555)
+    immutable = os.geteuid() == 0 and subprocess.run(["chattr", "+i", str(folder)], capture_output=True).returncode == 0
+    try:
+        if os.access(folder, os.W_OK):
+            pytest.skip("cannot make a folder read-only for this user here")
+        yield
+    finally:
+        if immutable:
+            subprocess.run(["chattr", "-i", str(folder)], check=True)
+        folder.chmod(0o755)
+
+
+def _output_problem(tmp_path, problem):
+    """(the --output value, the message expected) for each kind of unwritable output path."""
+    if problem == "empty":
+        return "", "error: --output: the output path is empty ('')"
+    if problem == "is a folder":
+        (tmp_path / "outdir").mkdir()
+        return str(tmp_path / "outdir"), f"error: --output: '{tmp_path / 'outdir'}' is a folder; give a file name"
+    if problem == "parent is a file":
+        (tmp_path / "plain").write_text("x")
+        path = tmp_path / "plain" / "sub" / "out.parquet"
+        return str(path), f"error: --output: '{path}': '{tmp_path / 'plain'}' is a file, so no folder can be made there"
+    (tmp_path / "locked").mkdir()
+    path = tmp_path / "locked" / "out.parquet"
+    return str(path), f"error: --output: '{path}': the folder '{tmp_path / 'locked'}' is not writable"
+
+
+@pytest.mark.parametrize("problem", ["empty", "is a folder", "parent is a file", "read-only folder"])
+@pytest.mark.parametrize("command", ["convert", "mix"])
+def test_output_path_problems_are_clear_errors(tmp_path, capsys, problem, command):
+    prepared = _prepare(tmp_path, "chartqa")
+    output, message = _output_problem(tmp_path, problem)
+    argv = ["mix", prepared] if command == "mix" else ["chartqa", "--input", str(tmp_path / "chartqa-source.parquet")]
+    capsys.readouterr()
+    with _read_only(tmp_path / "locked") if problem == "read-only folder" else contextlib.nullcontext():
+        assert main([*argv, "--output", output]) == 1
+        if problem == "read-only folder":
+            assert os.listdir(tmp_path / "locked") == []
+    assert message in capsys.readouterr().err
+
+
+def _bad_file(tmp_path, kind) -> str:
+    """A path that is not a readable prepared file, of the given kind."""
+    path = tmp_path / f"{kind.replace(' ', '_')}.parquet"
+    if kind == "zero bytes":
+        path.write_bytes(b"")
+    elif kind == "truncated":
+        whole = open(_prepare(tmp_path, "chartqa"), "rb").read()
+        path.write_bytes(whole[: len(whole) // 2])
+    elif kind == "raw source":
+        dataset_from(CASES["chartqa"][2], CASES["chartqa"][3]).to_parquet(str(path))
+    return str(path)
+
+
+BAD_FILES = {
+    "missing": "no such file",
+    "zero bytes": "not a readable parquet file (empty, truncated or another format)",
+    "truncated": "not a readable parquet file (empty, truncated or another format)",
+    "raw source": "not a prepared file, it lacks ['data_source', 'prompt', 'images', 'ability', 'reward_model', "
+                  "'extra_info']",
+}
+
+
+@pytest.mark.parametrize("kind", sorted(BAD_FILES))
+def test_inspect_names_a_file_that_is_not_a_prepared_one(tmp_path, capsys, kind):
+    path = _bad_file(tmp_path, kind)
+    assert main(["inspect", path]) == 1
+    assert f"error: {path}: {BAD_FILES[kind]}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("kind", sorted(BAD_FILES))
+def test_mix_refuses_a_file_that_is_not_a_prepared_one(tmp_path, capsys, kind):
+    prepared = _prepare(tmp_path, "mathvista")
+    path = _bad_file(tmp_path, kind)
+    mixed = tmp_path / "mixed.parquet"
+    assert main(["mix", prepared, path, "--output", str(mixed)]) == 1
+    assert f"error: {path}: {BAD_FILES[kind]}" in capsys.readouterr().err
+    assert not mixed.exists()

@@ -1,13 +1,14 @@
 """Atomic, streaming parquet writing."""
 
 import os
+import stat
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from data_prep_fixtures import png
 
-from data_prep.io import ROW_TYPES, write_parquet_atomic
+from data_prep.io import ROW_TYPES, write_parquet_atomic, write_table_atomic
 from data_prep.rows import build_row
 
 
@@ -69,3 +70,15 @@ def test_no_rows_writes_an_empty_file_with_verls_columns(tmp_path):
     assert write_parquet_atomic([], path) == 0
     table = pq.read_table(path)
     assert table.num_rows == 0 and set(ROW_TYPES) <= set(table.column_names)
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o027, 0o640), (0o002, 0o664)])
+def test_outputs_honour_the_umask(tmp_path, umask, mode):
+    previous = os.umask(umask)
+    try:
+        write_parquet_atomic(_rows(2), str(tmp_path / "rows.parquet"))
+        write_table_atomic(pq.read_table(tmp_path / "rows.parquet"), str(tmp_path / "copy.parquet"))
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(os.stat(tmp_path / "rows.parquet").st_mode) == mode
+    assert stat.S_IMODE(os.stat(tmp_path / "copy.parquet").st_mode) == mode

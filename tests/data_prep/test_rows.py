@@ -123,7 +123,7 @@ def test_build_row_layout():
     assert row["reward_model"] == {"style": "rule", "ground_truth": "red"}
     assert row["ability"] == "general"
     assert row["extra_info"] == {"split": "test", "index": 3, "answer_type": "text", "question": "What colour?",
-                                 "choices": None, "pid": "17"}
+                                 "choices": None, "numeric_rule": None, "pid": "17"}
     image = Image.open(io.BytesIO(row["images"][0]["bytes"]))
     assert (image.mode, image.size, row["images"][0]["path"]) == ("RGB", (32, 24), None)
     assert _row(data_source="mathvista")["ability"] == "math"
@@ -169,3 +169,14 @@ def test_build_row_names_the_bad_image():
 def test_build_row_refuses_extra_keys_that_clash_with_its_own():
     with pytest.raises(ValueError, match="clash"):
         _row(extra={"index": 5})
+
+
+def test_numeric_rule_is_written_for_number_answers_only():
+    row = _row(ground_truth="1,200", answer_type="number", numeric_rule="relaxed")
+    assert (row["reward_model"]["ground_truth"], row["extra_info"]["numeric_rule"]) == ("1200", "relaxed")
+
+
+@pytest.mark.parametrize("answer_type, numeric_rule", [("number", None), ("number", "approximate"), ("text", "exact")])
+def test_numeric_rule_must_match_the_answer_type(answer_type, numeric_rule):
+    with pytest.raises(ValueError, match="numeric_rule must be one of"):
+        _row(ground_truth="12", answer_type=answer_type, numeric_rule=numeric_rule)
