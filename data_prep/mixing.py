@@ -19,7 +19,10 @@ def mix(inputs: list[str], output: str, per_source_limit: int | None = None) -> 
     if per_source_limit is not None and per_source_limit < 1:
         raise ValueError(f"per_source_limit must be at least 1, got {per_source_limit}")
     check_output_path(output)
-    tables = pa.concat_tables([read_prepared(path) for path in inputs], promote_options="permissive")
+    try:
+        tables = pa.concat_tables([read_prepared(path) for path in inputs], promote_options="permissive")
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as error:  # e.g. one extra_info field typed differently
+        raise ValueError(f"the inputs' columns do not agree, so they cannot be mixed: {error}") from error
     kept: dict[str, int] = {}
     keep = []
     for position, source in enumerate(tables.column("data_source").to_pylist()):

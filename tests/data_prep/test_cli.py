@@ -7,6 +7,7 @@ import subprocess
 import sys
 import types
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from data_prep_fixtures import CASES, dataset_from, png
@@ -201,3 +202,15 @@ def test_mix_refuses_a_file_that_is_not_a_prepared_one(tmp_path, capsys, kind):
     assert main(["mix", prepared, path, "--output", str(mixed)]) == 1
     assert f"error: {path}: {BAD_FILES[kind]}" in capsys.readouterr().err
     assert not mixed.exists()
+
+
+def test_mix_names_columns_that_do_not_agree(tmp_path, capsys):
+    prepared = _prepare(tmp_path, "chartqa")
+    table = pq.read_table(prepared).to_pylist()
+    for row in table:
+        row["extra_info"]["human_or_machine"] = 1  # an int where the other file has text
+    other = str(tmp_path / "other.parquet")
+    pq.write_table(pa.Table.from_pylist(table), other)
+    assert main(["mix", prepared, other, "--output", str(tmp_path / "mixed.parquet")]) == 1
+    assert "error: the inputs' columns do not agree, so they cannot be mixed" in capsys.readouterr().err
+    assert not (tmp_path / "mixed.parquet").exists()
