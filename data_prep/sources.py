@@ -53,12 +53,11 @@ class Source:
         """Where source row ``position`` is: its file, and for a source of several files its row there."""
         if len(self.files) == 1:
             return self.files[0][0]
-        start = 0
         for path, rows in self.files:
-            if position < start + rows:
-                return f"{path}, its row {position - start}"
-            start += rows
-        return self.description
+            if position < rows:
+                return f"{path}, its row {position}"
+            position -= rows
+        raise IndexError("row beyond the source's files")
 
 
 def _text_kept_as_bytes(column: pa.ChunkedArray | pa.Array) -> list:
