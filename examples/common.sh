@@ -46,6 +46,7 @@ vogue_launch() {
         "actor_rollout_ref.actor.ppo_mini_batch_size=$MINI_BATCH_SIZE"
         actor_rollout_ref.actor.use_dynamic_bsz=True
         actor_rollout_ref.actor.ppo_max_token_len_per_gpu=24576
+        actor_rollout_ref.actor.entropy_from_logits_with_chunking=True
         "actor_rollout_ref.rollout.name=$ROLLOUT_NAME"
         "actor_rollout_ref.rollout.tensor_model_parallel_size=$rollout_tp"
         actor_rollout_ref.rollout.gpu_memory_utilization=0.6

@@ -11,6 +11,11 @@ import socket
 import tempfile
 
 import pytest
+from hypothesis import settings
+
+# Property tests draw the same examples on every run: a test that fails by chance blocks landings.
+settings.register_profile("deterministic", derandomize=True, database=None, deadline=None)
+settings.load_profile("deterministic")
 
 _PRIVATE_HOME = tempfile.mkdtemp(prefix="vogue-tests-home-")
 os.environ.update(

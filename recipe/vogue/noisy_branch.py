@@ -4,15 +4,23 @@ Rollouts come from the raw images; a row drawn into the noisy branch is teacher-
 a fresh perturbation T(image) of its own. The helpers here are pure (no verl, no Ray): deterministic
 seeds, the draws for one training step, and the processor re-run that turns perturbed images into
 ``pixel_values`` while checking that nothing but the pixels changed.
+
+Rows are named by values that survive a rerun and a resume: a step's rows in GENERATION order
+(verl repeats each prompt n times, interleaved, so row g is response g mod n of prompt slot g // n,
+before ``_balance_batch`` reorders them by length), and each prompt's identity —
+``data_source`` + ``extra_info.index``, or a hash of its text and image bytes where that pair is
+missing or shared by two prompts of the step.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
+from collections import Counter
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import torch
 from PIL import Image
 
@@ -22,6 +30,9 @@ from recipe.vogue.schedule import draw_noisy_branch, noisy_branch_probability
 __all__ = [
     "NoisyBranchError",
     "stable_seed",
+    "prompt_identities",
+    "perturbation_seeds",
+    "has_image",
     "BranchDraw",
     "draw_branches",
     "images_from_messages",
@@ -37,6 +48,75 @@ def stable_seed(*parts: Hashable) -> int:
     """A 63-bit seed from ``parts`` that is the same in every process and every run (unlike ``hash``)."""
     digest = hashlib.blake2b("\x1f".join(map(str, parts)).encode(), digest_size=8).digest()
     return int.from_bytes(digest, "little") >> 1
+
+
+def _content_bytes(item: Any) -> bytes:
+    """What identifies one content item of a chat message: its encoded bytes, pixels, or text."""
+    if isinstance(item, Mapping) and item.get("type") == "image":
+        image = item.get("image")
+        if isinstance(item.get("bytes"), bytes):
+            return item["bytes"]
+        if isinstance(image, Image.Image):
+            return f"{image.mode}{image.size}".encode() + image.tobytes()
+        return repr(image).encode()
+    return repr(item.get("text") if isinstance(item, Mapping) else item).encode()
+
+
+def _content_hash(messages: Sequence[Any]) -> str:
+    """blake2b of a chat prompt's text and image bytes."""
+    digest = hashlib.blake2b(digest_size=16)
+    for message in messages:
+        content = message.get("content") if isinstance(message, Mapping) else message
+        for item in content if isinstance(content, list | tuple) else [content]:
+            digest.update(_content_bytes(item) + b"\x1e")
+    return digest.hexdigest()
+
+
+def prompt_identities(
+    data_sources: Sequence[Any] | None, extra_infos: Sequence[Any] | None, raw_prompts: Sequence[Any]
+) -> list[str]:
+    """One identity per prompt slot of a step (inputs: one entry per slot, in generation order).
+
+    ``data_source`` + ``extra_info.index`` where the row has an index and no other slot of the step has
+    the same pair; otherwise a hash of the prompt's text and image bytes. Slots whose identities still
+    coincide (the same prompt twice in a step) are told apart by their occurrence number.
+    """
+    slots = len(raw_prompts)
+
+    def indexed(slot: int) -> str | None:
+        extra = extra_infos[slot] if extra_infos is not None else None
+        if not isinstance(extra, Mapping) or extra.get("index") is None:
+            return None
+        source = data_sources[slot] if data_sources is not None else ""
+        return f"{source}\x1f{extra['index']}"
+
+    keys = [indexed(slot) for slot in range(slots)]
+    counts = Counter(key for key in keys if key is not None)
+    keys = [key if key is not None and counts[key] == 1 else "#" + _content_hash(raw_prompts[slot])
+            for slot, key in enumerate(keys)]
+    seen: Counter = Counter()
+    out = []
+    for key in keys:
+        out.append(f"{key}\x1f{seen[key]}" if seen[key] else key)
+        seen[key] += 1
+    return out
+
+
+def perturbation_seeds(seed: int, step: int, identities: Sequence[str], generation_order: Sequence[int], n: int) -> list[int]:
+    """Seed of each row's perturbation: (run seed, step, its prompt's identity, its position in the group).
+
+    ``generation_order[row]`` is the row's index in generation order (response ``g mod n`` of prompt slot
+    ``g // n``); ``identities`` is indexed by prompt slot (``prompt_identities``).
+    """
+    return [stable_seed("perturb", seed, step, identities[g // n], g % n) for g in map(int, generation_order)]
+
+
+def has_image(multi_modal_inputs: Sequence[Any]) -> torch.Tensor:
+    """[B] bool: rows whose ``multi_modal_inputs`` carry ``pixel_values`` (text-only prompts have none)."""
+    return torch.tensor(
+        [isinstance(inputs, Mapping) and inputs.get("pixel_values") is not None for inputs in multi_modal_inputs],
+        dtype=torch.bool,
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,13 +141,17 @@ def draw_branches(
     schedule: Mapping[str, Any],
     granularity: str,
     monitor_fraction: float,
+    shards: int | None = None,
+    eligible: torch.Tensor | None = None,
 ) -> BranchDraw:
-    """Draw z ~ Bernoulli(p_noi(step)) (per sample / group / step) and the monitored raw rows.
+    """Draw z ~ Bernoulli(p_noi(step)) (per sample / group / worker block / step) and the monitored raw rows.
 
-    ``step`` is 0-based progress (the first training step has p_noi = schedule start). The generator is
-    seeded from (seed, step) only, so a resumed run redraws exactly what the original run drew.
+    Rows are in generation order (``group_index[g]`` = uid of row g). ``step`` is the schedule's
+    progress (``schedule.step_base`` decides whether the first training step is 0 or 1). The generator
+    is seeded from (seed, step) only, so a resumed run redraws exactly what the original run drew.
     A raw row is monitored with probability ``monitor_fraction``: it gets the noisy forward so u_per
-    stays visible late in training, but its advantage is shaped as a raw-branch sample.
+    stays visible late in training, but its advantage is shaped as a raw-branch sample. Rows that are
+    not ``eligible`` (no image) are never noisy nor monitored; the others' draws do not depend on them.
     """
     generator = torch.Generator().manual_seed(stable_seed("branch", seed, step))
     probability = noisy_branch_probability(
@@ -78,8 +162,10 @@ def draw_branches(
         end=schedule["end"],
         fixed=schedule["fixed"],
     )
-    is_noisy = draw_noisy_branch(len(group_index), group_index, probability, granularity, generator)
+    is_noisy = draw_noisy_branch(len(group_index), group_index, probability, granularity, generator, shards)
     is_monitor = (torch.rand(len(group_index), generator=generator) < monitor_fraction) & ~is_noisy
+    if eligible is not None:
+        is_noisy, is_monitor = is_noisy & eligible, is_monitor & eligible
     return BranchDraw(is_noisy, is_monitor, probability)
 
 
@@ -105,7 +191,8 @@ def noisy_multi_modal_inputs(
     row: int,
     processor_kwargs: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """``raw_inputs`` with ``pixel_values`` recomputed from T(image) (image k perturbed with seed (seed, k)).
+    """``raw_inputs`` with ``pixel_values`` recomputed from T(image) (image k perturbed with seed (seed, k);
+    with ``spec.images == "first"`` only image 0, the others re-processed as they are).
 
     Raises ``NoisyBranchError`` naming ``row`` when the raw inputs have no pixel_values, when the
     perturbed images give a different ``image_grid_thw`` or pixel shape (the teacher-forced sequence would
@@ -117,7 +204,10 @@ def noisy_multi_modal_inputs(
         raise NoisyBranchError(f"row {row}: multi_modal_inputs has no pixel_values; the noisy branch needs images")
     if not images:
         raise NoisyBranchError(f"row {row}: the prompt has pixel_values but no image in raw_prompt")
-    perturbed = [perturb_image(image, spec, stable_seed("image", seed, k)) for k, image in enumerate(images)]
+    perturbed = [
+        perturb_image(image, spec, stable_seed("image", seed, k)) if k == 0 or spec.images == "all" else image
+        for k, image in enumerate(images)
+    ]
     processed = image_processor(images=perturbed, return_tensors="pt", **dict(processor_kwargs or {}))
     noisy_pixels = processed.get("pixel_values")
     if noisy_pixels is None:

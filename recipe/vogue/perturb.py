@@ -17,6 +17,8 @@ import torch
 import torchvision.transforms.v2.functional as TF
 from PIL import Image
 
+from recipe.vogue.typed_fields import check_field_types
+
 __all__ = [
     "PerturbationSpec",
     "perturb_image",
@@ -30,9 +32,15 @@ class PerturbationSpec:
     """Which operations T applies and how strongly (METHOD.md §1).
 
     - ``hflip`` / ``vflip``: each applied with probability ``flip_prob``.
-    - ``rotate``: angle ~ U(-degrees, +degrees), same canvas (no expand), corners filled black.
-    - ``color_jitter``: brightness and contrast factors ~ U(1 - 0.15·s, 1 + 0.15·s), s = ``strength``.
-    - ``gaussian_noise``: x ← clip(x + N(0, (sigma·s)²), 0, 1) on [0, 1] pixels.
+    - ``rotate``: angle ~ U(-degrees, +degrees), same canvas (no expand), corners filled black;
+      ``rotate_interpolation`` ``bilinear`` (paper reading) or ``nearest`` (torchvision's
+      ``RandomRotation`` default, the released code).
+    - ``color_jitter``: brightness and contrast factors ~ U(1 - 0.15·s, 1 + 0.15·s), s = ``strength``;
+      ``jitter_order`` ``fixed`` (brightness, then contrast) or ``random`` (either order with
+      probability ½ per image, like torchvision's ``ColorJitter`` in the released code).
+    - ``gaussian_noise``: x ← clip(x + N(0, (sigma·s)²), 0, 1) on [0, 1] pixels, back to uint8 by
+      ``noise_quantize`` ``round`` or ``floor`` (the released code's ``astype(np.uint8)`` truncation).
+    - ``images``: ``all`` images of a prompt are perturbed, or only the ``first`` (the released code).
     """
 
     hflip: bool = True
@@ -44,10 +52,24 @@ class PerturbationSpec:
     gaussian_noise: bool = True
     sigma: float = 0.4
     strength: float = 1.0
+    rotate_interpolation: str = "bilinear"
+    jitter_order: str = "fixed"
+    noise_quantize: str = "round"
+    images: str = "all"
 
+    CHOICES = {
+        "rotate_interpolation": ("bilinear", "nearest"),
+        "jitter_order": ("fixed", "random"),
+        "noise_quantize": ("round", "floor"),
+        "images": ("all", "first"),
+    }
     JITTER_RANGE = 0.15  # brightness/contrast half-range per unit strength (METHOD.md §1)
 
     def __post_init__(self):
+        check_field_types(self, "perturbation")
+        for name, choices in self.CHOICES.items():
+            if getattr(self, name) not in choices:
+                raise ValueError(f"perturbation.{name} must be one of {list(choices)}, got {getattr(self, name)!r}")
         if not 0.0 <= self.flip_prob <= 1.0:
             raise ValueError(f"perturbation.flip_prob must be in [0, 1], got {self.flip_prob}")
         if not 0.0 <= self.degrees <= 180.0:
@@ -92,7 +114,8 @@ def perturb_image(image: Image.Image, spec: PerturbationSpec | Mapping[str, Any]
 
     Returns an RGB image of the same size as ``image`` (non-RGB inputs are converted to RGB first).
     The random draws depend only on ``seed``; every draw is made whether or not its op is enabled, so
-    switching one op off does not change the others' randomness.
+    switching one op off does not change the others' randomness. The jitter-order draw comes last, so
+    the other draws (and every ``jitter_order=fixed`` output) are those of the earlier versions.
     """
     spec = PerturbationSpec.from_config(spec)
     if not isinstance(image, Image.Image):
@@ -109,6 +132,7 @@ def perturb_image(image: Image.Image, spec: PerturbationSpec | Mapping[str, Any]
     brightness = _uniform(generator, 1.0 - jitter, 1.0 + jitter)
     contrast = _uniform(generator, 1.0 - jitter, 1.0 + jitter)
     noise_seed = int(torch.randint(0, 2**62, (), generator=generator).item())
+    contrast_first = spec.jitter_order == "random" and torch.rand((), generator=generator).item() < 0.5
 
     pixels = TF.pil_to_tensor(rgb)  # uint8 [3, H, W]
     if spec.hflip and do_hflip:
@@ -116,16 +140,19 @@ def perturb_image(image: Image.Image, spec: PerturbationSpec | Mapping[str, Any]
     if spec.vflip and do_vflip:
         pixels = TF.vertical_flip(pixels)
     if spec.rotate and spec.degrees > 0:
-        pixels = TF.rotate(pixels, angle, interpolation=TF.InterpolationMode.BILINEAR, expand=False, fill=0)
+        interpolation = TF.InterpolationMode(spec.rotate_interpolation)
+        pixels = TF.rotate(pixels, angle, interpolation=interpolation, expand=False, fill=0)
     if spec.color_jitter and jitter > 0:
-        pixels = TF.adjust_brightness(pixels, brightness)
-        pixels = TF.adjust_contrast(pixels, contrast)
+        adjustments = [(TF.adjust_brightness, brightness), (TF.adjust_contrast, contrast)]
+        for adjust, factor in adjustments[::-1] if contrast_first else adjustments:
+            pixels = adjust(pixels, factor)
     std = spec.sigma * spec.strength
     if spec.gaussian_noise and std > 0:
         unit = pixels.float().div_(255.0)
         noise = torch.randn(unit.shape, generator=torch.Generator().manual_seed(noise_seed))
         unit.add_(noise, alpha=std).clamp_(0.0, 1.0)
-        pixels = unit.mul_(255.0).round_().to(torch.uint8)
+        unit.mul_(255.0)
+        pixels = (unit.floor_() if spec.noise_quantize == "floor" else unit.round_()).to(torch.uint8)
     return TF.to_pil_image(pixels)
 
 

@@ -17,7 +17,7 @@ __all__ = [
 ]
 
 SCHEDULES = ("linear", "fixed", "cosine")
-GRANULARITIES = ("sample", "group", "step")
+GRANULARITIES = ("sample", "group", "worker", "step")
 
 
 def noisy_branch_probability(
@@ -54,14 +54,18 @@ def draw_noisy_branch(
     num_samples: int,
     group_index: Sequence[Hashable] | None,
     p: float,
-    granularity: Literal["sample", "group", "step"] = "sample",
+    granularity: Literal["sample", "group", "worker", "step"] = "sample",
     generator: torch.Generator | None = None,
+    shards: int | None = None,
 ) -> torch.Tensor:
-    """z ∈ {0,1}^num_samples: which samples belong to the noisy branch.
+    """z ∈ {0,1}^num_samples: which samples belong to the noisy branch (samples in generation order).
 
     - sample: z_i ~ Bernoulli(p) independently per response (paper).
     - group:  one Bernoulli(p) per prompt group (responses sharing ``group_index``).
-    - step:   one Bernoulli(p) for the whole batch (authors' code, per data-parallel worker).
+    - worker: one Bernoulli(p) per block of W = ``shards`` contiguous blocks (block b holds samples
+      ⌊b·N/W⌋ … ⌊(b+1)·N/W⌋ − 1, equal when W divides N): the released code draws once per
+      data-parallel worker, so the noisy fraction of a step is Binomial(W, p)/W.
+    - step:   one Bernoulli(p) for the whole batch (all or nothing).
     ``group_index`` (e.g. verl's per-sample ``uid``) is required for "group" and checked for length.
     """
     if granularity not in GRANULARITIES:
@@ -74,6 +78,12 @@ def draw_noisy_branch(
         return torch.rand(num_samples, generator=generator) < p
     if granularity == "step":
         return (torch.rand((), generator=generator) < p).expand(num_samples).clone()
+    if granularity == "worker":
+        if shards is None or shards < 1:
+            raise ValueError(f"granularity 'worker' needs shards >= 1, got {shards}")
+        block_draws = torch.rand(shards, generator=generator) < p
+        bounds = [b * num_samples // shards for b in range(shards + 1)]
+        return block_draws.repeat_interleave(torch.tensor(bounds).diff())
     if group_index is None:
         raise ValueError("granularity 'group' needs group_index")
     groups = {key: i for i, key in enumerate(dict.fromkeys(group_index))}

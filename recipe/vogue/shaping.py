@@ -1,10 +1,14 @@
 """VOGUE advantage shaping (METHOD.md §3): GRPO advantages plus two capped, detached bonuses.
 
-Per response token t of sample i:
+Per response token t of sample i, with the sign-preserving cap c(x, A, β) = sign(x)·min(|x|, |A|/β):
 
-    g_out = min(|A_i| / β_o, α_o · u_out,t)
-    g_per = min(|A_i| / β_p, α_p · u_per,t)          (noisy-branch samples only)
+    g_out = c(α_o · u_out,t, A_i, β_o)
+    g_per = c(α_p · u_per,t, A_i, β_p)               (noisy-branch samples only)
     Â_t   = A_i + g_out + z_i · g_per                 (z_i = 1 for noisy-branch samples)
+
+For u ≥ 0 the cap is the paper's min(|A|/β, α·u) (METHOD.md §3); for a signed u (the released code's
+forward surrogate, or its 1e−8 terms dipping below 0) it is the released code's
+sign(c)·min(|c|, |A|/β) (METHOD.md §9): |g| ≤ |A|/β on both sides and A = 0 ⇒ g = 0 exactly.
 
 ``cap_base="shaped"`` reproduces the authors' released code, where the entropy bonus is capped by
 |A_i + z_i·g_per| instead of |A_i|. Setting α_o = 0 or α_p = 0 removes a bonus (the paper's ablations).
@@ -22,10 +26,11 @@ CAP_BASES = ("advantage", "shaped")
 
 
 def _capped_bonus(cap_source: torch.Tensor, beta: float, alpha: float, signal: torch.Tensor):
-    """min(|cap_source| / β, α · signal) and the mask of positions where the cap was the smaller term."""
+    """sign(α·signal)·min(|α·signal|, |cap_source| / β) and the mask of positions where the cap bound."""
     cap = cap_source.abs() / beta
-    uncapped = alpha * signal
-    return torch.minimum(cap, uncapped), cap < uncapped
+    uncapped = alpha * signal if alpha else torch.zeros_like(signal)  # α = 0 removes the bonus, even at u = inf
+    magnitude = uncapped.abs()
+    return torch.sign(uncapped) * torch.minimum(magnitude, cap), cap < magnitude
 
 
 def _masked_mean(values: torch.Tensor, mask: torch.Tensor) -> float:
@@ -57,9 +62,9 @@ def shape_advantages(
         alpha_*, beta_*: bonus scales and cap divisors (β > 0, α ≥ 0).
         cap_base: "advantage" (paper: caps use |A|) or "shaped" (authors' code: g_out capped by |A + g_per|).
 
-    Both bonuses are ≥ 0 whenever u_out, u_per ≥ 0, each is at most |A|/β (|A + g_per|/β_o for
-    "shaped"), both vanish when A = 0, and the sign of A is never flipped. With a signed u_per (the
-    ``forward`` estimator) g_per can be negative; that is the paper's "Forward KL" ablation.
+    Both bonuses are ≥ 0 whenever u_out, u_per ≥ 0; |g_out| ≤ |A|/β_o (|A + g_per|/β_o for "shaped"),
+    |g_per| ≤ |A|/β_p, both are exactly 0 when A = 0, and the sign of A is never flipped when
+    1/β_o + 1/β_p ≤ 1 (the defaults). A signed u_per (the ``forward`` surrogate) gives a signed g_per.
     Masked positions of Â are 0. Inputs are read as detached.
 
     metrics: g_out_mean / g_per_mean (over response tokens of all rows / of noisy rows),

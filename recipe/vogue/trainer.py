@@ -7,14 +7,22 @@
 - ``_update_actor``: receives the batch with GRPO advantages, adds the VOGUE bonuses
   (``shaping.shape_advantages``) and hands the shaped batch to verl's actor update; logs ``vogue/*``.
 
-With ``vogue.enable=false`` both hooks are verl's, so the baseline is plain GRPO on the same code.
-``rollout_from=raw`` only (METHOD.md §5); the step used by the schedule is ``global_steps − 1``, which
-verl restores from the checkpoint on resume, and the draws are seeded from (vogue.seed, step).
+A third, ``_balance_batch``, only records each row's position in generation order (``vogue_generation_order``)
+before verl reorders the rows by length: draws and perturbation seeds are defined on that order and on
+each prompt's identity (``noisy_branch``), so they do not depend on response lengths, and a rerun or a
+resumed run perturbs the same response of the same step identically.
+
+With ``vogue.enable=false`` every hook is verl's, so the baseline is plain GRPO on the same code.
+``rollout_from=raw`` only (METHOD.md §5); the schedule's step is ``global_steps − 1 + schedule.step_base``
+(verl restores global_steps from the checkpoint on resume), and the draws are seeded from (vogue.seed, step).
+Prompts without an image are raw-branch rows (z = 0, u_per = 0), counted in ``vogue/no_image_frac``.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import logging
 import math
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -34,19 +42,25 @@ from recipe.vogue.noisy_branch import (
     BranchDraw,
     NoisyBranchError,
     draw_branches,
+    has_image,
     images_from_messages,
     noisy_multi_modal_inputs,
-    stable_seed,
+    perturbation_seeds,
+    prompt_identities,
 )
 from recipe.vogue.shaping import shape_advantages
-from recipe.vogue.uncertainty import sampled_token_entropy, symmetric_kl_from_sampled
+from recipe.vogue.uncertainty import FULL_KL_ESTIMATORS, sampled_token_entropy, symmetric_kl_from_sampled
 from recipe.vogue.vogue_config import check_multimodal_processor, validate_run_config
-from recipe.vogue.worker import CHUNK_SIZE_KEY, NOISY_INPUTS_KEY, PAIRED_OUTPUT_KEYS
+from recipe.vogue.worker import CHUNK_SIZE_KEY, ESTIMATOR_KEY, NOISY_INPUTS_KEY, PAIRED_OUTPUT_KEYS
 
-__all__ = ["VOGUE_COLUMNS", "VogueTrainer"]
+__all__ = ["VOGUE_COLUMNS", "GENERATION_ORDER_KEY", "VogueTrainer"]
+
+logger = logging.getLogger(__name__)
 
 # Per-row tensors _compute_old_log_prob adds to the batch for _update_actor (popped there).
 VOGUE_COLUMNS = ("vogue_entropy", "vogue_u_per", "vogue_is_noisy")
+# [B] int64: each row's index in generation order, recorded before verl's _balance_batch reorders rows.
+GENERATION_ORDER_KEY = "vogue_generation_order"
 
 
 class VogueTrainer(RayPPOTrainer):
@@ -56,23 +70,65 @@ class VogueTrainer(RayPPOTrainer):
         if self.vogue.enable:
             check_multimodal_processor(self.processor, self.config.actor_rollout_ref.model.path)
         self._vogue_metrics: dict[str, float] = {}
+        self._warned_no_image = False
 
-    # ---- branch draws and the noisy pass -------------------------------------------------------------
+    # ---- row identities, branch draws and the noisy pass ---------------------------------------------
+
+    def _balance_batch(self, batch: DataProto, metrics, logging_prefix="global_seqlen", keep_minibatch=False):
+        if self.vogue.enable:
+            batch.batch[GENERATION_ORDER_KEY] = torch.arange(len(batch))
+        return super()._balance_batch(batch, metrics, logging_prefix=logging_prefix, keep_minibatch=keep_minibatch)
+
+    @staticmethod
+    def _generation_order(batch: DataProto) -> np.ndarray:
+        """[B] index of each row in generation order (identity when verl did not balance the batch)."""
+        if GENERATION_ORDER_KEY in batch.batch.keys():
+            return batch.batch[GENERATION_ORDER_KEY].cpu().numpy()
+        return np.arange(len(batch))
 
     def _draw_branches(self, batch: DataProto) -> BranchDraw:
+        """The step's draws over its rows in generation order, returned in the batch's current order."""
         schedule = self.vogue.schedule
-        return draw_branches(
-            group_index=list(batch.non_tensor_batch["uid"]),
-            step=self.global_steps - 1,
+        order = self._generation_order(batch)
+        by_generation = np.argsort(order)
+        columns = batch.non_tensor_batch
+        eligible = has_image(columns["multi_modal_inputs"]) if "multi_modal_inputs" in columns else None
+        draw = draw_branches(
+            group_index=list(columns["uid"][by_generation]),
+            step=self.global_steps - 1 + schedule.step_base,
             total_steps=schedule.total_steps or self.total_training_steps,
             seed=self.vogue.seed,
             schedule={"type": schedule.type, "start": schedule.start, "end": schedule.end, "fixed": schedule.fixed},
             granularity=self.vogue.granularity,
             monitor_fraction=self.vogue.monitor_fraction,
+            shards=self.vogue.draw_shards or self._get_dp_size(self.actor_rollout_wg, "actor"),
+            eligible=None if eligible is None else eligible[by_generation],
         )
+        index = torch.as_tensor(order)
+        return BranchDraw(draw.is_noisy[index], draw.is_monitor[index], draw.probability)
+
+    def _perturbation_seeds(self, batch: DataProto, rows: list[int]) -> list[int]:
+        """Per-row seeds from (vogue.seed, step, prompt identity, position in the group) — see noisy_branch."""
+        n = int(self.config.actor_rollout_ref.rollout.n)
+        order = self._generation_order(batch)
+        by_generation = np.argsort(order)
+        columns = batch.non_tensor_batch
+        groups = columns["uid"][by_generation].reshape(-1, n) if len(batch) % n == 0 else None
+        if groups is None or (groups != groups[:, :1]).any():
+            raise NoisyBranchError(
+                f"the step's {len(batch)} rows are not {n} responses per prompt in generation order; "
+                "cannot name each response for its perturbation seed"
+            )
+        slots = by_generation[::n]
+        identities = prompt_identities(
+            columns["data_source"][slots] if "data_source" in columns else None,
+            columns["extra_info"][slots] if "extra_info" in columns else None,
+            columns["raw_prompt"][slots],
+        )
+        return perturbation_seeds(self.vogue.seed, self.global_steps, identities, order[rows], n)
 
     def _noisy_inputs(self, batch: DataProto, rows: list[int]) -> np.ndarray:
-        """Perturbed multi_modal_inputs for ``rows`` (seed per response from run seed, step, uid, row)."""
+        """Perturbed multi_modal_inputs for ``rows`` (seeds from ``_perturbation_seeds``)."""
         columns = batch.non_tensor_batch
         for key in ("raw_prompt", "multi_modal_inputs"):
             if key not in columns:
@@ -80,10 +136,10 @@ class VogueTrainer(RayPPOTrainer):
         image_processor = self.processor.image_processor
         patch_size = getattr(image_processor, "patch_size", 14)
         processor_kwargs = dict(self.config.data.get("mm_processor_kwargs") or {})
-        step = self.global_steps - 1
+        seeds = dict(zip(rows, self._perturbation_seeds(batch, rows), strict=True))
 
         def build(row: int) -> dict:
-            seed = stable_seed(self.vogue.seed, step, columns["uid"][row], row)
+            seed = seeds[row]
             images = images_from_messages(columns["raw_prompt"][row], patch_size)
             return noisy_multi_modal_inputs(
                 columns["multi_modal_inputs"][row], images, image_processor, self.vogue.perturbation, seed, row,
@@ -92,6 +148,11 @@ class VogueTrainer(RayPPOTrainer):
 
         with ThreadPoolExecutor(max_workers=self.vogue.perturb_workers) as pool:
             built = list(pool.map(build, rows))
+        if self.vogue.audit_dir:  # which perturbation each response got, to compare runs
+            self._audit_perturbations = {
+                seeds[row]: hashlib.blake2b(inputs["pixel_values"].numpy().tobytes(), digest_size=16).hexdigest()
+                for row, inputs in zip(rows, built, strict=True)
+            }
         out = np.empty(len(rows), dtype=object)
         out[:] = built
         return out
@@ -123,10 +184,11 @@ class VogueTrainer(RayPPOTrainer):
         return padded
 
     def _paired_log_prob(self, subset: DataProto) -> tuple[dict[str, torch.Tensor], float]:
-        """One call of the worker's raw+noisy pass (kl_estimator=full): [rows, response] tensors and mfu."""
+        """One call of the worker's raw+noisy pass (full-vocabulary estimators): [rows, response] tensors and mfu."""
         batch_td = left_right_2_no_padding(subset.to_tensordict())
         tu.assign_non_tensor(
-            batch_td, calculate_entropy=True, compute_loss=False, **{CHUNK_SIZE_KEY: self.vogue.kl_chunk_size}
+            batch_td, calculate_entropy=True, compute_loss=False,
+            **{CHUNK_SIZE_KEY: self.vogue.kl_chunk_size, ESTIMATOR_KEY: self.vogue.kl_estimator},
         )
         output = self.actor_rollout_wg.compute_log_prob_with_noisy_branch(batch_td)
         tensors = {key: no_padding_2_padding(tu.get(output, key), batch_td).float() for key in PAIRED_OUTPUT_KEYS}
@@ -136,9 +198,17 @@ class VogueTrainer(RayPPOTrainer):
         if not self.vogue.enable:
             return super()._compute_old_log_prob(batch)
         draw = self._draw_branches(batch)
+        without_image = ~has_image(batch.non_tensor_batch.get("multi_modal_inputs", [None] * len(batch)))
+        if without_image.any() and not self._warned_no_image:
+            logger.warning(
+                "VOGUE: %d of %d rows of step %d have no image; they train as raw-branch rows (z = 0, u_per = 0), "
+                "counted in vogue/no_image_frac (warned once per run)",
+                int(without_image.sum()), len(batch), self.global_steps,
+            )
+            self._warned_no_image = True
         probed = draw.is_probed.nonzero().flatten().tolist()
         noisy_inputs = self._noisy_inputs(batch, probed) if probed else None  # fails before any forward
-        if self.vogue.kl_estimator == "full":
+        if self.vogue.kl_estimator in FULL_KL_ESTIMATORS:
             old_log_prob, mfu, noisy = self._full_kl_passes(batch, probed, noisy_inputs)
         else:
             old_log_prob, mfu = super()._compute_old_log_prob(batch)
@@ -162,6 +232,7 @@ class VogueTrainer(RayPPOTrainer):
         self._vogue_metrics = self._branch_metrics(
             batch.batch["response_mask"], draw, raw_entropy, noisy_entropy, u_per
         )
+        self._vogue_metrics["vogue/no_image_frac"] = float(without_image.float().mean())
         return old_log_prob, mfu
 
     def _sampled_noisy_pass(self, batch: DataProto, probed: list[int], noisy_inputs: np.ndarray, raw_log_probs):
@@ -184,7 +255,7 @@ class VogueTrainer(RayPPOTrainer):
             subset = self._padded_subset(batch, probed, {NOISY_INPUTS_KEY: noisy_inputs})
             paired, paired_mfu = self._paired_log_prob(subset)
             parts.append((probed, paired["log_probs"], paired["entropy"]))
-            noisy = tuple(paired[key][: len(probed)] for key in ("noisy_log_probs", "noisy_entropy", "symmetric_kl"))
+            noisy = tuple(paired[key][: len(probed)] for key in ("noisy_log_probs", "noisy_entropy", "u_per"))
             mfu = mfu if raw_rows else paired_mfu
         template = parts[0][1]
         log_probs = template.new_zeros((len(batch), template.shape[1]))
@@ -220,6 +291,8 @@ class VogueTrainer(RayPPOTrainer):
         if missing:
             raise RuntimeError(f"VOGUE columns {missing} are missing: _compute_old_log_prob did not run its noisy pass")
         entropy, u_per, is_noisy = (batch.batch.pop(key) for key in VOGUE_COLUMNS)
+        if GENERATION_ORDER_KEY in batch.batch.keys():
+            batch.batch.pop(GENERATION_ORDER_KEY)
         vogue = self.vogue
         shaped, shaping_metrics = shape_advantages(
             batch.batch["advantages"], batch.batch["response_mask"], entropy, u_per, is_noisy,
@@ -235,11 +308,15 @@ class VogueTrainer(RayPPOTrainer):
         return output
 
     def _save_audit(self, batch: DataProto, entropy, u_per, is_noisy, shaped) -> None:
-        """Everything needed to recompute GRPO + shaping for this step (``vogue.audit_dir``)."""
+        """Everything needed to recompute GRPO + shaping for this step (``vogue.audit_dir``), and a digest of
+        each probed response's perturbed pixel_values keyed by its perturbation seed."""
         os.makedirs(self.vogue.audit_dir, exist_ok=True)
         record = {key: batch.batch[key].cpu() for key in ("token_level_rewards", "response_mask", "advantages")}
         record.update(
             uid=list(batch.non_tensor_batch["uid"]), entropy=entropy.cpu(), u_per=u_per.cpu(),
             is_noisy=is_noisy.cpu(), shaped=shaped.cpu(), vogue=dataclasses.asdict(self.vogue),
+            has_image=has_image(batch.non_tensor_batch["multi_modal_inputs"]),
+            perturbations=getattr(self, "_audit_perturbations", {}),
         )
+        self._audit_perturbations = {}
         torch.save(record, os.path.join(self.vogue.audit_dir, f"step_{self.global_steps}.pt"))

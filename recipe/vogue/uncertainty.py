@@ -12,13 +12,18 @@ import torch
 
 __all__ = [
     "SAMPLED_KL_ESTIMATORS",
+    "FULL_KL_ESTIMATORS",
     "symmetric_kl_from_logits",
+    "forward_kl_from_logits",
+    "kl_from_logits",
     "entropy_from_logits",
     "symmetric_kl_from_sampled",
     "sampled_token_entropy",
 ]
 
 SAMPLED_KL_ESTIMATORS = ("sampled", "dupl_code", "forward")
+# Exact estimators over the whole vocabulary (they need both branches' logits: the worker's paired pass).
+FULL_KL_ESTIMATORS = ("full", "forward_full")
 DEFAULT_CHUNK_SIZE = 128
 _DUPL_EPS = 1e-8
 
@@ -42,6 +47,21 @@ def _check_chunk(chunk_size: int, temperature: float) -> None:
         raise ValueError(f"temperature must be > 0, got {temperature}")
 
 
+def _chunked_over_positions(chunk_fn, chunk_size: int, *logits: torch.Tensor) -> torch.Tensor:
+    """float32 [...] = chunk_fn(chunk of every ``logits`` [..., V]) over positions, ``chunk_size`` at a time."""
+    flat = [_flatten_positions(x) for x in logits]
+    out = torch.empty(flat[0].shape[0], dtype=torch.float32, device=flat[0].device)
+    for start in range(0, flat[0].shape[0], chunk_size):
+        out[start : start + chunk_size] = chunk_fn(*(x[start : start + chunk_size] for x in flat))
+    return out.reshape(logits[0].shape[:-1])
+
+
+def _check_pair(raw_logits: torch.Tensor, noisy_logits: torch.Tensor, chunk_size: int, temperature: float) -> None:
+    if raw_logits.shape != noisy_logits.shape:
+        raise ValueError(f"raw and noisy logits differ in shape: {tuple(raw_logits.shape)} vs {tuple(noisy_logits.shape)}")
+    _check_chunk(chunk_size, temperature)
+
+
 @torch.no_grad()
 def symmetric_kl_from_logits(
     raw_logits: torch.Tensor,
@@ -61,16 +81,10 @@ def symmetric_kl_from_logits(
         float32 tensor of shape [...]. Vocabulary entries that are −inf in BOTH branches contribute 0;
         an entry that is −inf in only one branch gives +inf (the divergence is infinite).
     """
-    if raw_logits.shape != noisy_logits.shape:
-        raise ValueError(f"raw and noisy logits differ in shape: {tuple(raw_logits.shape)} vs {tuple(noisy_logits.shape)}")
-    _check_chunk(chunk_size, temperature)
-    raw = _flatten_positions(raw_logits)
-    noisy = _flatten_positions(noisy_logits)
-    out = torch.empty(raw.shape[0], dtype=torch.float32, device=raw.device)
-    for start in range(0, raw.shape[0], chunk_size):
-        end = start + chunk_size
-        out[start:end] = _chunk_symmetric_kl(raw[start:end], noisy[start:end], temperature)
-    return out.reshape(raw_logits.shape[:-1])
+    _check_pair(raw_logits, noisy_logits, chunk_size, temperature)
+    return _chunked_over_positions(
+        lambda raw, noisy: _chunk_symmetric_kl(raw, noisy, temperature), chunk_size, raw_logits, noisy_logits
+    )
 
 
 def _chunk_symmetric_kl(raw: torch.Tensor, noisy: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -85,14 +99,45 @@ def _chunk_symmetric_kl(raw: torch.Tensor, noisy: torch.Tensor, temperature: flo
 
 
 @torch.no_grad()
+def forward_kl_from_logits(
+    raw_logits: torch.Tensor,
+    noisy_logits: torch.Tensor,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    temperature: float = 1.0,
+) -> torch.Tensor:
+    """Exact u_t = KL(p‖q) = Σ_v p_v (log p_v − log q_v) per position (the paper's "Forward KL" ablation).
+
+    Same arguments, chunking and memory bound as ``symmetric_kl_from_logits``; ≥ 0. Entries with p_v = 0
+    contribute 0; an entry with p_v > 0 and q_v = 0 gives +inf.
+    """
+    _check_pair(raw_logits, noisy_logits, chunk_size, temperature)
+    return _chunked_over_positions(
+        lambda raw, noisy: _chunk_forward_kl(raw, noisy, temperature), chunk_size, raw_logits, noisy_logits
+    )
+
+
+def _chunk_forward_kl(raw: torch.Tensor, noisy: torch.Tensor, temperature: float) -> torch.Tensor:
+    log_p = _log_softmax_fp32(raw, temperature)
+    log_ratio = torch.sub(log_p, _log_softmax_fp32(noisy, temperature))
+    return log_p.exp_().mul_(log_ratio).nan_to_num_(nan=0.0, posinf=float("inf")).sum(-1)  # 0·log 0 = 0
+
+
+def kl_from_logits(
+    estimator: str, raw_logits: torch.Tensor, noisy_logits: torch.Tensor, chunk_size: int, temperature: float
+) -> torch.Tensor:
+    """u_per for a full-vocabulary estimator: ``full`` (symmetric KL) or ``forward_full`` (KL(p‖q))."""
+    if estimator == "full":
+        return symmetric_kl_from_logits(raw_logits, noisy_logits, chunk_size, temperature)
+    if estimator == "forward_full":
+        return forward_kl_from_logits(raw_logits, noisy_logits, chunk_size, temperature)
+    raise ValueError(f"unknown full-vocabulary estimator {estimator!r}; expected one of {FULL_KL_ESTIMATORS}")
+
+
+@torch.no_grad()
 def entropy_from_logits(logits: torch.Tensor, chunk_size: int = DEFAULT_CHUNK_SIZE, temperature: float = 1.0) -> torch.Tensor:
-    """u_out,t = −Σ_v π_v log π_v per position (full vocabulary), chunked like ``symmetric_kl_from_logits``."""
+    """u_out,t = −Σ_v π_v log π_v per position (full vocabulary, fp32), chunked like ``symmetric_kl_from_logits``."""
     _check_chunk(chunk_size, temperature)
-    flat = _flatten_positions(logits)
-    out = torch.empty(flat.shape[0], dtype=torch.float32, device=flat.device)
-    for start in range(0, flat.shape[0], chunk_size):
-        out[start : start + chunk_size] = _chunk_entropy(flat[start : start + chunk_size], temperature)
-    return out.reshape(logits.shape[:-1])
+    return _chunked_over_positions(lambda chunk: _chunk_entropy(chunk, temperature), chunk_size, logits)
 
 
 def _chunk_entropy(logits: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -113,8 +158,12 @@ def symmetric_kl_from_sampled(
     - ``sampled``:   u = ½ (r − 1) · log r. Always ≥ 0 and unbiased: E_{o~p}[u] = ½[KL(p‖q) + KL(q‖p)].
     - ``dupl_code``: a = p(o_t), b = q(o_t); u = ½[a (log a − log(b + 1e−8)) + b (log b − log(a + 1e−8))]
       — the surrogate in the authors' released code (roughly a × the ``sampled`` estimate).
-    - ``forward``:   u = log p − log q, the single-sample estimate of KL(p‖q) (the "Forward KL"
-      ablation); it can be negative.
+    - ``forward``:   u = a (log a − log(b + 1e−8)) — the released code's "Forward KL" ablation
+      (``use_forward_kl_only``), the first half of ``dupl_code`` without the ½; it can be slightly
+      negative (the 1e−8 term) and is small wherever p(o_t) is.
+
+    Each a·log a term is ``xlogy(a, a)`` (0 at a = 0), as in ``torch.nn.functional.kl_div``, which the
+    released code calls.
     """
     if raw_log_probs.shape != noisy_log_probs.shape:
         raise ValueError(
@@ -127,10 +176,15 @@ def symmetric_kl_from_sampled(
         return 0.5 * torch.expm1(log_r) * log_r
     if estimator == "dupl_code":
         a, b = log_p.exp(), log_q.exp()
-        return 0.5 * (a * (log_p - torch.log(b + _DUPL_EPS)) + b * (log_q - torch.log(a + _DUPL_EPS)))
+        return 0.5 * (_released_kl_term(a, b) + _released_kl_term(b, a))
     if estimator == "forward":
-        return log_p - log_q
+        return _released_kl_term(log_p.exp(), log_q.exp())
     raise ValueError(f"unknown u_per estimator {estimator!r}; expected one of {SAMPLED_KL_ESTIMATORS}")
+
+
+def _released_kl_term(target: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
+    """F.kl_div(log(other + 1e−8), target) elementwise = target·(log target − log(other + 1e−8))."""
+    return torch.xlogy(target, target) - target * torch.log(other + _DUPL_EPS)
 
 
 @torch.no_grad()

@@ -17,7 +17,8 @@ from PIL import Image
 from recipe.vogue.perturb import PerturbationSpec, perturb_image
 from recipe.vogue.schedule import GRANULARITIES, noisy_branch_probability
 from recipe.vogue.shaping import CAP_BASES
-from recipe.vogue.uncertainty import SAMPLED_KL_ESTIMATORS
+from recipe.vogue.typed_fields import check_field_types
+from recipe.vogue.uncertainty import FULL_KL_ESTIMATORS, SAMPLED_KL_ESTIMATORS
 
 __all__ = [
     "KL_ESTIMATORS",
@@ -29,7 +30,7 @@ __all__ = [
     "check_multimodal_processor",
 ]
 
-KL_ESTIMATORS = ("full", *SAMPLED_KL_ESTIMATORS)
+KL_ESTIMATORS = (*FULL_KL_ESTIMATORS, *SAMPLED_KL_ESTIMATORS)
 ENTROPY_MODES = ("full", "sampled_token")
 ROLLOUT_SOURCES = ("raw", "noisy_branch")
 GRPO_ESTIMATORS = ("grpo", "vogue_grpo")
@@ -63,20 +64,29 @@ def _choice(field: str, value: Any, choices: tuple[str, ...]) -> None:
 
 @dataclasses.dataclass(frozen=True)
 class ScheduleConfig:
-    """p_noi(s) (METHOD.md §4). ``total_steps=None`` means the trainer's total training steps."""
+    """p_noi(s) (METHOD.md §4). ``total_steps=None`` means the trainer's total training steps.
+
+    ``step_base``: s at the first training step. 0 (paper reading): p = 1 − (k − 1)/S for verl's
+    1-based global step k, i.e. 1.0 first and 1/S last; 1 (the released code): p = 1 − k/S, i.e.
+    1 − 1/S first and 0 at the last step.
+    """
 
     type: str = "linear"
     start: float = 1.0
     end: float = 0.0
     fixed: float = 0.5
     total_steps: int | None = None
+    step_base: int = 0
 
     def __post_init__(self):
+        check_field_types(self, "vogue.schedule")
+        if self.step_base not in (0, 1):
+            raise ValueError(f"vogue.schedule.step_base must be 0 or 1, got {self.step_base}")
         try:
             noisy_branch_probability(0, 1, self.type, self.start, self.end, self.fixed)
         except ValueError as error:
             raise ValueError(f"vogue.schedule: {error}") from None
-        if self.total_steps is not None and int(self.total_steps) <= 0:
+        if self.total_steps is not None and self.total_steps <= 0:
             raise ValueError(f"vogue.schedule.total_steps must be > 0 or null, got {self.total_steps}")
 
 
@@ -94,6 +104,7 @@ class VogueConfig:
     beta_per: float = 2.0
     cap_base: str = "advantage"
     granularity: str = "sample"
+    draw_shards: int | None = None
     monitor_fraction: float = 0.0
     schedule: ScheduleConfig = dataclasses.field(default_factory=ScheduleConfig)
     perturbation: PerturbationSpec = dataclasses.field(default_factory=PerturbationSpec)
@@ -103,6 +114,7 @@ class VogueConfig:
     audit_dir: str | None = None
 
     def __post_init__(self):
+        check_field_types(self, "vogue")
         if self.rollout_from == "noisy_branch":
             raise NotImplementedError(
                 "vogue.rollout_from=noisy_branch (rollouts from perturbed images, the paper's Algorithm 1) is "
@@ -122,8 +134,10 @@ class VogueConfig:
         if not 0.0 <= self.monitor_fraction < 1.0:
             raise ValueError(f"vogue.monitor_fraction must be in [0, 1), got {self.monitor_fraction}")
         for name in ("kl_chunk_size", "perturb_workers"):
-            if int(getattr(self, name)) < 1:
+            if getattr(self, name) < 1:
                 raise ValueError(f"vogue.{name} must be >= 1, got {getattr(self, name)}")
+        if self.draw_shards is not None and self.draw_shards < 1:
+            raise ValueError(f"vogue.draw_shards must be >= 1 or null (the actor's data-parallel size), got {self.draw_shards}")
         if self.enable:
             _check_perturbation(self.perturbation)
 
@@ -182,9 +196,10 @@ def validate_run_config(config: Any) -> VogueConfig:
         )
     if int(config.actor_rollout_ref.rollout.n) < 2:
         raise ValueError("vogue.enable=true needs GRPO groups: actor_rollout_ref.rollout.n must be >= 2")
-    if vogue.kl_estimator == "full" and config.actor_rollout_ref.model.get("use_fused_kernels", False):
+    if vogue.kl_estimator in FULL_KL_ESTIMATORS and config.actor_rollout_ref.model.get("use_fused_kernels", False):
         raise ValueError(
-            "vogue.kl_estimator=full needs the logits of both branches, which fused kernels never materialise: "
+            f"vogue.kl_estimator={vogue.kl_estimator} needs the logits of both branches, which fused kernels never "
+            "materialise: "
             "set actor_rollout_ref.model.use_fused_kernels=false or pick a sampled estimator"
         )
     if not config.data.get("image_key"):

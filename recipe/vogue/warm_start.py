@@ -15,7 +15,7 @@ import pandas as pd
 import torch
 from PIL import Image
 
-__all__ = ["reference_response", "warm_start", "greedy_accuracy"]
+__all__ = ["reference_response", "load_examples", "encode", "warm_start", "greedy_accuracy"]
 
 
 def reference_response(answer: str) -> str:
@@ -33,7 +33,7 @@ def _messages(prompt: list[dict]) -> list[dict]:
     return [{"role": "user", "content": content}]
 
 
-def _load_examples(path: str) -> list[tuple[str, list[Image.Image], str]]:
+def load_examples(path: str) -> list[tuple[str, list[Image.Image], str]]:
     frame = pd.read_parquet(path)
     examples = []
     for _, row in frame.iterrows():
@@ -42,7 +42,7 @@ def _load_examples(path: str) -> list[tuple[str, list[Image.Image], str]]:
     return examples
 
 
-def _encode(processor, examples, with_answer: bool):
+def encode(processor, examples, with_answer: bool):
     tokenizer = processor.tokenizer
     prompts = [processor.apply_chat_template(_messages(list(p)), add_generation_prompt=True, tokenize=False) for p, _, _ in examples]
     answers = [reference_response(a) + tokenizer.eos_token if with_answer else "" for _, _, a in examples]
@@ -60,14 +60,14 @@ def _encode(processor, examples, with_answer: bool):
 
 def warm_start(model, processor, data_path: str, steps: int = 150, batch_size: int = 16, lr: float = 3e-3, seed: int = 0) -> dict:
     """Fine-tune ``model`` in place for ``steps`` AdamW steps on ``data_path``; returns a short report."""
-    examples = _load_examples(data_path)
+    examples = load_examples(data_path)
     rng = random.Random(seed)
     torch.manual_seed(seed)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
     model.train()
     losses = []
     for _ in range(steps):
-        batch = _encode(processor, rng.sample(examples, min(batch_size, len(examples))), with_answer=True)
+        batch = encode(processor, rng.sample(examples, min(batch_size, len(examples))), with_answer=True)
         loss = model(**batch).loss
         optimizer.zero_grad()
         loss.backward()
@@ -80,8 +80,8 @@ def warm_start(model, processor, data_path: str, steps: int = 150, batch_size: i
 @torch.no_grad()
 def greedy_accuracy(model, processor, data_path: str, max_new_tokens: int = 24) -> float:
     """Fraction of rows whose greedy answer contains the reference ``\\boxed{answer}``."""
-    examples = _load_examples(data_path)
-    batch = _encode(processor, examples, with_answer=False)
+    examples = load_examples(data_path)
+    batch = encode(processor, examples, with_answer=False)
     out = model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False)
     texts = processor.tokenizer.batch_decode(out[:, batch["input_ids"].shape[1] :], skip_special_tokens=True)
     return sum(f"\\boxed{{{answer}}}" in text for text, (_, _, answer) in zip(texts, examples)) / len(examples)

@@ -1,11 +1,14 @@
-"""The one worker method VOGUE adds to verl: raw and noisy forwards plus the full-vocabulary sym-KL.
+"""The one worker method VOGUE adds to verl: raw and noisy forwards plus the full-vocabulary KL.
 
-``kl_estimator=full`` needs the logits of both branches at every response position; full logits
-never leave verl's engine, so the comparison happens inside the worker. For each micro-batch
-``paired_forward_step`` runs the model twice (raw ``multi_modal_inputs``, then the row's
+``kl_estimator=full`` (and ``forward_full``) needs the logits of both branches at every response
+position; full logits never leave verl's engine, so the comparison happens inside the worker. For each
+micro-batch ``paired_forward_step`` runs the model twice (raw ``multi_modal_inputs``, then the row's
 ``noisy_multi_modal_inputs``), lets verl's own ``prepare_model_outputs`` turn each output into
-log-probs and entropy, and computes u_per,t = ½[KL(p‖q) + KL(q‖p)] chunked over positions
-(``uncertainty.symmetric_kl_from_logits``). Two forwards per row, the cost of the sampled estimators.
+log-probs, and computes per position, chunked, in fp32: u_per,t = ½[KL(p‖q) + KL(q‖p)] (or KL(p‖q)
+for ``forward_full``) and both branches' entropies (``uncertainty``). verl's own entropy is computed in
+the logits' dtype (bf16 on GPU) unless ``entropy_from_logits_with_chunking`` is set, and then only
+with ``use_remove_padding``; u_out must be as precise as u_per. Two forwards per row, the cost of the
+sampled estimators.
 
 Layouts: with ``use_remove_padding`` the logits are packed ``[1, total_tokens (+pad), V]``; without it
 they are padded ``[batch, max_len, V]``. ``positions_to_jagged`` maps either to verl's per-sequence
@@ -26,14 +29,16 @@ from verl.utils.device import get_device_id, get_device_name
 from verl.utils.model import extract_multi_modal_inputs
 from verl.workers.engine_workers import ActorRolloutRefWorker
 
-from recipe.vogue.uncertainty import DEFAULT_CHUNK_SIZE, symmetric_kl_from_logits
+from recipe.vogue.uncertainty import DEFAULT_CHUNK_SIZE, entropy_from_logits, kl_from_logits
+from recipe.vogue.verl_patches import patch_qwen2_vl_text_only_batches
 
-__all__ = ["NOISY_INPUTS_KEY", "PAIRED_OUTPUT_KEYS", "positions_to_jagged", "scalar_temperature",
-           "paired_forward_step", "VogueActorRolloutRefWorker"]
+__all__ = ["NOISY_INPUTS_KEY", "CHUNK_SIZE_KEY", "ESTIMATOR_KEY", "PAIRED_OUTPUT_KEYS", "positions_to_jagged",
+           "scalar_temperature", "paired_forward_step", "VogueActorRolloutRefWorker"]
 
 NOISY_INPUTS_KEY = "noisy_multi_modal_inputs"
 CHUNK_SIZE_KEY = "vogue_kl_chunk_size"
-PAIRED_OUTPUT_KEYS = ("log_probs", "entropy", "noisy_log_probs", "noisy_entropy", "symmetric_kl")
+ESTIMATOR_KEY = "vogue_kl_estimator"
+PAIRED_OUTPUT_KEYS = ("log_probs", "entropy", "noisy_log_probs", "noisy_entropy", "u_per")
 
 
 def positions_to_jagged(values: torch.Tensor, cu_seqlens: torch.Tensor) -> torch.Tensor:
@@ -72,7 +77,9 @@ def _full_logits(model_output) -> torch.Tensor:
     return logits.full_tensor() if isinstance(logits, DTensor) else logits  # vocab-sharded under TP
 
 
-def paired_forward_step(engine, micro_batch: TensorDict, loss_function=None, forward_only=True, *, chunk_size: int):
+def paired_forward_step(
+    engine, micro_batch: TensorDict, loss_function=None, forward_only=True, *, chunk_size: int, estimator: str = "full"
+):
     """Replacement for ``FSDPEngineWithLMHead.forward_step`` during the paired pass (forward only)."""
     if not forward_only or loss_function is not None:
         raise RuntimeError("the paired raw/noisy forward is inference only")
@@ -83,27 +90,37 @@ def paired_forward_step(engine, micro_batch: TensorDict, loss_function=None, for
     autocast = (
         nullcontext() if autocast_dtype == torch.float32 else torch.autocast(get_device_name(), dtype=autocast_dtype)
     )
+    log_probs_only = micro_batch.copy()
+    tu.assign_non_tensor(log_probs_only, calculate_entropy=False)  # entropies below, in fp32
     with autocast:
         raw_output = engine.module(**raw_inputs, use_cache=False)
         noisy_output = engine.module(**noisy_inputs, use_cache=False)
-        raw = engine.prepare_model_outputs(raw_output, output_args, micro_batch, None)
-        noisy = engine.prepare_model_outputs(noisy_output, output_args, micro_batch, None)
+        raw = engine.prepare_model_outputs(raw_output, output_args, log_probs_only, None)
+        noisy = engine.prepare_model_outputs(noisy_output, output_args, log_probs_only, None)
     temperature = scalar_temperature(micro_batch["temperature"])
-    kl = symmetric_kl_from_logits(_full_logits(raw_output), _full_logits(noisy_output), chunk_size, temperature)
-    if tu.get_non_tensor_data(data=micro_batch, key="use_remove_padding", default=True):
-        kl = engine._gather_and_unpad_packed(kl.squeeze(0), output_args["pad_size"])  # SP gather + pad strip
-    model_output = {
-        "log_probs": raw["log_probs"],
-        "entropy": raw["entropy"],
-        "noisy_log_probs": noisy["log_probs"],
-        "noisy_entropy": noisy["entropy"],
-        "symmetric_kl": positions_to_jagged(kl, micro_batch["input_ids"].offsets()),
+    raw_logits, noisy_logits = _full_logits(raw_output), _full_logits(noisy_output)
+    per_position = {
+        "entropy": entropy_from_logits(raw_logits, chunk_size, temperature),
+        "noisy_entropy": entropy_from_logits(noisy_logits, chunk_size, temperature),
+        "u_per": kl_from_logits(estimator, raw_logits, noisy_logits, chunk_size, temperature),
     }
+    packed = tu.get_non_tensor_data(data=micro_batch, key="use_remove_padding", default=True)
+    offsets = micro_batch["input_ids"].offsets()
+    for key, values in per_position.items():
+        if packed:
+            values = engine._gather_and_unpad_packed(values.squeeze(0), output_args["pad_size"])  # SP gather + pad strip
+        per_position[key] = positions_to_jagged(values, offsets)
+    model_output = {"log_probs": raw["log_probs"], "noisy_log_probs": noisy["log_probs"], **per_position}
     return torch.tensor(1.0), {"model_output": model_output, "loss": 1.0, "metrics": {}}
 
 
 class VogueActorRolloutRefWorker(ActorRolloutRefWorker):
-    """verl's hybrid worker plus ``compute_log_prob_with_noisy_branch`` (kl_estimator=full)."""
+    """verl's hybrid worker plus ``compute_log_prob_with_noisy_branch`` (full-vocabulary estimators), with
+    ``verl_patches`` installed in its process (text-only micro-batches of Qwen2.5-VL)."""
+
+    def __init__(self, *args, **kwargs):
+        patch_qwen2_vl_text_only_batches()
+        super().__init__(*args, **kwargs)
 
     @register(dispatch_mode=make_nd_compute_dataproto_dispatch_fn(mesh_name="actor"))
     def compute_log_prob_with_noisy_branch(self, data: TensorDict) -> TensorDict:
@@ -111,7 +128,8 @@ class VogueActorRolloutRefWorker(ActorRolloutRefWorker):
         micro-batch goes through ``paired_forward_step``; returns ``PAIRED_OUTPUT_KEYS``."""
         engine = self.actor.engine
         chunk_size = tu.pop(data, key=CHUNK_SIZE_KEY, default=DEFAULT_CHUNK_SIZE)
-        engine.forward_step = partial(paired_forward_step, engine, chunk_size=chunk_size)
+        estimator = tu.pop(data, key=ESTIMATOR_KEY, default="full")
+        engine.forward_step = partial(paired_forward_step, engine, chunk_size=chunk_size, estimator=estimator)
         try:
             output = self.actor.infer_batch(data)
         finally:

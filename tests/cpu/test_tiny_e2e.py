@@ -32,9 +32,9 @@ def train(work_dir, data_dir, model_dir, steps, log_name):
 
 
 @pytest.fixture(scope="module")
-def first_run(tmp_path_factory):
+def first_run(tiny_assets, tmp_path_factory):
     work_dir = str(tmp_path_factory.mktemp("tiny_e2e"))
-    data_dir, model_dir = tiny_run.ensure_assets(work_dir, seed=0)
+    data_dir, model_dir = tiny_assets
     records, output = train(work_dir, data_dir, model_dir, steps=2, log_name="first")
     return work_dir, data_dir, model_dir, records, output
 

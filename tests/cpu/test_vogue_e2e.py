@@ -1,5 +1,7 @@
 """The VOGUE trainer end to end on the CPU backend (paper preset: full-vocabulary KL through the
-worker's paired method), then resumed; shaping is re-checked offline from the run's audit files."""
+worker's paired method) on a mixed text/image copy of the synthetic task, then resumed; shaping is
+re-checked offline from the run's audit files, and a second run from scratch must perturb every
+response of every step exactly as the first run and the resumed run did."""
 
 import math
 import os
@@ -14,10 +16,29 @@ from recipe.vogue.shaping import shape_advantages
 pytestmark = pytest.mark.slow
 
 SCHEDULE_STEPS = 10
+TEXT_ONLY_EVERY = 3
 VOGUE_METRICS = (
-    "p_noi", "probed_frac", "noisy_frac", "u_per_token_mean", "u_per_token_max", "u_per_seq_mean", "u_per_seq_max",
-    "entropy_raw_mean", "entropy_noisy_mean", "g_out_mean", "g_per_mean", "g_out_capped_frac", "g_per_capped_frac",
+    "p_noi", "probed_frac", "noisy_frac", "no_image_frac", "u_per_token_mean", "u_per_token_max", "u_per_seq_mean",
+    "u_per_seq_max", "entropy_raw_mean", "entropy_noisy_mean", "g_out_mean", "g_per_mean", "g_out_capped_frac",
+    "g_per_capped_frac",
 )
+
+
+def with_text_only_rows(data_dir: str, out_dir: str, every: int = TEXT_ONLY_EVERY) -> str:
+    """A copy of the synthetic task where every ``every``-th prompt has no image (verl allows mixed
+    text/image batches): the row keeps its question, loses its ``<image>`` placeholder and images."""
+    import pandas as pd
+
+    os.makedirs(out_dir, exist_ok=True)
+    for split in ("train", "val"):
+        frame = pd.read_parquet(os.path.join(data_dir, f"{split}.parquet"))
+        for row in range(0, len(frame), every):
+            prompt = [dict(message) for message in frame.at[row, "prompt"]]
+            prompt[0]["content"] = prompt[0]["content"].replace("<image>", "")
+            frame.at[row, "prompt"] = prompt
+            frame.at[row, "images"] = []
+        frame.to_parquet(os.path.join(out_dir, f"{split}.parquet"))
+    return out_dir
 
 
 def train(work_dir, data_dir, model_dir, steps, log_name):
@@ -44,12 +65,36 @@ def train(work_dir, data_dir, model_dir, steps, log_name):
     return records, audit_dir, output
 
 
+def audit(audit_dir, step):
+    return torch.load(os.path.join(audit_dir, f"step_{step}.pt"), weights_only=False)
+
+
 @pytest.fixture(scope="module")
-def first_run(tmp_path_factory):
+def mixed_data(tiny_assets, tmp_path_factory):
+    data_dir, model_dir = tiny_assets
+    return with_text_only_rows(data_dir, str(tmp_path_factory.mktemp("mixed_data"))), model_dir
+
+
+@pytest.fixture(scope="module")
+def first_run(mixed_data, tmp_path_factory):
+    data_dir, model_dir = mixed_data
     work_dir = str(tmp_path_factory.mktemp("vogue_e2e"))
-    data_dir, model_dir = tiny_run.ensure_assets(work_dir, seed=0)
-    records, audit_dir, _ = train(work_dir, data_dir, model_dir, steps=2, log_name="first")
-    return work_dir, data_dir, model_dir, records, audit_dir
+    records, audit_dir, output = train(work_dir, data_dir, model_dir, steps=2, log_name="first")
+    return work_dir, data_dir, model_dir, records, audit_dir, output
+
+
+@pytest.fixture(scope="module")
+def resumed_run(first_run):
+    work_dir, data_dir, model_dir, _, _, _ = first_run
+    return train(work_dir, data_dir, model_dir, steps=3, log_name="resumed")
+
+
+@pytest.fixture(scope="module")
+def second_run(mixed_data, tmp_path_factory):
+    """A rerun from scratch (new Ray cluster, new uuid4 uids, same seeds and data), three steps."""
+    data_dir, model_dir = mixed_data
+    records, audit_dir, _ = train(str(tmp_path_factory.mktemp("vogue_e2e_again")), data_dir, model_dir, 3, "again")
+    return records, audit_dir
 
 
 def test_vogue_metrics_exist_and_follow_the_schedule(first_run):
@@ -59,7 +104,19 @@ def test_vogue_metrics_exist_and_follow_the_schedule(first_run):
         for name in VOGUE_METRICS:
             assert math.isfinite(record["data"][f"vogue/{name}"]), (record["step"], name)
         assert record["data"]["vogue/p_noi"] == pytest.approx(1 - (record["step"] - 1) / SCHEDULE_STEPS)
-    assert records[0]["data"]["vogue/noisy_frac"] == 1.0  # p_noi(0) = 1: every sample in the noisy branch
+
+
+def test_a_mixed_text_image_batch_trains_with_text_rows_in_the_raw_branch(first_run):
+    _, _, _, records, audit_dir, output = first_run
+    assert "have no image; they train as raw-branch rows" in output
+    for record in records:
+        step = record["step"]
+        has_image = audit(audit_dir, step)["has_image"]
+        assert record["data"]["vogue/no_image_frac"] == pytest.approx(1 - has_image.float().mean().item())
+    first = audit(audit_dir, 1)
+    # p_noi(0) = 1: every row with an image is in the noisy branch, every text-only row is not
+    assert torch.equal(first["is_noisy"], first["has_image"])
+    assert any((~audit(audit_dir, step)["has_image"]).any() for step in (1, 2))  # the batches were mixed
 
 
 def grpo_reference(rewards, uids, eps=1e-6):
@@ -75,9 +132,12 @@ def grpo_reference(rewards, uids, eps=1e-6):
 
 
 def test_advantages_are_grpo_plus_the_core_shaping(first_run):
+    """Holds for every rollout draw: the audited advantages are brute-force GRPO, the shaped ones are the core
+    shaping of them, rows with A = 0 (all-correct or all-wrong groups) are left exactly as they are, and rows
+    with A ≠ 0 get a positive entropy bonus wherever the entropy is positive."""
     audit_dir = first_run[4]
     for step in (1, 2):
-        record = torch.load(os.path.join(audit_dir, f"step_{step}.pt"), weights_only=False)
+        record = audit(audit_dir, step)
         mask = record["response_mask"].float()
         grpo = grpo_reference(record["token_level_rewards"].sum(-1), record["uid"])[:, None] * mask
         torch.testing.assert_close(record["advantages"].double(), grpo.double(), atol=1e-5, rtol=1e-5)
@@ -88,23 +148,35 @@ def test_advantages_are_grpo_plus_the_core_shaping(first_run):
             beta_per=settings["beta_per"], cap_base=settings["cap_base"],
         )
         torch.testing.assert_close(record["shaped"], expected, atol=1e-5, rtol=1e-5)
-        assert not torch.equal(record["shaped"], record["advantages"])  # the bonuses did something
+        zero = record["advantages"] == 0
+        assert torch.equal(record["shaped"][zero], record["advantages"][zero])
+        learning = mask.bool() & ~zero & (record["entropy"] > 1e-3)  # bonus well above float32 rounding of A
+        assert ((record["shaped"] - record["advantages"]).abs()[learning] > 0).all()
 
 
 def test_u_per_is_positive_on_noisy_branch_samples(first_run):
-    record = torch.load(os.path.join(first_run[4], "step_1.pt"), weights_only=False)
+    record = audit(first_run[4], 1)
     noisy = record["is_noisy"].bool()
-    assert noisy.all()
     mask = record["response_mask"].bool()
     per_row = (record["u_per"] * mask).sum(-1)
     assert (per_row[noisy] > 0).all()
+    assert not per_row[~noisy].any()  # text-only rows: u_per = 0
     assert (record["u_per"][mask] >= -1e-6).all()  # exact symmetric KL is never negative
 
 
-def test_resume_continues_the_schedule(first_run):
-    work_dir, data_dir, model_dir, _, _ = first_run
-    records, audit_dir, output = train(work_dir, data_dir, model_dir, steps=3, log_name="resumed")
+def test_resume_continues_the_schedule(first_run, resumed_run):
+    records, audit_dir, output = resumed_run
     assert "global_step_2" in output
     assert [r["step"] for r in records] == [3]
     assert records[0]["data"]["vogue/p_noi"] == pytest.approx(1 - 2 / SCHEDULE_STEPS)
     assert os.path.exists(os.path.join(audit_dir, "step_3.pt"))
+
+
+def test_reruns_and_resumes_perturb_every_response_identically(first_run, resumed_run, second_run):
+    """Perturbations are keyed by (run seed, step, prompt identity, position in the group): a second run from
+    scratch (new uids, new Ray cluster) and the resumed run apply the same T to the same response of the same
+    step — same seeds, bit-identical perturbed pixel_values."""
+    first_audit, again_audit = first_run[4], second_run[1]
+    for step, original in ((1, first_audit), (2, first_audit), (3, resumed_run[1])):
+        before, after = audit(original, step)["perturbations"], audit(again_audit, step)["perturbations"]
+        assert before and before == after, step

@@ -141,27 +141,33 @@ def make_batch(image_processor):
     """make_batch() -> a DataProto shaped like verl's batch after rollout + reward, before log-probs."""
     from verl import DataProto
 
-    def _make(drop_pixels_row: int | None = None):
+    def _make(text_only_rows=(), uids=UIDS, indices=(0, 1)):
+        """``text_only_rows``: rows whose prompt has no image (no pixel_values, no image in raw_prompt);
+        ``uids``: verl's per-step random group ids; ``indices``: extra_info.index of the two prompts."""
         tensors = rollout_tensors(PROMPT_LENS, RESPONSE_LENS)
         scores = torch.zeros(len(UIDS), RESPONSE_WIDTH)
         for row, response_len in enumerate(RESPONSE_LENS):
             scores[row, response_len - 1] = SCORES[row]
-        images = {uid: random_image(seed) for seed, uid in enumerate(dict.fromkeys(UIDS))}
+        slots = [row // 3 for row in range(len(UIDS))]
+        images = [random_image(seed) for seed in range(2)]
         raw_prompt = np.empty(len(UIDS), dtype=object)
-        raw_prompt[:] = [
-            [{"role": "user", "content": [{"type": "image", "image": images[uid]}, {"type": "text", "text": "q"}]}]
-            for uid in UIDS
-        ]
         multi_modal_inputs = np.empty(len(UIDS), dtype=object)
-        multi_modal_inputs[:] = [raw_inputs_for(image_processor, images[uid]) for uid in UIDS]
-        if drop_pixels_row is not None:
-            multi_modal_inputs[drop_pixels_row] = {
-                k: v for k, v in multi_modal_inputs[drop_pixels_row].items() if k != "pixel_values"
-            }
+        for row, slot in enumerate(slots):
+            text = {"type": "text", "text": f"question {slot}"}
+            if row in text_only_rows:
+                raw_prompt[row] = [{"role": "user", "content": [text]}]
+                multi_modal_inputs[row] = {}
+            else:
+                raw_prompt[row] = [{"role": "user", "content": [{"type": "image", "image": images[slot]}, text]}]
+                multi_modal_inputs[row] = raw_inputs_for(image_processor, images[slot])
+        extra_info = np.empty(len(UIDS), dtype=object)
+        extra_info[:] = [{"index": indices[slot], "split": "train"} for slot in slots]
         return DataProto.from_dict(
             tensors={**tensors, "token_level_scores": scores, "token_level_rewards": scores.clone()},
             non_tensors={
-                "uid": np.array(UIDS, dtype=object),
+                "uid": np.array(uids, dtype=object),
+                "data_source": np.array(["synthetic"] * len(UIDS), dtype=object),
+                "extra_info": extra_info,
                 "raw_prompt": raw_prompt,
                 "multi_modal_inputs": multi_modal_inputs,
             },
@@ -176,7 +182,8 @@ def make_batch(image_processor):
 
 
 def pixel_signal(inputs: dict) -> float:
-    return float(inputs["pixel_values"].float().mean())
+    """The stub model's view of a row's image (0 for a text-only row)."""
+    return float(inputs["pixel_values"].float().mean()) if "pixel_values" in inputs else 0.0
 
 
 def stub_log_prob(signal: float, position: torch.Tensor) -> torch.Tensor:
@@ -202,6 +209,7 @@ class StubActorWorkerGroup:
         self._dispatch_info = {"actor": list(range(dp_size))}
         self.calls = []
         self.updates = []
+        self.estimators = []
 
     @staticmethod
     def _per_row(td, make_values):
@@ -232,6 +240,7 @@ class StubActorWorkerGroup:
         from verl.utils import tensordict_utils as tu
 
         self._check_dp(td)
+        self.estimators.append(tu.get_non_tensor_data(td, "vogue_kl_estimator", None))
         rows, noisy_rows = list(td["multi_modal_inputs"]), list(td["noisy_multi_modal_inputs"])
         self.calls.append(("compute_log_prob_with_noisy_branch", rows, noisy_rows, td["input_ids"]))
         raw, noisy = [pixel_signal(i) for i in rows], [pixel_signal(i) for i in noisy_rows]
@@ -241,7 +250,7 @@ class StubActorWorkerGroup:
                 "entropy": self._per_row(td, lambda r, pos: stub_entropy(raw[r], pos)),
                 "noisy_log_probs": self._per_row(td, lambda r, pos: stub_log_prob(noisy[r], pos)),
                 "noisy_entropy": self._per_row(td, lambda r, pos: stub_entropy(noisy[r], pos)),
-                "symmetric_kl": self._per_row(td, lambda r, pos: stub_symmetric_kl(raw[r], noisy[r], pos)),
+                "u_per": self._per_row(td, lambda r, pos: stub_symmetric_kl(raw[r], noisy[r], pos)),
             },
             non_tensor_dict={"metrics": {"mfu": 0.5}},
         )
@@ -279,6 +288,7 @@ def make_trainer(compose, image_processor):
         trainer.global_steps = global_steps
         trainer.total_training_steps = total_training_steps
         trainer._vogue_metrics = {}
+        trainer._warned_no_image = False
         return trainer
 
     return _make

@@ -21,7 +21,7 @@ LAUNCHES = {
     ("run_vogue_ablation_qwen2_5_vl_7b.sh", "wo_uper"): {"enable": True, "alpha_per": 0.0, "alpha_out": 0.4},
     ("run_vogue_ablation_qwen2_5_vl_7b.sh", "wo_uout"): {"enable": True, "alpha_per": 1.0, "alpha_out": 0.0},
     ("run_vogue_ablation_qwen2_5_vl_7b.sh", "wo_both"): {"enable": True, "alpha_per": 0.0, "alpha_out": 0.0},
-    ("run_vogue_ablation_qwen2_5_vl_7b.sh", "forward_kl"): {"enable": True, "kl_estimator": "forward"},
+    ("run_vogue_ablation_qwen2_5_vl_7b.sh", "forward_kl"): {"enable": True, "kl_estimator": "forward_full"},
     ("run_vogue_ablation_qwen2_5_vl_7b.sh", "fixed_p"): {"enable": True, "schedule": ("fixed", 0.5)},
     ("run_vogue_qwen2_5_vl_7b_multinode.sh",): {"enable": True, "nnodes": 2},
 }
@@ -82,6 +82,28 @@ def test_extra_arguments_and_env_reach_the_overrides(compose):
     config = compose(lines, base=())
     assert (config.vogue.seed, config.vogue.kl_estimator) == (9, "dupl_code")
     assert config.data.train_batch_size == 512 and config.actor_rollout_ref.rollout.name == "sglang"
+
+
+ABLATION_CHANGES = {
+    "wo_uper": {"alpha_per"}, "wo_uout": {"alpha_out"}, "wo_both": {"alpha_per", "alpha_out"},
+    "forward_kl": {"kl_estimator"}, "fixed_p": {"schedule"},
+}
+
+
+@pytest.mark.parametrize("preset, forward", [("paper", "forward_full"), ("authors_code", "forward")])
+@pytest.mark.parametrize("ablation", sorted(ABLATION_CHANGES))
+def test_each_ablation_changes_only_its_own_knob(compose, preset, forward, ablation):
+    import dataclasses
+
+    from recipe.vogue.vogue_config import validate_run_config
+
+    full = validate_run_config(compose(launcher_overrides("run_vogue_qwen2_5_vl_7b.sh", extra=[f"vogue={preset}"]), base=()))
+    ablated_lines = launcher_overrides("run_vogue_ablation_qwen2_5_vl_7b.sh", ablation, env={"PRESET": preset})
+    ablated = validate_run_config(compose(ablated_lines, base=()))
+    changed = {f.name for f in dataclasses.fields(full) if getattr(full, f.name) != getattr(ablated, f.name)}
+    assert changed == ABLATION_CHANGES[ablation]
+    if ablation == "forward_kl":
+        assert (full.kl_estimator, ablated.kl_estimator) == ({"paper": "full", "authors_code": "dupl_code"}[preset], forward)
 
 
 def test_unknown_ablation_is_refused():

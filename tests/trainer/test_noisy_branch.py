@@ -9,8 +9,11 @@ from PIL import Image
 from recipe.vogue.noisy_branch import (
     NoisyBranchError,
     draw_branches,
+    has_image,
     images_from_messages,
     noisy_multi_modal_inputs,
+    perturbation_seeds,
+    prompt_identities,
     stable_seed,
 )
 from recipe.vogue.perturb import PerturbationSpec, perturb_image
@@ -128,3 +131,67 @@ def test_grid_or_shape_change_fails(image_processor):
 
     with pytest.raises(NoisyBranchError, match="returned no pixel_values"):
         noisy_multi_modal_inputs(raw, [image()], no_pixels, SPEC, 0, 0)
+
+
+def chat(text, picture=None, as_bytes=False):
+    content = [{"type": "text", "text": text}]
+    if picture is not None:
+        item = {"type": "image", "bytes": png(picture)} if as_bytes else {"type": "image", "image": picture}
+        content.insert(0, item)
+    return [{"role": "user", "content": content}]
+
+
+def png(picture):
+    import io
+
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_prompt_identity_is_source_and_index_when_unique():
+    prompts = [chat("a", image(0)), chat("b", image(1))]
+    ids = prompt_identities(["mathvista", "chartqa"], [{"index": 3}, {"index": 3}], prompts)
+    assert ids == ["mathvista\x1f3", "chartqa\x1f3"]  # the same index in two files of a mix stays distinct
+
+
+def test_prompt_identity_falls_back_to_a_content_hash():
+    prompts = [chat("a", image(0)), chat("a", image(1)), chat("b", image(0)), chat("a", image(0))]
+    # no extra_info at all, or no index (verl would fill 0), or the same (source, index) for different prompts
+    for extra in (None, [{}, {"split": "x"}, {"index": None}, {}], [{"index": 0}] * 4):
+        ids = prompt_identities(["s"] * 4, extra, prompts)
+        assert len(set(ids[:3])) == 3  # text or image differs -> different identity
+        assert ids[3] == ids[0] + "\x1f1"  # the very same prompt twice in a step: told apart by occurrence
+    # bytes and PIL images hash by their own content, independent of the slot's position
+    assert prompt_identities(None, None, [chat("a", image(0), as_bytes=True)]) == prompt_identities(
+        None, None, [chat("z"), chat("a", image(0), as_bytes=True)])[1:]
+    assert prompt_identities(None, None, [chat("a", image(0))]) != prompt_identities(None, None, [chat("a", image(1))])
+
+
+def test_perturbation_seeds_name_the_response_not_the_row():
+    ids = ["p0", "p1"]
+    order = [0, 1, 2, 3, 4, 5]
+    seeds = perturbation_seeds(7, 3, ids, order, n=3)
+    assert len(set(seeds)) == 6
+    shuffled = [4, 0, 5, 2, 1, 3]
+    assert perturbation_seeds(7, 3, ids, shuffled, n=3) == [seeds[g] for g in shuffled]
+    assert perturbation_seeds(7, 4, ids, order, n=3) != seeds  # a fresh perturbation every step
+    assert perturbation_seeds(8, 3, ids, order, n=3) != seeds
+    assert perturbation_seeds(7, 3, ["p1", "p0"], order, n=3) == seeds[3:] + seeds[:3]  # follows the prompt
+
+
+def test_has_image():
+    assert has_image([{"pixel_values": torch.zeros(1)}, {}, {"pixel_values": None}, None]).tolist() == [
+        True, False, False, False]
+
+
+def test_only_the_first_image_is_perturbed_when_asked(image_processor):
+    images = [image(0), image(1)]
+    raw = raw_inputs(image_processor, images)
+    first = noisy_multi_modal_inputs(raw, images, image_processor, PerturbationSpec(images="first"), 5, 0)
+    every = noisy_multi_modal_inputs(raw, images, image_processor, PerturbationSpec(), 5, 0)
+    per_image = int(raw["image_grid_thw"][0].prod())
+    assert not torch.equal(first["pixel_values"][:per_image], raw["pixel_values"][:per_image])
+    assert torch.equal(first["pixel_values"][per_image:], raw["pixel_values"][per_image:])
+    assert not torch.equal(every["pixel_values"][per_image:], raw["pixel_values"][per_image:])
+    assert torch.equal(first["pixel_values"][:per_image], every["pixel_values"][:per_image])

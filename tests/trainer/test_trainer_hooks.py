@@ -11,22 +11,14 @@ from verl.trainer.ppo.ray_trainer import RayPPOTrainer, compute_advantage
 FIXED_HALF = ["vogue.schedule.type=fixed", "vogue.schedule.fixed=0.5"]
 
 
-def mixed_step(make_trainer, overrides):
-    """The first global step whose draw has both noisy and raw rows (fixed p = 0.5)."""
+def mixed_step(make_trainer, make_batch, overrides):
+    """The first global step whose draw has both noisy and raw rows (draws are seeded by the step)."""
     for step in range(1, 30):
         trainer = make_trainer(overrides, global_steps=step)
-        draw = trainer._draw_branches(trainer_batch_uids())
+        draw = trainer._draw_branches(make_batch())
         if 0 < int(draw.is_noisy.sum()) < len(draw.is_noisy):
             return step
-    raise AssertionError("no mixed draw in 30 steps at p = 0.5")
-
-
-def trainer_batch_uids():
-    from types import SimpleNamespace
-
-    import numpy as np
-
-    return SimpleNamespace(non_tensor_batch={"uid": np.array(["u0", "u0", "u0", "u1", "u1", "u1"], dtype=object)})
+    raise AssertionError("no mixed draw in 30 steps")
 
 
 def expected_raw(stub_model, batch, function):
@@ -51,7 +43,7 @@ def grpo(batch):
 
 def test_sampled_mode_one_extra_call_with_perturbed_pixels_only_on_probed_rows(make_trainer, make_batch, stub_model):
     overrides = ["vogue.kl_estimator=sampled", *FIXED_HALF]
-    trainer = make_trainer(overrides, global_steps=mixed_step(make_trainer, overrides))
+    trainer = make_trainer(overrides, global_steps=mixed_step(make_trainer, make_batch, overrides))
     batch = make_batch()
     raw_pixels = [inputs["pixel_values"].clone() for inputs in batch.non_tensor_batch["multi_modal_inputs"]]
     out, mfu = trainer._compute_old_log_prob(batch)
@@ -102,7 +94,7 @@ def test_sampled_mode_one_extra_call_with_perturbed_pixels_only_on_probed_rows(m
 
 def test_update_actor_gets_grpo_plus_core_shaping(make_trainer, make_batch):
     overrides = ["vogue.kl_estimator=sampled", *FIXED_HALF]
-    trainer = make_trainer(overrides, global_steps=mixed_step(make_trainer, overrides))
+    trainer = make_trainer(overrides, global_steps=mixed_step(make_trainer, make_batch, overrides))
     batch = make_batch()
     out, _ = trainer._compute_old_log_prob(batch)
     vogue_columns = {k: out.batch[k].clone() for k in ("vogue_entropy", "vogue_u_per", "vogue_is_noisy")}
@@ -168,7 +160,7 @@ def test_disabled_is_verl_grpo(make_trainer, make_batch):
 
 def test_full_mode_pairs_probed_rows_and_merges_raw_rows(make_trainer, make_batch, stub_model):
     overrides = ["vogue.kl_estimator=full", *FIXED_HALF]
-    trainer = make_trainer(overrides, global_steps=mixed_step(make_trainer, overrides))
+    trainer = make_trainer(overrides, global_steps=mixed_step(make_trainer, make_batch, overrides))
     batch = make_batch()
     out, _ = trainer._compute_old_log_prob(batch)
     calls = trainer.actor_rollout_wg.calls
@@ -231,10 +223,32 @@ def test_monitored_rows_are_probed_but_shaped_as_raw(make_trainer, make_batch):
 
 
 @pytest.mark.parametrize("mode", ["sampled", "full"])
-def test_missing_pixel_values_fail_loudly(make_trainer, make_batch, mode):
-    trainer = make_trainer([f"vogue.kl_estimator={mode}"], global_steps=1)
-    with pytest.raises(NoisyBranchError, match="row 2: multi_modal_inputs has no pixel_values"):
-        trainer._compute_old_log_prob(make_batch(drop_pixels_row=2))
+def test_rows_without_an_image_train_as_raw_rows(make_trainer, make_batch, mode, caplog):
+    """Mixed text/image batches (legal in verl): text-only rows get z = 0 and u_per = 0, are never sent to the
+    noisy pass, are counted in vogue/no_image_frac, and the run warns once."""
+    trainer = make_trainer([f"vogue.kl_estimator={mode}"], global_steps=1)  # p_noi = 1: every image row noisy
+    with caplog.at_level("WARNING", logger="recipe.vogue.trainer"):
+        out, _ = trainer._compute_old_log_prob(make_batch(text_only_rows=(1, 4)))
+        trainer._compute_old_log_prob(make_batch(text_only_rows=(1, 4)))
+    assert out.batch["vogue_is_noisy"].tolist() == [True, False, True, True, False, True]
+    assert not out.batch["vogue_u_per"][[1, 4]].any()
+    assert out.batch["vogue_u_per"][[0, 2, 3, 5]].sum(-1).gt(0).all()
+    noisy_call = trainer.actor_rollout_wg.calls[-1]
+    sent = noisy_call[2] if noisy_call[2] is not None else noisy_call[1]
+    assert all("pixel_values" in inputs for inputs in sent)
+    assert trainer._vogue_metrics["vogue/no_image_frac"] == pytest.approx(2 / 6)
+    assert len([r for r in caplog.records if "have no image" in r.getMessage()]) == 1
+
+
+def test_image_rows_keep_their_draws_next_to_text_only_rows(make_trainer, make_batch):
+    overrides = ["vogue.kl_estimator=sampled", *FIXED_HALF]
+    step = mixed_step(make_trainer, make_batch, overrides)
+    trainer = make_trainer(overrides, global_steps=step)
+    all_images = trainer._draw_branches(make_batch()).is_noisy
+    mixed = trainer._draw_branches(make_batch(text_only_rows=(2,))).is_noisy
+    assert not mixed[2]
+    keep = [0, 1, 3, 4, 5]
+    assert torch.equal(mixed[keep], all_images[keep])
 
 
 def test_processor_that_ignores_the_perturbation_fails_loudly(make_trainer, make_batch):
@@ -338,3 +352,137 @@ def test_noisy_subset_pads_to_a_shrunk_micro_batch(make_trainer, make_batch, row
     assert len(subset) == -(-len(rows) // (dp_size * expected_micro)) * dp_size * expected_micro
     td = subset.to_tensordict()
     assert td["micro_batch_size_per_gpu"] == expected_micro
+
+
+def released_code_advantages(rewards, mask, uids, raw_lp, aug_lp, use_aug, forward_only):
+    """METHOD.md §9 as a token loop (float64): the released code's GRPO (unbiased std, eps 1e−6), its
+    F.kl_div surrogate on the sampled token (symmetric, or forward only) × kl_penalty_weight = 1, the
+    sign-preserving cap min(|c|, |A|/2)·sign(c) on augmented rows, then ψ = min(0.4·H, |A + c|/2) with
+    H = −p·log p of the sampled token under the row's branch."""
+    import math
+    from collections import defaultdict
+    from statistics import mean, stdev
+
+    scores = rewards.sum(-1).tolist()
+    groups = defaultdict(list)
+    for score, uid in zip(scores, uids, strict=True):
+        groups[uid].append(score)
+    out = torch.zeros(mask.shape, dtype=torch.float64)
+    for row in range(mask.shape[0]):
+        adv = (scores[row] - mean(groups[uids[row]])) / (stdev(groups[uids[row]]) + 1e-6)
+        for t in range(mask.shape[1]):
+            if not mask[row, t]:
+                continue
+            a, b = math.exp(raw_lp[row, t]), math.exp(aug_lp[row, t])
+            forward = a * (math.log(a) - math.log(b + 1e-8))
+            kl = forward if forward_only else (forward + b * (math.log(b) - math.log(a + 1e-8))) / 2
+            contribution = math.copysign(min(abs(kl), abs(adv) / 2.0), kl) if use_aug[row] else 0.0
+            shaped = adv + contribution
+            p = b if use_aug[row] else a
+            entropy = -p * math.log(p)
+            out[row, t] = shaped + min(0.4 * entropy, abs(shaped) / 2.0)
+    return out
+
+
+@pytest.mark.parametrize("forward_only", [False, True], ids=["symmetric", "forward_kl_ablation"])
+def test_authors_code_reproduces_the_released_advantages(make_trainer, make_batch, stub_model, forward_only):
+    overrides = ["vogue=authors_code", *(["vogue.kl_estimator=forward"] if forward_only else [])]
+    trainer = make_trainer(overrides, global_steps=mixed_step(make_trainer, make_batch, overrides))
+    batch = make_batch()
+    out, _ = trainer._compute_old_log_prob(batch)
+    is_noisy = out.batch["vogue_is_noisy"]
+    assert is_noisy.tolist() in ([True] * 3 + [False] * 3, [False] * 3 + [True] * 3)  # one draw per DP worker
+    probed = is_noisy.nonzero().flatten().tolist()
+    signals = noisy_signals(trainer.actor_rollout_wg.calls[1], probed)
+    raw_lp = expected_raw(stub_model, batch, stub_model.log_prob)
+    aug_lp = raw_lp.clone()
+    for row in probed:
+        aug_lp[row] = stub_model.response_aligned(lambda pos, s=signals[row]: stub_model.log_prob(s, pos), row)
+    batch, _ = grpo(batch.union(out))
+    trainer._update_actor(batch)
+    expected = released_code_advantages(
+        batch.batch["token_level_rewards"], batch.batch["response_mask"].bool(), list(batch.non_tensor_batch["uid"]),
+        raw_lp, aug_lp, is_noisy.tolist(), forward_only,
+    )
+    torch.testing.assert_close(trainer.actor_rollout_wg.updates[0].double(), expected, rtol=0, atol=1e-5)
+
+
+def test_authors_code_schedule_is_one_based(make_trainer, make_batch):
+    for step in (1, 10):
+        released = make_trainer(["vogue=authors_code"], global_steps=step, total_training_steps=10)
+        released._compute_old_log_prob(make_batch())
+        paper = make_trainer([], global_steps=step, total_training_steps=10)
+        paper._compute_old_log_prob(make_batch())
+        assert released._vogue_metrics["vogue/p_noi"] == pytest.approx(1 - step / 10)
+        assert paper._vogue_metrics["vogue/p_noi"] == pytest.approx(1 - (step - 1) / 10)
+
+
+@pytest.mark.parametrize("shards, dp_size, blocks", [(None, 2, 2), (None, 3, 3), (6, 2, 6), (1, 2, 1)])
+def test_worker_granularity_blocks_follow_the_dp_size_or_draw_shards(make_trainer, make_batch, shards, dp_size, blocks):
+    overrides = ["vogue.granularity=worker", *FIXED_HALF, *([f"vogue.draw_shards={shards}"] if shards else [])]
+    seen = set()
+    for step in range(1, 40):
+        draw = make_trainer(overrides, global_steps=step, dp_size=dp_size)._draw_branches(make_batch()).is_noisy
+        chunks = draw.reshape(blocks, -1)
+        assert all(len(set(chunk.tolist())) == 1 for chunk in chunks)
+        seen.add(tuple(chunks[:, 0].tolist()))
+    assert len(seen) == 2**blocks if blocks <= 3 else len(seen) > 8  # blocks are drawn independently
+
+
+def shuffled_like_balance_batch(batch, permutation, uids):
+    """What fit() does between generation and _compute_old_log_prob: the GENERATION_ORDER_KEY column that
+    VogueTrainer._balance_batch stamps, then verl's reorder; and a rerun's fresh uuid4 uids."""
+    from recipe.vogue.trainer import GENERATION_ORDER_KEY
+
+    import numpy as np
+
+    batch.non_tensor_batch["uid"] = np.array(uids, dtype=object)
+    batch.batch[GENERATION_ORDER_KEY] = torch.arange(len(batch))
+    batch.reorder(torch.tensor(permutation))
+    return batch
+
+
+@pytest.mark.parametrize("granularity", ["sample", "group", "worker"])
+def test_draws_and_perturbations_survive_reordering_and_new_uids(make_trainer, make_batch, granularity):
+    """A rerun draws new uids and verl's balancing reorders rows by response length; neither may change
+    which response is noisy or how its image is perturbed."""
+    overrides = ["vogue.kl_estimator=sampled", f"vogue.granularity={granularity}", *FIXED_HALF]
+    step = mixed_step(make_trainer, make_batch, overrides)
+    first = make_trainer(overrides, global_steps=step)
+    out, _ = first._compute_old_log_prob(make_batch())
+    rerun = make_trainer(overrides, global_steps=step)
+    permutation = [4, 0, 5, 2, 1, 3]
+    fresh = ["f1", "f1", "f1", "f0", "f0", "f0"]
+    out_rerun, _ = rerun._compute_old_log_prob(shuffled_like_balance_batch(make_batch(), permutation, fresh))
+    assert torch.equal(out_rerun.batch["vogue_is_noisy"], out.batch["vogue_is_noisy"][permutation])
+    noisy_pixels = {row: inputs["pixel_values"] for row, inputs in zip(
+        out.batch["vogue_is_noisy"].nonzero().flatten().tolist(), first.actor_rollout_wg.calls[1][1])}
+    rerun_rows = out_rerun.batch["vogue_is_noisy"].nonzero().flatten().tolist()
+    for position, inputs in zip(rerun_rows, rerun.actor_rollout_wg.calls[1][1]):
+        assert torch.equal(inputs["pixel_values"], noisy_pixels[permutation[position]])
+    assert len(noisy_pixels) >= 1
+    pixels = list(noisy_pixels.values())
+    assert all(not torch.equal(a, b) for i, a in enumerate(pixels) for b in pixels[i + 1 :])  # one T per response
+
+
+def test_balance_batch_records_generation_order_and_update_actor_drops_it(make_trainer, make_batch):
+    from recipe.vogue.trainer import GENERATION_ORDER_KEY
+
+    trainer = make_trainer(["vogue.kl_estimator=sampled"])
+    batch = make_batch()
+    lengths = batch.batch["attention_mask"].sum(-1)
+    trainer._balance_batch(batch, metrics={})
+    order = batch.batch[GENERATION_ORDER_KEY]
+    assert sorted(order.tolist()) == list(range(6))
+    assert torch.equal(batch.batch["attention_mask"].sum(-1), lengths[order])
+    out, _ = trainer._compute_old_log_prob(batch)
+    batch, _ = grpo(batch.union(out))
+    trainer._update_actor(batch)
+    assert GENERATION_ORDER_KEY not in batch.batch.keys()
+
+
+def test_full_estimators_reach_the_worker(make_trainer, make_batch):
+    for estimator in ("full", "forward_full"):
+        trainer = make_trainer([f"vogue.kl_estimator={estimator}"], global_steps=1)
+        trainer._compute_old_log_prob(make_batch())
+        assert trainer.actor_rollout_wg.estimators == [estimator]

@@ -15,6 +15,7 @@ def test_paper_preset_is_the_default(compose):
     assert choices == ("full", "full", "sample", "advantage")
     assert vogue.perturbation.sigma == 0.4
     assert (vogue.alpha_out, vogue.beta_out, vogue.alpha_per, vogue.beta_per) == (0.4, 2.0, 1.0, 2.0)
+    assert config.actor_rollout_ref.actor.entropy_from_logits_with_chunking is True  # fp32 u_out (issue 9 §7)
     assert OmegaConf.to_container(config.reward.custom_reward_function.reward_kwargs) == {"format_weight": 0.1}
     # common to both presets (METHOD.md §6)
     actor = config.actor_rollout_ref.actor
@@ -29,8 +30,11 @@ def test_authors_code_preset(compose):
     config = compose(["vogue=authors_code"])
     vogue = validate_run_config(config)
     assert (vogue.kl_estimator, vogue.entropy, vogue.granularity, vogue.cap_base) == (
-        "dupl_code", "sampled_token", "step", "shaped")
-    assert vogue.perturbation.sigma == 0.2
+        "dupl_code", "sampled_token", "worker", "shaped")
+    assert (vogue.draw_shards, vogue.schedule.step_base) == (None, 1)
+    spec = vogue.perturbation
+    assert (spec.sigma, spec.rotate_interpolation, spec.jitter_order, spec.noise_quantize, spec.images) == (
+        0.2, "nearest", "random", "floor", "first")
     assert config.reward.custom_reward_function.reward_kwargs.format_weight == 0.0
 
 
@@ -64,6 +68,18 @@ def test_every_field_stays_overridable(compose):
         ("vogue.perturbation.sigma=-1", r"vogue.perturbation: perturbation.sigma must be >= 0"),
         ("vogue.perturbation.strength=7", r"vogue.perturbation: perturbation.strength must be in"),
         ("vogue.rollout_from=elsewhere", r"vogue.rollout_from must be one of"),
+        # wrong types (a string from ${oc.env:...} is truthy; True is a number to Python)
+        ("vogue.enable='false'", r"vogue.enable must be true or false, got 'false' \(a str\)"),
+        ("vogue.perturbation.hflip='no'", r"perturbation.hflip must be true or false, got 'no'"),
+        ("vogue.kl_chunk_size=2.5", r"vogue.kl_chunk_size must be an integer, got 2.5"),
+        ("vogue.alpha_out=true", r"vogue.alpha_out must be a number, got True"),
+        ("vogue.seed='7'", r"vogue.seed must be a number, got '7'"),
+        ("vogue.perturbation.sigma=inf", r"perturbation.sigma must be finite"),
+        ("vogue.perturbation.strength=nan", r"perturbation.strength must be finite"),
+        ("vogue.schedule.start='1'", r"vogue.schedule.start must be a number"),
+        ("vogue.schedule.step_base=2", r"vogue.schedule.step_base must be 0 or 1"),
+        ("vogue.draw_shards=0", r"vogue.draw_shards must be >= 1 or null"),
+        ("vogue.perturbation.images=last", r"perturbation.images must be one of \['all', 'first'\]"),
     ],
 )
 def test_bad_vogue_values_are_named(compose, override, message):
@@ -91,6 +107,7 @@ def test_noisy_branch_rollouts_are_not_implemented_yet(compose):
         (["trainer.use_v1=true"], "trainer.use_v1=false"),
         (["actor_rollout_ref.rollout.n=1"], "rollout.n must be >= 2"),
         (["actor_rollout_ref.model.use_fused_kernels=true"], "fused kernels"),
+        (["vogue.kl_estimator=forward_full", "actor_rollout_ref.model.use_fused_kernels=true"], "forward_full needs"),
         (["data.image_key=''"], "data.image_key is empty"),
         (["algorithm.rollout_correction.bypass_mode=true"], "bypass_mode"),
         (["vogue.enable=false", "algorithm.adv_estimator=vogue_grpo"], "vogue_grpo needs vogue.enable=true"),

@@ -73,12 +73,13 @@ def make_micro_batch(make_rollout_tensors, prompt_lens, response_lens, temperatu
     return data, td
 
 
-def reference(model, data, temperature):
-    """Per sequence, float64: log p(o_t), entropy, noisy log q(o_t), noisy entropy, ½Σ(p−q)(log p − log q),
-    response-aligned [B, R] (token j scored at prompt_len + j − 1) like verl's no_padding_2_padding."""
+def reference(model, data, temperature, estimator="full"):
+    """Per sequence, float64: log p(o_t), entropy, noisy log q(o_t), noisy entropy, and u_per =
+    ½Σ(p−q)(log p − log q) (``full``) or Σ p(log p − log q) (``forward_full``), response-aligned [B, R]
+    (token j scored at prompt_len + j − 1) like verl's no_padding_2_padding."""
     batch = data.batch
     out = {key: torch.zeros(batch["responses"].shape, dtype=torch.float64) for key in
-           ("log_probs", "entropy", "noisy_log_probs", "noisy_entropy", "symmetric_kl")}
+           ("log_probs", "entropy", "noisy_log_probs", "noisy_entropy", "u_per")}
     for row in range(len(data)):
         ids = batch["input_ids"][row][batch["attention_mask"][row].bool()]
         prompt_len = int(batch["attention_mask"][row, : batch["prompts"].shape[1]].sum())
@@ -95,24 +96,70 @@ def reference(model, data, temperature):
             out[prefix + "log_probs"][row, :response_len] = log_p.gather(-1, targets[:, None]).squeeze(-1)
             out[prefix + "entropy"][row, :response_len] = -(log_p.exp() * log_p).sum(-1)
         log_p, log_q = branch["raw"], branch["noisy"]
-        out["symmetric_kl"][row, :response_len] = 0.5 * ((log_p.exp() - log_q.exp()) * (log_p - log_q)).sum(-1)
+        if estimator == "full":
+            u_per = 0.5 * ((log_p.exp() - log_q.exp()) * (log_p - log_q)).sum(-1)
+        else:
+            u_per = (log_p.exp() * (log_p - log_q)).sum(-1)
+        out["u_per"][row, :response_len] = u_per
     return out
 
 
+@pytest.mark.parametrize("estimator", ["full", "forward_full"])
 @pytest.mark.parametrize("use_remove_padding", [False, True], ids=["padded", "packed"])
 @pytest.mark.parametrize("temperature", [1.0, 0.7])
-def test_paired_forward_step_matches_per_sequence_reference(make_rollout_tensors, use_remove_padding, temperature):
+def test_paired_forward_step_matches_per_sequence_reference(make_rollout_tensors, use_remove_padding, temperature,
+                                                            estimator):
     model = PerTokenVisionLM()
     data, td = make_micro_batch(make_rollout_tensors, [3, 5, 2, 4], [4, 1, 6, 3], temperature, use_remove_padding)
-    loss, output = paired_forward_step(make_engine(model), td, None, True, chunk_size=5)
+    loss, output = paired_forward_step(make_engine(model), td, None, True, chunk_size=5, estimator=estimator)
     assert float(loss) == 1.0 and output["metrics"] == {}
-    expected = reference(model, data, temperature)
+    expected = reference(model, data, temperature, estimator)
     mask = data.batch["response_mask"].bool()
     for key, value in expected.items():
         got = no_padding_2_padding(output["model_output"][key], td).double()
         torch.testing.assert_close(got[mask], value[mask], rtol=1e-4, atol=1e-5, msg=key)
-    kl = no_padding_2_padding(output["model_output"]["symmetric_kl"], td)
+    kl = no_padding_2_padding(output["model_output"]["u_per"], td)
     assert (kl[mask] > 0).all()
+
+
+class Bf16LogitsLM(PerTokenVisionLM):
+    """Returns bf16 logits of a realistic scale (logsumexp ≈ 20–30 over 4,096 entries), as a bf16 model does."""
+
+    def forward(self, input_ids, pixel_values, **_):
+        logits = self.logits(input_ids, pixel_values)
+        return SimpleNamespace(logits=(wide_vocabulary(logits) + 18.0).bfloat16())
+
+
+def wide_vocabulary(logits):
+    generator = torch.Generator().manual_seed(11)
+    spread = torch.randn(logits.shape[-1], 4096 // logits.shape[-1] + 1, generator=generator) * 2.5
+    return (logits[..., :, None] + spread).flatten(-2)[..., :4096]
+
+
+def test_paired_entropy_is_fp32_where_verls_default_is_bf16(make_rollout_tensors):
+    """verl's remove-padding path computes entropy in the logits' dtype unless
+    ``entropy_from_logits_with_chunking`` is set: on bf16 logits it is off by up to ~0.1 nats. The paired
+    pass's entropies are fp32 whatever the engine's setting; with the setting, verl's are too."""
+    model = Bf16LogitsLM()
+    data, td = make_micro_batch(make_rollout_tensors, [3, 5, 2, 4], [4, 1, 6, 3], 1.0, use_remove_padding=True)
+    engine = make_engine(model)
+    mask = data.batch["response_mask"].bool()
+    _, output = paired_forward_step(engine, td, None, True, chunk_size=7)
+    raw_inputs, output_args = engine.prepare_model_inputs(micro_batch=td)
+    logits = model(**raw_inputs).logits  # the bf16 logits both paths see
+    reference = torch.special.entr(torch.softmax(logits.double(), -1)).sum(-1).squeeze(0)
+    reference = no_padding_2_padding(positions_to_jagged(reference, td["input_ids"].offsets()), td)
+    ours = no_padding_2_padding(output["model_output"]["entropy"], td).double()
+    assert (ours[mask] - reference[mask]).abs().max() < 1e-4
+    bf16_default = engine.prepare_model_outputs(model(**raw_inputs), output_args, td, None)["entropy"]
+    bf16_default = no_padding_2_padding(bf16_default, td).double()
+    assert (bf16_default[mask] - reference[mask]).abs().max() > 1e-2
+    engine.engine_config = SimpleNamespace(entropy_checkpointing=False, entropy_from_logits_with_chunking=True,
+                                           entropy_from_logits_chunk_size=4)
+    engine.compute_entropy_from_logits = verl_F.entropy_from_logits_with_chunking
+    chunked = engine.prepare_model_outputs(model(**raw_inputs), output_args, td, None)["entropy"]
+    chunked = no_padding_2_padding(chunked, td).double()
+    assert (chunked[mask] - reference[mask]).abs().max() < 1e-4
 
 
 def test_packed_and_padded_layouts_agree(make_rollout_tensors):

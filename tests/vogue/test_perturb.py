@@ -124,3 +124,97 @@ def test_noise_goes_through_torch_generator_not_global_state():
     torch.manual_seed(123)
     second = pixels(perturb_image(image, PerturbationSpec(), seed=9))
     assert np.array_equal(first, second)
+
+
+def _draws(seed, degrees=10.0, jitter=0.15):
+    """The draws perturb_image makes, in its documented order (flips, angle, factors, noise seed, jitter order)."""
+    gen = torch.Generator().manual_seed(seed)
+    hflip, vflip = torch.rand((), generator=gen).item(), torch.rand((), generator=gen).item()
+    angle = -degrees + 2 * degrees * torch.rand((), generator=gen).item()
+    brightness = 1 - jitter + 2 * jitter * torch.rand((), generator=gen).item()
+    contrast = 1 - jitter + 2 * jitter * torch.rand((), generator=gen).item()
+    noise_seed = int(torch.randint(0, 2**62, (), generator=gen).item())
+    contrast_first = torch.rand((), generator=gen).item() < 0.5
+    return dict(hflip=hflip, vflip=vflip, angle=angle, brightness=brightness, contrast=contrast,
+                noise_seed=noise_seed, contrast_first=contrast_first)
+
+
+def test_paper_defaults_are_bit_identical_to_the_first_release():
+    """Outputs of the default spec recorded from the implementation before the released-code options
+    were added (sha256 prefixes): new draws come after the old ones, so nothing moved."""
+    import hashlib
+
+    image = Image.fromarray(np.random.default_rng(0).integers(0, 256, size=(23, 37, 3), dtype=np.uint8))
+    digests = {seed: hashlib.sha256(perturb_image(image, PerturbationSpec(), seed).tobytes()).hexdigest()[:16]
+               for seed in (0, 1, 2)}
+    assert digests == {0: "f944586c717a3754", 1: "161ba25da0bbe7f3", 2: "4cb6fd810fb585d7"}
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_nearest_rotation_is_torchvision_random_rotation(monkeypatch, seed):
+    import torchvision.transforms as T
+
+    image = pattern_image(41, 29, seed=seed)
+    spec = PerturbationSpec(**{**ALL_OFF, "rotate": True, "rotate_interpolation": "nearest"})
+    draws = _draws(seed)
+    monkeypatch.setattr(T.RandomRotation, "get_params", staticmethod(lambda degrees: draws["angle"]))
+    reference = T.RandomRotation(10)(T.functional.pil_to_tensor(image))
+    assert np.array_equal(pixels(perturb_image(image, spec, seed)), reference.permute(1, 2, 0).numpy())
+    bilinear = perturb_image(image, PerturbationSpec(**{**ALL_OFF, "rotate": True}), seed)
+    assert not np.array_equal(pixels(bilinear), reference.permute(1, 2, 0).numpy())
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_random_jitter_order_is_torchvision_color_jitter(monkeypatch, seed):
+    import torchvision.transforms as T
+
+    image = pattern_image(31, 17, seed=seed)
+    spec = PerturbationSpec(**{**ALL_OFF, "color_jitter": True, "jitter_order": "random"})
+    draws = _draws(seed)
+    order = torch.tensor([1, 0, 2, 3] if draws["contrast_first"] else [0, 1, 2, 3])
+    monkeypatch.setattr(
+        T.ColorJitter, "get_params",
+        staticmethod(lambda *ranges: (order, draws["brightness"], draws["contrast"], None, None)),
+    )
+    reference = T.ColorJitter(brightness=0.15, contrast=0.15)(T.functional.pil_to_tensor(image))
+    assert np.array_equal(pixels(perturb_image(image, spec, seed)), reference.permute(1, 2, 0).numpy())
+
+
+def test_random_jitter_order_uses_both_orders_and_fixed_order_never_swaps():
+    orders = {_draws(seed)["contrast_first"] for seed in range(20)}
+    assert orders == {True, False}
+    image = pattern_image(seed=9)
+    fixed = PerturbationSpec(**{**ALL_OFF, "color_jitter": True})
+    swapped = [seed for seed in range(20) if _draws(seed)["contrast_first"]]
+    random_order = PerturbationSpec(**{**ALL_OFF, "color_jitter": True, "jitter_order": "random"})
+    assert any(not np.array_equal(pixels(perturb_image(image, fixed, s)), pixels(perturb_image(image, random_order, s)))
+               for s in swapped)
+    kept = [seed for seed in range(20) if not _draws(seed)["contrast_first"]]
+    assert all(np.array_equal(pixels(perturb_image(image, fixed, s)), pixels(perturb_image(image, random_order, s)))
+               for s in kept)
+
+
+@pytest.mark.parametrize("quantize", ["round", "floor"])
+def test_noise_quantization_matches_the_released_code_formula(quantize):
+    image = pattern_image(33, 21, seed=4)
+    spec = PerturbationSpec(**{**ALL_OFF, "gaussian_noise": True, "sigma": 0.2, "noise_quantize": quantize})
+    draws = _draws(5)
+    noise = torch.randn((3, 21, 33), generator=torch.Generator().manual_seed(draws["noise_seed"]))
+    unit = np.asarray(image, dtype=np.float64) / 255.0 + 0.2 * noise.permute(1, 2, 0).double().numpy()
+    scaled = np.clip(unit, 0, 1) * 255
+    reference = scaled.astype(np.uint8) if quantize == "floor" else np.round(scaled).astype(np.uint8)  # numpy's truncation
+    got = pixels(perturb_image(image, spec, 5))
+    assert np.abs(got - reference.astype(np.int16)).max() <= 1  # float32 vs float64 at the quantisation boundary
+    assert (got == reference).mean() > 0.999
+
+
+def test_new_options_are_validated():
+    for field in ("rotate_interpolation", "jitter_order", "noise_quantize", "images"):
+        with pytest.raises(ValueError, match=f"perturbation.{field} must be one of"):
+            PerturbationSpec(**{field: "sideways"})
+    with pytest.raises(ValueError, match="perturbation.hflip must be true or false, got 'false'"):
+        PerturbationSpec(hflip="false")
+    with pytest.raises(ValueError, match="perturbation.sigma must be finite"):
+        PerturbationSpec(sigma=float("nan"))
+    with pytest.raises(ValueError, match="perturbation.strength must be a number"):
+        PerturbationSpec(strength=True)

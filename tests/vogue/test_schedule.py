@@ -72,14 +72,14 @@ def test_group_granularity_shares_the_draw_within_a_prompt():
             assert len(members) == 1
 
 
-@pytest.mark.parametrize("granularity", ["sample", "group", "step"])
+@pytest.mark.parametrize("granularity", ["sample", "group", "worker", "step"])
 def test_draws_are_reproducible_and_respect_p_bounds(granularity):
     uids = [i // 5 for i in range(40)]
-    one = draw_noisy_branch(40, uids, 0.5, granularity, torch.Generator().manual_seed(7))
-    two = draw_noisy_branch(40, uids, 0.5, granularity, torch.Generator().manual_seed(7))
+    one = draw_noisy_branch(40, uids, 0.5, granularity, torch.Generator().manual_seed(7), shards=4)
+    two = draw_noisy_branch(40, uids, 0.5, granularity, torch.Generator().manual_seed(7), shards=4)
     assert torch.equal(one, two)
-    assert not draw_noisy_branch(40, uids, 0.0, granularity).any()
-    assert draw_noisy_branch(40, uids, 1.0, granularity).all()
+    assert not draw_noisy_branch(40, uids, 0.0, granularity, shards=4).any()
+    assert draw_noisy_branch(40, uids, 1.0, granularity, shards=4).all()
 
 
 def test_draw_rejects_bad_arguments():
@@ -98,3 +98,33 @@ def test_noisyrollout_diffusion_step_decay():
     assert diffusion_noise_step(40, 200, initial_step=500) == 250  # the sigmoid's midpoint
     steps = [diffusion_noise_step(s, 200) for s in range(0, 201, 10)]
     assert steps == sorted(steps, reverse=True) and steps[-1] < 10
+
+
+def test_worker_granularity_draws_once_per_contiguous_block():
+    gen = torch.Generator().manual_seed(3)
+    for num_samples, shards in ((40, 8), (40, 1), (12, 12), (10, 4)):
+        for _ in range(30):
+            draws = draw_noisy_branch(num_samples, None, 0.5, "worker", gen, shards=shards)
+            blocks = [draws[i * num_samples // shards : (i + 1) * num_samples // shards] for i in range(shards)]
+            assert sum(len(b) for b in blocks) == num_samples
+            assert all(b.all() or not b.any() for b in blocks)  # one Bernoulli per block
+
+
+def test_worker_granularity_noisy_fraction_is_binomial():
+    """Over many steps the noisy fraction is Binomial(W, p)/W (the released code's per-worker draw)."""
+    from math import comb
+
+    shards, p, steps = 8, 0.3, 4000
+    gen = torch.Generator().manual_seed(4)
+    counts = [int(draw_noisy_branch(64, None, p, "worker", gen, shards=shards).sum()) // (64 // shards)
+              for _ in range(steps)]
+    for k in range(shards + 1):
+        expected = steps * comb(shards, k) * p**k * (1 - p) ** (shards - k)
+        observed = counts.count(k)
+        assert abs(observed - expected) <= 5 * max(expected * (1 - expected / steps), 1) ** 0.5 + 1, (k, observed, expected)
+
+
+def test_worker_granularity_needs_shards():
+    with pytest.raises(ValueError, match="needs shards"):
+        draw_noisy_branch(4, None, 0.5, "worker")
+    assert draw_noisy_branch(6, None, 1.0, "worker", shards=3).all()

@@ -4,10 +4,20 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from recipe.vogue.shaping import shape_advantages
+from recipe.vogue.uncertainty import kl_from_logits, symmetric_kl_from_sampled
+
+
+def signed_cap(x, cap):
+    """sign(x)·min(|x|, cap), written out by cases."""
+    if x > cap:
+        return cap
+    if x < -cap:
+        return -cap
+    return x
 
 
 def brute_force_shaping(adv, mask, entropy, uncertainty, is_noisy, a_o, b_o, a_p, b_p, cap_base):
-    """Token-by-token loop over the equations of METHOD.md §3 (independent of the vectorised code)."""
+    """Token-by-token loop over the equations of METHOD.md §3 and §9 (independent of the vectorised code)."""
     rows, cols = adv.shape
     out = torch.zeros(rows, cols, dtype=torch.float64)
     for i in range(rows):
@@ -15,9 +25,9 @@ def brute_force_shaping(adv, mask, entropy, uncertainty, is_noisy, a_o, b_o, a_p
             if not mask[i, t]:
                 continue
             a = float(adv[i, t])
-            g_per = min(abs(a) / b_p, a_p * float(uncertainty[i, t])) if is_noisy[i] else 0.0
+            g_per = signed_cap(a_p * float(uncertainty[i, t]), abs(a) / b_p) if is_noisy[i] else 0.0
             cap_source = a + g_per if cap_base == "shaped" else a
-            g_out = min(abs(cap_source) / b_o, a_o * float(entropy[i, t]))
+            g_out = signed_cap(a_o * float(entropy[i, t]), abs(cap_source) / b_o)
             out[i, t] = a + g_out + g_per
     return out
 
@@ -131,9 +141,45 @@ def test_zero_alphas_give_plain_grpo():
 
 def test_forward_kl_ablation_can_lower_the_advantage():
     shaped, _ = shape_advantages(
-        torch.tensor([[1.0]]), torch.ones(1, 1), torch.zeros(1, 1), torch.tensor([[-0.3]]), torch.tensor([True])
+        torch.tensor([[1.0], [-1.0], [1.0]]), torch.ones(3, 1), torch.zeros(3, 1), torch.tensor([[-0.3], [-5.0], [-5.0]]),
+        torch.tensor([True, True, True]),
     )
-    torch.testing.assert_close(shaped, torch.tensor([[0.7]]))
+    # g_per = sign(u)·min(|u|, |A|/2): −0.3, then −0.5 (the cap binds on both sides of 0)
+    torch.testing.assert_close(shaped, torch.tensor([[0.7], [-1.5], [0.5]]))
+
+
+@pytest.mark.parametrize("estimator", ["full", "forward_full", "sampled", "dupl_code", "forward"])
+@pytest.mark.parametrize("cap_base", ["advantage", "shaped"])
+def test_every_estimator_keeps_the_shaping_properties(estimator, cap_base):
+    """A = 0 ⇒ Â = A exactly, sign never flipped, |g_per| ≤ |A|/β_p — whatever sign u_per takes — and the
+    vectorised shaping equals the brute-force loop, on u_per produced by each estimator."""
+    gen = torch.Generator().manual_seed(40)
+    rows, cols, vocab = 12, 7, 30
+    raw = torch.randn(rows, cols, vocab, generator=gen) * 2
+    noisy = raw + torch.randn(rows, cols, vocab, generator=gen) * torch.tensor([0.0, 1e-4, 0.5, 2.0]).repeat(3)[:, None, None]
+    if estimator in ("full", "forward_full"):
+        u_per = kl_from_logits(estimator, raw, noisy, chunk_size=5, temperature=1.0)
+    else:
+        tokens = torch.randint(vocab, (rows, cols, 1), generator=gen)
+        log_p = torch.log_softmax(raw, -1).gather(-1, tokens).squeeze(-1)
+        log_q = torch.log_softmax(noisy, -1).gather(-1, tokens).squeeze(-1)
+        u_per = symmetric_kl_from_sampled(log_p, log_q, estimator)
+    adv = (torch.randn(rows, 1, generator=gen) * 2).expand(rows, cols).clone()
+    adv[::3] = 0.0  # all-correct / all-wrong groups, including rows where q = p
+    mask = torch.ones(rows, cols)
+    mask[5, 4:] = 0
+    adv = adv * mask
+    entropy = torch.rand(rows, cols, generator=gen) * 4
+    is_noisy = torch.ones(rows, dtype=torch.bool)
+    is_noisy[1::4] = False
+    shaped, _ = shape_advantages(adv, mask, entropy, u_per, is_noisy, alpha_per=50.0, cap_base=cap_base)
+    expected = brute_force_shaping(adv, mask, entropy, u_per, is_noisy, 0.4, 2.0, 50.0, 2.0, cap_base)
+    torch.testing.assert_close(shaped.double(), expected, rtol=1e-6, atol=1e-7)
+    zero = adv == 0
+    assert torch.equal(shaped[zero], adv[zero])  # exactly, not approximately
+    assert (shaped * adv >= 0).all()
+    no_out, _ = shape_advantages(adv, mask, entropy, u_per, is_noisy, alpha_out=0.0, alpha_per=50.0, cap_base=cap_base)
+    assert ((no_out - adv).abs() <= adv.abs() / 2.0 + 1e-6).all()
 
 
 def test_inputs_are_detached():

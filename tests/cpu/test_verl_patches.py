@@ -1,0 +1,45 @@
+"""The verl 0.9.1 fix for text-only Qwen2.5-VL micro-batches, on a real (tiny) Qwen2.5-VL."""
+
+import pytest
+import torch
+
+from recipe.vogue.verl_patches import patch_qwen2_vl_text_only_batches
+
+
+@pytest.fixture
+def tiny_model(tiny_model_dir):
+    """The inner Qwen2_5_VLModel: what verl's patched base forward passes to _get_input_embeds."""
+    from transformers import Qwen2_5_VLForConditionalGeneration
+
+    return Qwen2_5_VLForConditionalGeneration.from_pretrained(tiny_model_dir, torch_dtype=torch.float32).model
+
+
+@pytest.fixture
+def qwen2_vl_module(monkeypatch):
+    from verl.models.transformers import qwen2_vl
+
+    monkeypatch.setattr(qwen2_vl, "_get_input_embeds", qwen2_vl._get_input_embeds)  # restored after the test
+    return qwen2_vl
+
+
+def test_verl_crashes_on_a_text_only_micro_batch_and_the_patch_fixes_it(tiny_model, qwen2_vl_module):
+    input_ids = torch.tensor([[5, 6, 7, 8], [9, 10, 11, 12]])
+    mask = torch.ones_like(input_ids)
+    with pytest.raises(AttributeError, match="BaseModelOutputWithPooling"):
+        qwen2_vl_module._get_input_embeds(tiny_model, input_ids, mask)
+    patch_qwen2_vl_text_only_batches()
+    patch_qwen2_vl_text_only_batches()  # idempotent: wraps once
+    embeds, out_mask = qwen2_vl_module._get_input_embeds(tiny_model, input_ids, mask)
+    torch.testing.assert_close(embeds, tiny_model.get_input_embeddings()(input_ids))
+    assert torch.equal(out_mask, mask)
+    embeds.sum().backward()  # the vision tower is in the graph (zero gradients), as verl intends for FSDP
+    assert all(p.grad is not None for p in tiny_model.visual.parameters() if p.requires_grad)
+
+
+def test_batches_with_pixels_go_to_verls_function(tiny_model, qwen2_vl_module, monkeypatch):
+    calls = []
+    monkeypatch.setattr(qwen2_vl_module, "_get_input_embeds", lambda *args: calls.append(args) or "verl")
+    patch_qwen2_vl_text_only_batches()
+    pixels = torch.zeros(16, 3)
+    assert qwen2_vl_module._get_input_embeds(tiny_model, torch.zeros(1, 2, dtype=torch.long), None, pixels) == "verl"
+    assert calls[0][3] is pixels
