@@ -10,19 +10,29 @@ in a fresh subprocess after one untimed warm-up step; prints both times and thei
 that both give identical results. Also prints the CPU seconds each mode used (parent + workers): on a
 shared machine the wall-clock ratio depends on how many cores other processes leave free.
 
-    .venv/bin/python bench/bench_reward.py [--prompts 512] [--rollouts 5] [--seed 0]
+Then an adversarial step: the same step with 2% of the responses replaced by answers whose symbolic
+check runs into the time bound (``(x+k)^{999}``), 4 rollouts in each of 13 math prompts, two distinct
+answers per prompt each written twice (half of the slow rows repeat one of their group). It is scored
+by ``compute_score_batch`` and by the contiguous chunking it used before (a baseline kept here only),
+each in a fresh process; prints both times and the target ⌈distinct slow checks / workers⌉ × bound +
+the fast-path time (the benign step's batch time).
+
+    .venv/bin/python bench/bench_reward.py [--prompts 512] [--rollouts 5] [--seed 0] [--slow-timeout 2]
 """
 
 import argparse
 import json
+import math
 import os
 import random
 import resource
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from vogue_reward import compute_score, compute_score_batch, score
+from vogue_reward.numbers import plain_number
 from vogue_reward.worker_pool import shared_pool
 
 def _math_answers(rng):
@@ -100,10 +110,46 @@ def make_step(prompts, rollouts, seed):
     return columns
 
 
-def _score_step(mode, step):
+SLOW_FRACTION = 0.02
+SLOW_PER_PROMPT = 4  # two distinct slow answers, each written by two rollouts
+OLD_CHUNK = 40  # compute_score_batch's contiguous chunk before issue 11
+
+
+def make_adversarial_step(prompts, rollouts, seed):
+    """``make_step`` with ``SLOW_FRACTION`` of the responses replaced by distinct slow answers, in
+    groups of ``SLOW_PER_PROMPT`` rollouts of one math prompt. Returns (step, distinct slow answers)."""
+    step = make_step(prompts, rollouts, seed)
+    sources, responses = step[0], list(step[1])
+    math_prompts = [  # a numeric truth keeps every check slow (an interval vs a polynomial is decided fast)
+        prompt for prompt in range(prompts)
+        if sources[prompt * rollouts] == "bench_math" and plain_number(step[2][prompt * rollouts]) is not None
+    ]
+    slow_prompts = round(SLOW_FRACTION * prompts * rollouts / SLOW_PER_PROMPT)
+    rng, distinct = random.Random(seed), 0
+    for prompt in sorted(rng.sample(math_prompts, slow_prompts)):
+        for rollout in range(SLOW_PER_PROMPT):
+            k = distinct + rollout // 2 + 2
+            responses[prompt * rollouts + rollout] = f"<think>{_reasoning(rng)}</think> \\boxed{{(x+{k})^{{999}}}}"
+        distinct += SLOW_PER_PROMPT // 2
+    return (sources, responses, step[2], step[3]), distinct
+
+
+def contiguous_chunks(step, **settings):
+    """The baseline: compute_score_batch before issue 11, one thread per worker over contiguous chunks
+    of ``OLD_CHUNK`` rows, so a chunk's slow rows wait for each other."""
+    rows = list(zip(*step))
+    chunks = [rows[start : start + OLD_CHUNK] for start in range(0, len(rows), OLD_CHUNK)]
+    with ThreadPoolExecutor(max_workers=shared_pool().size) as executor:
+        scored = executor.map(lambda chunk: [compute_score(*row, **settings) for row in chunk], chunks)
+        return [result for chunk in scored for result in chunk]
+
+
+def _score_step(mode, step, **settings):
     if mode == "single":
-        return [compute_score(*row) for row in zip(*step)]
-    return compute_score_batch(*step)
+        return [compute_score(*row, **settings) for row in zip(*step)]
+    if mode == "chunked":
+        return contiguous_chunks(step, **settings)
+    return compute_score_batch(*step, **settings)
 
 
 def _cpu_seconds():
@@ -121,25 +167,66 @@ def _cpu_seconds():
     return total
 
 
-def measure(mode, prompts, rollouts, seed):
+def measure(mode, args):
     """In a fresh process: one untimed step (seed + 1) starts and warms the workers, as the steps
-    before it do in training; then the verdict cache is cleared and step ``seed`` is timed."""
+    before it do in training; then the verdict cache is cleared and step ``seed`` is timed (its
+    adversarial version for the modes "adversarial" and "chunked")."""
+    adversarial = mode in ("adversarial", "chunked")
+    settings = {"math_timeout": args.slow_timeout} if adversarial else {}
     started = time.perf_counter()
-    _score_step(mode, make_step(prompts, rollouts, seed + 1))
+    _score_step("single" if mode == "single" else "batch", make_step(args.prompts, args.rollouts, args.seed + 1), **settings)
     first_step = time.perf_counter() - started
-    step = make_step(prompts, rollouts, seed)
-    score._symbolic_verdict.cache_clear()
+    if adversarial:
+        step, distinct = make_adversarial_step(args.prompts, args.rollouts, args.seed)
+    else:
+        step, distinct = make_step(args.prompts, args.rollouts, args.seed), 0
+    score.clear_verdict_cache()
     cpu, started = _cpu_seconds(), time.perf_counter()
-    results = _score_step(mode, step)
+    results = _score_step(mode, step, **settings)
     elapsed, cpu = time.perf_counter() - started, _cpu_seconds() - cpu
-    report = {"seconds": elapsed, "cpu": cpu, "first_step": first_step, "workers": shared_pool().size}
+    report = {"seconds": elapsed, "cpu": cpu, "first_step": first_step, "workers": shared_pool().size, "distinct_slow": distinct}
     print(json.dumps({**report, "results": results}))
 
 
 def _run(mode, args):
-    command = [sys.executable, __file__, "--mode", mode, "--prompts", str(args.prompts),
-               "--rollouts", str(args.rollouts), "--seed", str(args.seed)]
+    command = [sys.executable, __file__, "--mode", mode, "--prompts", str(args.prompts), "--rollouts", str(args.rollouts),
+               "--seed", str(args.seed), "--slow-timeout", str(args.slow_timeout)]
     return json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
+
+
+def _benign(args):
+    single, batch = _run("single", args), _run("batch", args)
+    assert batch["results"] == single["results"], "batch and single-process results differ"
+    results = batch["results"]
+    count = len(results)
+    mean = lambda key: sum(result[key] for result in results) / count  # noqa: E731
+    print(f"responses: {count} ({args.prompts} prompts x {args.rollouts}); load average before the run: {os.getloadavg()[0]:.2f}")
+    print(f"acc {mean('acc'):.3f}  format {mean('format'):.3f}  verify_failed {mean('verify_failed'):.4f}")
+    print(f"first step (worker start-up, cold caches; not timed below): single {single['first_step']:.2f} s, batch {batch['first_step']:.2f} s")
+    for name, run in (("single-process loop (compute_score)", single), (f"batch ({batch['workers']} workers)", batch)):
+        print(f"{name:38s} {run['seconds']:6.2f} s  ({1e3 * run['seconds'] / count:.2f} ms/response; "
+              f"CPU {run['cpu']:.2f} s in parent + workers)")
+    print(f"batch / single time ratio: {batch['seconds'] / single['seconds']:.2f}")
+    return batch["seconds"]
+
+
+def _adversarial(args, fast_seconds):
+    load = os.getloadavg()[0]
+    new, old = _run("adversarial", args), _run("chunked", args)
+    differ = [a["verify_failed"] or b["verify_failed"] for a, b in zip(new["results"], old["results"]) if a != b]
+    assert all(differ), "batch scheduling and contiguous chunks give different verdicts within the time bound"
+    slow = [result["pred"] for result in new["results"] if result["verify_failed"]]
+    distinct, workers = len(set(slow)), new["workers"]
+    if distinct != new["distinct_slow"] or differ:
+        print(f"note: {distinct} distinct checks hit the bound ({new['distinct_slow']} planned); "
+              f"{len(differ)} rows hit it in one mode only (a loaded machine)")
+    target = math.ceil(distinct / workers) * args.slow_timeout + fast_seconds
+    print(f"adversarial step: {len(slow)} slow rows ({distinct} distinct checks), bound {args.slow_timeout:g} s, "
+          f"{workers} workers; load average before: {load:.2f}")
+    for name, run in (("batch scheduling (compute_score_batch)", new), (f"contiguous chunks of {OLD_CHUNK} (before)", old)):
+        print(f"{name:40s} {run['seconds']:6.2f} s  (CPU {run['cpu']:.2f} s in parent + workers)")
+    print(f"target ceil({distinct}/{workers}) x {args.slow_timeout:g} s + fast path {fast_seconds:.2f} s = {target:.2f} s: "
+          f"{'met' if new['seconds'] <= target else 'MISSED'}; chunks / batch time ratio {old['seconds'] / new['seconds']:.2f}")
 
 
 def main():
@@ -147,24 +234,13 @@ def main():
     parser.add_argument("--prompts", type=int, default=512)
     parser.add_argument("--rollouts", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--mode", choices=["single", "batch"], help="internal: measure one mode in this process")
+    parser.add_argument("--slow-timeout", type=float, default=2.0, help="math_timeout of the adversarial step (s)")
+    parser.add_argument("--mode", choices=["single", "batch", "adversarial", "chunked"], help="internal: one mode here")
     args = parser.parse_args()
     if args.mode:
-        measure(args.mode, args.prompts, args.rollouts, args.seed)
+        measure(args.mode, args)
         return
-    load = os.getloadavg()
-    single, batch = _run("single", args), _run("batch", args)
-    assert batch["results"] == single["results"], "batch and single-process results differ"
-    results = batch["results"]
-    count = len(results)
-    mean = lambda key: sum(result[key] for result in results) / count  # noqa: E731
-    print(f"responses: {count} ({args.prompts} prompts x {args.rollouts}); load average before the run: {load[0]:.2f}")
-    print(f"acc {mean('acc'):.3f}  format {mean('format'):.3f}  verify_failed {mean('verify_failed'):.4f}")
-    print(f"first step (worker start-up, cold caches; not timed below): single {single['first_step']:.2f} s, batch {batch['first_step']:.2f} s")
-    for name, run in (("single-process loop (compute_score)", single), (f"batch ({batch['workers']} workers)", batch)):
-        print(f"{name:38s} {run['seconds']:6.2f} s  ({1e3 * run['seconds'] / count:.2f} ms/response; "
-              f"CPU {run['cpu']:.2f} s in parent + workers)")
-    print(f"batch / single time ratio: {batch['seconds'] / single['seconds']:.2f}")
+    _adversarial(args, _benign(args))
 
 
 if __name__ == "__main__":

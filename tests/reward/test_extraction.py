@@ -123,3 +123,13 @@ def test_candidate_answer(text, expected):
 )
 def test_strip_decorations(text, expected):
     assert strip_decorations(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("5!", "5!"), ("5!.", "5!"), ("n!", "n!"), ("f'", "f'"), ("y''.", "y''"), ("'12'", "12"), ('"5!".', "5!"),
+     (r"$\text{f'}$", "f'"), ("'", "'"), ("x ;", "x")],
+)
+def test_strip_decorations_keeps_factorials_and_primes_in_maths(text, expected):
+    assert strip_decorations(text, keep_math_marks=True) == expected
+    assert strip_decorations(text).rstrip("!'") == strip_decorations(text)  # elsewhere they are punctuation
