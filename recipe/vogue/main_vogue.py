@@ -22,7 +22,7 @@ from verl.trainer.ppo.utils import create_rl_dataset, create_rl_sampler, need_cr
 from verl.utils.config import omega_conf_to_dataclass, validate_config
 from verl.utils.device import auto_set_device
 
-from recipe.vogue.vogue_config import validate_run_config
+from recipe.vogue.vogue_config import check_data_files, check_multimodal_processor, validate_run_config
 
 __all__ = ["VogueTaskRunner", "main"]
 
@@ -86,10 +86,23 @@ class VogueTaskRunnerBase(BaseTaskRunner):
 VogueTaskRunner = ray.remote(VogueTaskRunnerBase)
 
 
+def check_before_ray(config) -> None:
+    """What can be checked in seconds, before Ray and the workers start (30–40 s even on a laptop): the
+    ``vogue`` section, the data files, and — for a local model directory — that VOGUE has an image processor."""
+    vogue = validate_run_config(config)
+    check_data_files(config)
+    model_path = os.path.expanduser(config.actor_rollout_ref.model.path)
+    if vogue.enable and os.path.isdir(model_path):
+        from verl.utils import hf_processor
+
+        trust = config.actor_rollout_ref.model.get("trust_remote_code", False)
+        check_multimodal_processor(hf_processor(model_path, trust_remote_code=trust), model_path)
+
+
 @hydra.main(config_path="config", config_name="vogue_trainer", version_base=None)
 def main(config):
     auto_set_device(config)
-    validate_run_config(config)  # fail before Ray starts
+    check_before_ray(config)
     run_ppo(config, task_runner_class=VogueTaskRunner)
 
 

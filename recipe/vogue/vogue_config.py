@@ -9,6 +9,7 @@ the field. ``validate_run_config(config)`` checks how the section fits the rest 
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -27,6 +28,7 @@ __all__ = [
     "ScheduleConfig",
     "VogueConfig",
     "validate_run_config",
+    "check_data_files",
     "check_multimodal_processor",
 ]
 
@@ -214,3 +216,22 @@ def check_multimodal_processor(processor: Any, model_path: str) -> None:
             f"vogue.enable=true needs a multimodal model with an image processor; {model_path!r} has none "
             "(set vogue.enable=false for text-only GRPO)"
         )
+
+
+def _file_list(value: Any) -> list[str]:
+    value = _plain(value)
+    if value is None or value == "" or value == []:
+        return []
+    return [value] if isinstance(value, str) else [str(v) for v in value]
+
+
+def check_data_files(config: Any) -> None:
+    """``data.train_files`` and ``data.val_files`` are set and every local one exists (remote URIs such as
+    ``hdfs://`` are left to verl). Run before Ray starts, so a typo costs seconds, not a cluster start-up."""
+    for key in ("train_files", "val_files"):
+        files = _file_list(config.data.get(key))
+        if not files:
+            raise ValueError(f"data.{key} is not set: pass data.{key}=<parquet file or list of files>")
+        missing = [path for path in files if "://" not in path and not os.path.isfile(os.path.expanduser(path))]
+        if missing:
+            raise ValueError(f"data.{key}: no such file {missing[0]!r}" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
