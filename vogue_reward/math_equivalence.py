@@ -79,8 +79,9 @@ def _brace_depth(text: str) -> int:
 def too_costly_for_sympy(answer: str) -> bool:
     """True for answers whose exact evaluation explodes, so they are compared as strings only:
     exponent towers, exponents of ≥ 4 digits, integers of ≥ 40 digits, factorials of ≥ 4-digit
-    numbers or of brackets in an answer with a power or a ≥ 4-digit number (``(10^{100})!``), braces nested deeper than ``MAX_BRACE_DEPTH``. Real answers never need
-    these; degenerate rollouts produce them by the thousand, and each would cost a full time bound."""
+    numbers or of brackets in an answer with a power or a ≥ 4-digit number (``(10^{100})!``), braces
+    nested deeper than ``MAX_BRACE_DEPTH``. Real answers never need these; degenerate rollouts produce
+    them by the thousand, and each would cost a full time bound."""
     return bool(
         _LONG_INTEGER.search(answer)
         or _LARGE_EXPONENT.search(answer)
