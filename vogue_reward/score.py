@@ -13,6 +13,14 @@ into a metric; ``acc`` feeds val-core, ``pred`` enables maj@k):
     bad_row              1.0 when the ground truth or an extra_info field breaks the documented form
                          (score counts acc 0; logged once per data source and field)
     internal_error       1.0 if a matcher raised (a bug: logged with its traceback; score 0)
+    row_source, row_id   the prompt's identity, strings: ``str(data_source)`` and ``row_id(extra_info)``
+                         (extra_info["index"] as text, "" when the row has none). verl copies every key
+                         into its validation dump (``trainer.validation_data_dir``), so dumped responses
+                         are grouped per prompt by (row_source, row_id), never by prompt text. Not named
+                         ``data_source``: verl writes reward keys into the rollout's non-tensor columns,
+                         and ``DataProto.union`` with the batch's own ``data_source`` column (an object
+                         array, this one a str array) fails its equality assertion. Strings keep verl's
+                         validation metrics (which skip string keys) and training loop unaffected.
 
 Data never makes these functions raise. Bad settings raise ValueError naming the setting
 (``validate_settings``), unknown keyword arguments TypeError, and a symbolic worker that cannot start
@@ -44,7 +52,10 @@ MAX_MATH_TIMEOUT = 600.0  # real answers take well under a second; a longer boun
 DEFAULT_MAX_RESPONSE_CHARS = 100_000  # 2048 tokens are ~10k characters; beyond 10× that is degenerate
 MAX_ANSWER_CHARS = 1_000  # a longer extracted answer is not an answer; never sent to sympy
 MAX_PRED_CHARS = 256
-RESULT_KEYS = ("score", "acc", "format", "pred", "verify_failed", "rejected", "bad_row", "internal_error")
+RESULT_KEYS = (
+    "score", "acc", "format", "pred", "verify_failed", "rejected", "bad_row", "internal_error", "row_source", "row_id",
+)
+TEXT_KEYS = ("pred", "row_source", "row_id")  # the other keys are floats in [0, 1]
 # keyword arguments verl's reward managers add on their own (ignored here)
 _VERL_KEYWORDS = frozenset({"reward_router_address", "reward_model_tokenizer"})
 _END_TOKENS = ("<|im_end|>", "<|endoftext|>")
@@ -128,6 +139,19 @@ def _without_end_tokens(text: str) -> str:
 
 def _is_missing(value) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def row_id(extra_info) -> str:
+    """The row's id within its data source: ``extra_info["index"]`` as text (an integral number, also a
+    float or numpy one, without a decimal point: 7, 7.0 and np.int64(7) are "7"); "" when extra_info is
+    not a dict or has no index (such rows cannot be told apart in a dump; ``recipe.vogue.evaluate``
+    refuses them)."""
+    index = extra_info.get("index") if isinstance(extra_info, Mapping) else None
+    if _is_missing(index):
+        return ""
+    if isinstance(index, numbers.Real) and not isinstance(index, bool) and float(index).is_integer():
+        return str(int(index))
+    return str(index)
 
 
 def _truth_text(ground_truth) -> str:
@@ -256,16 +280,17 @@ def _score(row: tuple, settings: Settings, verdict: Verdict) -> dict:
 
 
 def _guarded_score(row: tuple, settings: Settings, verdict: Verdict) -> dict:
-    """``_score``, with a matcher bug counted as ``internal_error`` instead of raised."""
+    """``_score`` plus the row's identity, with a matcher bug counted as ``internal_error`` instead of raised."""
     try:
-        return _score(row, settings, verdict)
+        result = _score(row, settings, verdict)
     except (WorkerUnavailable, _Deferred):
         raise
     except Exception as error:
         _report_once(("internal_error", type(error).__name__), "vogue_reward: matcher failed", exc_info=True)
         result = dict.fromkeys(RESULT_KEYS, 0.0)
         result.update(pred="", internal_error=1.0)
-        return result
+    result.update(row_source=str(row[0]), row_id=row_id(row[3]))
+    return result
 
 
 def compute_score(

@@ -24,9 +24,10 @@ MATH = {"answer_type": "math"}
 
 def _assert_result_shape(result):
     assert tuple(result) == score.RESULT_KEYS
-    assert isinstance(result["pred"], str)
     for key in score.RESULT_KEYS:
-        if key != "pred":
+        if key in score.TEXT_KEYS:
+            assert isinstance(result[key], str), key
+        else:
             assert isinstance(result[key], float) and 0.0 <= result[key] <= 1.0, key
 
 
@@ -307,3 +308,48 @@ def test_batch_entry_is_exposed_by_the_verl_file():
     batch_fn = load_extern_object(ENTRY_FILE, "compute_score_batch")
     results = batch_fn(data_sources=["geo3k"] * 2, solution_strs=[CORRECT, "x"], ground_truths=["4", "4"], extra_infos=[MATH, MATH])
     assert [result["score"] for result in results] == [1.0, 0.0]
+
+
+@pytest.mark.parametrize(
+    ("extra_info", "expected"),
+    [
+        ({"index": 7}, "7"),
+        ({"index": np.int64(7)}, "7"),
+        ({"index": 7.0}, "7"),  # a pandas column holding a missing value turns integers into floats
+        ({"index": "q-12"}, "q-12"),
+        ({"index": 0.5}, "0.5"),
+        ({"index": None}, ""),
+        ({"index": float("nan")}, ""),
+        ({}, ""),
+        (None, ""),
+        ("not a dict", ""),
+    ],
+)
+def test_row_identity_is_returned_as_text(extra_info, expected):
+    result = compute_score("mathverse", CORRECT, "4", extra_info)
+    _assert_result_shape(result)
+    assert (result["row_source"], result["row_id"]) == ("mathverse", expected)
+
+
+def test_row_identity_survives_rejected_responses_and_matcher_bugs(monkeypatch):
+    rejected = compute_score("geo3k", None, "4", {"index": 3})
+    assert rejected["rejected"] == 1.0 and (rejected["row_source"], rejected["row_id"]) == ("geo3k", "3")
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("matcher bug")
+
+    monkeypatch.setattr(score, "_match", broken)
+    failed = compute_score("geo3k", CORRECT, "4", {"index": 4, **MATH})
+    _assert_result_shape(failed)
+    assert failed["internal_error"] == 1.0 and (failed["row_source"], failed["row_id"]) == ("geo3k", "4")
+
+
+def test_batch_returns_each_rows_identity():
+    results = compute_score_batch(["a", "b"], [CORRECT, CORRECT], ["4", "4"], [{"index": 1, **MATH}, {"index": 2, **MATH}])
+    assert [(r["row_source"], r["row_id"]) for r in results] == [("a", "1"), ("b", "2")]
+
+
+def test_result_keys_never_overwrite_verls_batch_columns():
+    """verl writes every reward key into the rollout's non-tensor columns and unions them with the batch,
+    asserting equality on shared keys: a key such as data_source would fail that assertion (dtype)."""
+    assert not set(score.RESULT_KEYS) & {"data_source", "reward_model", "extra_info", "uid", "index", "raw_prompt"}
