@@ -50,6 +50,7 @@ from recipe.vogue.noisy_branch import (
 )
 from recipe.vogue.shaping import shape_advantages
 from recipe.vogue.uncertainty import FULL_KL_ESTIMATORS, sampled_token_entropy, symmetric_kl_from_sampled
+from recipe.vogue.validation import UnbiasedValidationMetrics
 from recipe.vogue.vogue_config import check_multimodal_processor, validate_run_config
 from recipe.vogue.worker import CHUNK_SIZE_KEY, ESTIMATOR_KEY, NOISY_INPUTS_KEY, PAIRED_OUTPUT_KEYS
 
@@ -63,7 +64,7 @@ VOGUE_COLUMNS = ("vogue_entropy", "vogue_u_per", "vogue_is_noisy")
 GENERATION_ORDER_KEY = "vogue_generation_order"
 
 
-class VogueTrainer(RayPPOTrainer):
+class VogueTrainer(UnbiasedValidationMetrics, RayPPOTrainer):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.vogue = validate_run_config(self.config)
