@@ -1,10 +1,15 @@
-"""The tiny CPU run: build the synthetic data and the warm-started tiny model if missing, train with
-verl's own loop on the CPU backend, and print validation accuracy before/after, entropy and step time.
+"""The tiny CPU run: build the synthetic data and the warm-started tiny model if missing, train GRPO and
+VOGUE with verl's own loop on the CPU backend, print one line per step and a summary table, and write
+the evaluation report (tables and PNG curves).
 
     python -m recipe.vogue.cpu.tiny_run [--work-dir runs/tiny] [--steps 30] [-- hydra overrides...]
 
-Each algorithm runs in its own process (a fresh Ray cluster) and logs metrics with verl's file
-logger; the summary is read back from those files.
+Both algorithms run ``recipe.vogue.main_vogue`` (GRPO with ``vogue.enable=false``, which leaves every
+training hook to verl), so validation reports the unbiased pass@k (``recipe.vogue.validation``). Each
+runs in its own process (a fresh Ray cluster) whose output goes to WORK_DIR/logs/<algorithm>.log; its
+metrics come from verl's file logger (WORK_DIR/metrics/<algorithm>.jsonl, read while it runs) and its
+validation generations from verl's dump (WORK_DIR/validation/<algorithm>/<step>.jsonl). The report
+(``recipe.vogue.report``) goes to WORK_DIR/report/.
 """
 
 from __future__ import annotations
@@ -13,21 +18,21 @@ import argparse
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 import time
 
-CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "config")
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(CONFIG_DIR)))
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 REWARD_FILE = os.path.join(REPO_ROOT, "vogue_reward", "verl_entry.py")
 ACCURACY_KEY = "val-core/synthetic_shapes/acc/mean@4"
+PASS_KEY = "val-core/synthetic_shapes/acc/pass@4"
 
-# algorithm name → (python -m module, config name, extra overrides). GRPO is verl's own entry point;
-# VOGUE is recipe/vogue/main_vogue.py with its `paper` preset plus the same tiny CPU settings.
+# algorithm name → overrides on top of recipe/vogue/main_vogue.py's config (`paper` preset) + cpu/tiny.yaml
 ALGORITHMS = {
-    "grpo": ("verl.trainer.main_ppo", "tiny_cpu_grpo", []),
+    "grpo": ["vogue.enable=false"],
     # one perturbation thread: 56×56 images take <1 ms each, and threads only contend for 2 cores here
-    "vogue": ("recipe.vogue.main_vogue", "vogue_trainer", ["+cpu=tiny", "vogue.perturb_workers=1"]),
+    "vogue": ["vogue.perturb_workers=1"],
 }
 
 
@@ -40,26 +45,41 @@ def cpu_environment() -> dict[str, str]:
 
 
 def ensure_assets(work_dir: str, seed: int) -> tuple[str, str]:
-    """Synthetic data and tiny model under ``work_dir`` (built once, reused afterwards)."""
+    """Synthetic data and tiny model under ``work_dir`` (built once, reused afterwards; output in
+    WORK_DIR/logs/assets.log)."""
     data_dir = os.path.join(work_dir, "data")
     model_dir = os.path.join(work_dir, "model")
+    log_path = os.path.join(work_dir, "logs", "assets.log")
     if not os.path.exists(os.path.join(data_dir, "val.parquet")):
-        _run([sys.executable, "-m", "data_prep", "synthetic", "--out-dir", data_dir, "--seed", str(seed)])
+        _run("the synthetic data", [sys.executable, "-m", "data_prep", "synthetic", "--out-dir", data_dir, "--seed", str(seed)], log_path)
     if not os.path.exists(os.path.join(model_dir, "tiny_build.json")):
-        _run([sys.executable, "-m", "recipe.vogue.tiny", "build", "--out", model_dir, "--seed", str(seed),
-              "--warm-start-data", os.path.join(data_dir, "train.parquet")])
+        _run("the warm-started tiny model", [sys.executable, "-m", "recipe.vogue.tiny", "build", "--out", model_dir,
+                                             "--seed", str(seed), "--warm-start-data", os.path.join(data_dir, "train.parquet")], log_path)
     return data_dir, model_dir
 
 
-def _run(command: list[str], env: dict | None = None) -> None:
-    print("[tiny] $ " + " ".join(command), flush=True)
-    subprocess.run(command, check=True, env=env or cpu_environment())
+def _run(what: str, command: list[str], log_path: str) -> None:
+    print(f"[tiny] building {what} (log: {log_path})", flush=True)
+    os.makedirs(os.path.dirname(log_path), exist_ok=True)
+    with open(log_path, "a") as log:
+        returncode = subprocess.run(command, env=cpu_environment(), stdout=log, stderr=subprocess.STDOUT).returncode
+    _check_exit(returncode, what, log_path)
+
+
+def _check_exit(returncode: int, what: str, log_path: str) -> None:
+    if returncode != 0:
+        with open(log_path, errors="replace") as f:
+            tail = f.read()[-5000:]
+        raise RuntimeError(f"{what}: exited with {returncode}; end of {log_path}:\n{tail}")
+
+
+def validation_dir(work_dir: str, algorithm: str) -> str:
+    return os.path.join(work_dir, "validation", algorithm)
 
 
 def training_command(algorithm: str, data_dir: str, model_dir: str, work_dir: str, steps: int, overrides: list[str]) -> list[str]:
-    module, config_name, preset = ALGORITHMS[algorithm]
     return [
-        sys.executable, "-m", module, "--config-path", CONFIG_DIR, "--config-name", config_name, *preset,
+        sys.executable, "-m", "recipe.vogue.main_vogue", "+cpu=tiny", *ALGORITHMS[algorithm],
         f"data.train_files={os.path.join(data_dir, 'train.parquet')}",
         f"data.val_files={os.path.join(data_dir, 'val.parquet')}",
         f"actor_rollout_ref.model.path={model_dir}",
@@ -68,30 +88,84 @@ def training_command(algorithm: str, data_dir: str, model_dir: str, work_dir: st
         f"trainer.total_training_steps={steps}",
         f"trainer.experiment_name={algorithm}",
         f"trainer.default_local_dir={os.path.join(work_dir, 'checkpoints', algorithm)}",
+        f"trainer.validation_data_dir={validation_dir(work_dir, algorithm)}",
         *overrides,
     ]
 
 
+def _number(value: float, digits: int = 3) -> str:
+    return "—" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
+
+
+def progress_line(algorithm: str, steps: int, record: dict) -> str:
+    """One step of a run, from its file-logger record: reward, s/step and, when measured, validation."""
+    data = record["data"]
+    parts = [f"[{algorithm}] step {record['step']:>{len(str(steps))}}/{steps}"]
+    if "timing_s/step" in data:
+        parts += [f"reward {_number(data.get('critic/score/mean', math.nan))}", f"{data['timing_s/step']:.1f} s/step"]
+    else:
+        parts.append("before training")
+    if ACCURACY_KEY in data:
+        parts += [f"val acc {_number(data[ACCURACY_KEY])}", f"pass@4 {_number(data.get(PASS_KEY, math.nan))}"]
+    return "  ".join(parts)
+
+
+class _MetricsTail:
+    """The complete lines verl's file logger has written so far (it writes unbuffered, one per step)."""
+
+    def __init__(self, path: str):
+        self.path, self.offset, self.pending = path, 0, b""
+
+    def new_records(self) -> list[dict]:
+        if not os.path.exists(self.path):
+            return []
+        with open(self.path, "rb") as f:
+            f.seek(self.offset)
+            chunk = f.read()
+        self.offset += len(chunk)
+        *lines, self.pending = (self.pending + chunk).split(b"\n")
+        return [json.loads(line) for line in lines if line.strip()]
+
+
 def train(
     algorithm: str, data_dir: str, model_dir: str, work_dir: str, steps: int, overrides: list[str],
-    metrics_path: str, log_path: str | None = None, timeout: float | None = None,
+    metrics_path: str, log_path: str | None = None, timeout: float | None = None, progress: bool = False,
 ) -> list[dict]:
     """One training process on the CPU backend, logging metrics with verl's file logger to
-    ``metrics_path``; returns the logged records. Output goes to the console, or to ``log_path``
-    (a failure then raises with the end of that log)."""
-    os.makedirs(os.path.dirname(metrics_path), exist_ok=True)
+    ``metrics_path``; its output goes to ``log_path`` (default WORK_DIR/logs/<algorithm>.log). With
+    ``progress``, prints ``progress_line`` for each step as it is logged. Returns the logged records; a
+    failure raises with the end of the log, a run past ``timeout`` seconds is killed."""
+    log_path = log_path or os.path.join(work_dir, "logs", f"{algorithm}.log")
+    for path in (metrics_path, log_path):
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+    if os.path.exists(metrics_path):
+        os.remove(metrics_path)  # the tail must not read an earlier run's lines
     env = cpu_environment()
     env["VERL_FILE_LOGGER_PATH"] = metrics_path
     command = training_command(algorithm, data_dir, model_dir, work_dir, steps, overrides)
-    if log_path is None:
-        _run(command, env=env)
-    else:
-        with open(log_path, "w") as log:
-            result = subprocess.run(command, env=env, stdout=log, stderr=subprocess.STDOUT, timeout=timeout)
-        if result.returncode != 0:
-            with open(log_path) as f:
-                tail = f.read()[-5000:]
-            raise RuntimeError(f"{algorithm} training exited with {result.returncode}; end of {log_path}:\n{tail}")
+    tail = _MetricsTail(metrics_path)
+    started = time.monotonic()
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            while True:
+                try:
+                    process.wait(timeout=1)
+                    break
+                except subprocess.TimeoutExpired:
+                    if timeout is not None and time.monotonic() - started > timeout:
+                        raise
+                if progress:
+                    for record in tail.new_records():
+                        print(progress_line(algorithm, steps, record), flush=True)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    if progress:
+        for record in tail.new_records():
+            print(progress_line(algorithm, steps, record), flush=True)
+    _check_exit(process.returncode, f"{algorithm} training", log_path)
     return read_metrics(metrics_path)
 
 
@@ -101,8 +175,9 @@ def read_metrics(path: str) -> list[dict]:
 
 
 def summarize(records: list[dict]) -> dict:
-    """Validation accuracy at the first and last validation, mean entropy and step time over training."""
-    validations = [(r["step"], r["data"][ACCURACY_KEY]) for r in records if ACCURACY_KEY in r["data"]]
+    """Validation accuracy and pass@4 at the first and last validation, mean entropy, u_per, noisy-branch
+    fraction and step time over training (NaN for what the run did not log)."""
+    validations = [(r["step"], r["data"]) for r in records if ACCURACY_KEY in r["data"]]
     train = [r["data"] for r in records if "timing_s/step" in r["data"]]
     if not validations or not train:
         raise RuntimeError(f"the run logged no validation ({len(validations)}) or training ({len(train)}) metrics")
@@ -113,9 +188,11 @@ def summarize(records: list[dict]) -> dict:
 
     return {
         "steps": len(train),
-        "val_acc_before": validations[0][1],
-        "val_acc_after": validations[-1][1],
-        "val_acc_curve": validations,
+        "val_acc_before": validations[0][1][ACCURACY_KEY],
+        "val_acc_after": validations[-1][1][ACCURACY_KEY],
+        "val_pass_before": validations[0][1].get(PASS_KEY, math.nan),
+        "val_pass_after": validations[-1][1].get(PASS_KEY, math.nan),
+        "val_acc_curve": [(step, data[ACCURACY_KEY]) for step, data in validations],
         "train_reward_first": train[0].get("critic/score/mean", math.nan),
         "train_reward_last": train[-1].get("critic/score/mean", math.nan),
         "entropy_mean": mean("actor/entropy"),
@@ -123,6 +200,28 @@ def summarize(records: list[dict]) -> dict:
         "noisy_frac_mean": mean("vogue/noisy_frac"),
         "step_time_s": mean("timing_s/step"),
     }
+
+
+def write_report(work_dir: str, algorithms: list[str], val_file: str) -> str:
+    """WORK_DIR/report/ from each run's file-logger log and validation dumps (sampled at the run's
+    val_kwargs; one table row per algorithm and validation step); returns the path of report.md."""
+    from pathlib import Path
+
+    from recipe.vogue import report
+    from recipe.vogue.evaluate import convert_dump, identities
+    from recipe.vogue.evaluation import SAMPLED, Generation
+
+    rows = identities(val_file)
+    runs = []
+    for algorithm in algorithms:
+        run = report.load_run(algorithm.upper(), Path(work_dir) / "metrics" / f"{algorithm}.jsonl")
+        dumps = sorted(Path(validation_dir(work_dir, algorithm)).glob("*.jsonl"), key=lambda path: int(path.stem))
+        for dump in dumps:
+            lines = read_metrics(str(dump))
+            run.generations += [Generation.from_dump(line) for line in convert_dump(lines, rows, SAMPLED, int(dump.stem))]
+        runs.append(run)
+    report.write_report(runs, Path(work_dir) / "report")
+    return os.path.join(work_dir, "report", "report.md")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -142,21 +241,28 @@ def main(argv: list[str] | None = None) -> int:
     data_dir, model_dir = ensure_assets(work_dir, args.seed)
     summaries = {}
     for algorithm in algorithms:
+        shutil.rmtree(validation_dir(work_dir, algorithm), ignore_errors=True)  # an earlier run's dumps
+        log_path = os.path.join(work_dir, "logs", f"{algorithm}.log")
+        print(f"[tiny] training {algorithm.upper()} for {args.steps} steps (verl's output: {log_path})", flush=True)
         metrics_path = os.path.join(work_dir, "metrics", f"{algorithm}.jsonl")
-        records = train(algorithm, data_dir, model_dir, work_dir, args.steps, args.overrides, metrics_path)
+        records = train(algorithm, data_dir, model_dir, work_dir, args.steps, args.overrides, metrics_path, log_path,
+                        progress=True)
         summaries[algorithm] = summarize(records)
     print_summary(summaries, time.time() - started)
+    print(f"[tiny] report: {write_report(work_dir, algorithms, os.path.join(data_dir, 'val.parquet'))} "
+          f"(curves: {os.path.join(work_dir, 'report', 'curves.png')})")
     return 0
 
 
 def print_summary(summaries: dict[str, dict], wall_seconds: float) -> None:
-    print("\n=== tiny CPU run: synthetic shapes; validation accuracy = mean over 4 samples at T=1 ===")
-    header = (f"{'algorithm':<10} {'steps':>5} {'val acc before':>14} {'val acc after':>13} {'entropy':>8} "
-              f"{'u_per':>7} {'noisy':>6} {'step s':>7}")
-    print(header)
+    print("\n=== tiny CPU run: synthetic shapes; validation = 64 prompts × 4 samples at T = 1 ===")
+    print("val acc = mean accuracy; pass@4 = unbiased pass@k at k = 4; — = not measured by this algorithm")
+    print(f"{'algorithm':<10} {'steps':>5} {'val acc before':>14} {'after':>6} {'pass@4 before':>13} {'after':>6} "
+          f"{'entropy':>8} {'u_per':>7} {'noisy':>6} {'s/step':>7}")
     for name, s in summaries.items():
-        print(f"{name:<10} {s['steps']:>5} {s['val_acc_before']:>14.3f} {s['val_acc_after']:>13.3f} "
-              f"{s['entropy_mean']:>8.3f} {s['u_per_mean']:>7.4f} {s['noisy_frac_mean']:>6.2f} {s['step_time_s']:>7.2f}")
+        print(f"{name:<10} {s['steps']:>5} {_number(s['val_acc_before']):>14} {_number(s['val_acc_after']):>6} "
+              f"{_number(s['val_pass_before']):>13} {_number(s['val_pass_after']):>6} {_number(s['entropy_mean']):>8} "
+              f"{_number(s['u_per_mean'], 4):>7} {_number(s['noisy_frac_mean'], 2):>6} {_number(s['step_time_s'], 2):>7}")
         print(f"{'':<10} val acc by step: " + ", ".join(f"{step}: {acc:.3f}" for step, acc in s["val_acc_curve"]))
     print(f"total wall time {wall_seconds:.0f} s")
 
