@@ -144,6 +144,7 @@ def resolve_model(path: str, out: Path, env: dict, runner: Runner = _run_logged)
     directory = Path(path).expanduser()
     if not directory.exists():
         if _HUB_ID.fullmatch(path):
+            print(f"[eval] --model {path} is not a local directory: verl loads it as a hub id", flush=True)
             return path, step
         raise EvaluationError(f"--model {path}: no such directory")
     if (directory / "actor").is_dir():
