@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
 # Shared by every launcher (sourced). Paths and sizes come from the environment, e.g.
 #   MODEL_PATH=/models/Qwen2.5-VL-7B-Instruct TRAIN_FILES=/data/mmrl30k_train.parquet bash examples/run_vogue_qwen2_5_vl_7b.sh
-# PRINT_OVERRIDES=1 prints the hydra overrides (one per line) instead of training.
+# PRINT_OVERRIDES=1 prints the hydra overrides (one per line) instead of training. Every launch first
+# runs the preflight (python -m recipe.vogue.preflight, README "First run on a cluster") with the same
+# overrides and stops on an ERROR; SKIP_PREFLIGHT=1 skips it, PREFLIGHT_ARGS passes options to it.
 # Values: METHOD.md §6 (paper) and verl's examples/grpo_trainer/run_qwen2_5_vl_7b_fsdp.sh.
 
 REPO_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 DATA_DIR=${DATA_DIR:-$HOME/data/vogue}
-# Prepared with `python -m data_prep mmrl30k ...` / `python -m data_prep mix ...` (see README).
+# Prepared with `python -m data_prep mmrl30k ...` / `python -m data_prep mix ... --per-source-limit 200`
+# (see README): periodic validation runs on a capped mix of the six benchmarks; the full sets are for
+# `python -m recipe.vogue.evaluate`.
 TRAIN_FILES=${TRAIN_FILES:-$DATA_DIR/mmrl30k_train.parquet}
 VAL_FILES=${VAL_FILES:-$DATA_DIR/val_mix.parquet}
-VOGUE_REWARD_FN=${VOGUE_REWARD_FN:-$REPO_DIR/vogue_reward/verl_entry.py}
+# An installed module, not a file path: every Ray node imports it from its own installation.
+VOGUE_REWARD_FN=${VOGUE_REWARD_FN:-pkg://vogue_reward.verl_entry}
 CKPT_ROOT=${CKPT_ROOT:-$REPO_DIR/checkpoints}
 NNODES=${NNODES:-1}
 N_GPUS_PER_NODE=${N_GPUS_PER_NODE:-8}
@@ -18,8 +23,21 @@ ROLLOUT_NAME=${ROLLOUT_NAME:-vllm}
 TRAIN_BATCH_SIZE=${TRAIN_BATCH_SIZE:-256}
 MINI_BATCH_SIZE=${MINI_BATCH_SIZE:-128}
 TOTAL_STEPS=${TOTAL_STEPS:-200}
+VAL_BATCH_SIZE=${VAL_BATCH_SIZE:-256}
+# Per-image pixel limits (README "First run on a cluster"): min = the released code's 512²; max =
+# 1,254,400 = 1,600 image tokens of 28×28, so one image at the cap plus ~450 text tokens fits
+# MAX_PROMPT_LENGTH=2048 (the released code's prompt budget; its 4,194,304-pixel cap is 5,350 tokens,
+# more than its own budget). The preflight reports every row that still does not fit.
+MIN_PIXELS=${MIN_PIXELS:-262144}
+MAX_PIXELS=${MAX_PIXELS:-1254400}
+MAX_PROMPT_LENGTH=${MAX_PROMPT_LENGTH:-2048}
+# The paired raw+noisy pass keeps two [tokens, 152k] logits per micro-batch: 8,192 tokens ≈ 5 GB in bf16.
+PAIRED_MAX_TOKENS=${PAIRED_MAX_TOKENS:-8192}
+FILTER_WORKERS=${FILTER_WORKERS:-16}
+MAX_CKPT_TO_KEEP=${MAX_CKPT_TO_KEEP:-2}
 PROJECT_NAME=${PROJECT_NAME:-vogue}
-LOGGER=${LOGGER:-'[console,wandb]'}
+# No backend that needs credentials by default: `file` writes the metrics as jsonl (see VERL_FILE_LOGGER_PATH).
+LOGGER=${LOGGER:-'[console,file]'}
 PYTHON=${PYTHON:-python3}
 
 # vogue_launch EXPERIMENT MODEL_PATH ROLLOUT_TP [override ...]
@@ -31,9 +49,13 @@ vogue_launch() {
         "data.train_files=$TRAIN_FILES"
         "data.val_files=$VAL_FILES"
         "data.train_batch_size=$TRAIN_BATCH_SIZE"
-        data.max_prompt_length=1024
+        "data.val_batch_size=$VAL_BATCH_SIZE"
+        "data.max_prompt_length=$MAX_PROMPT_LENGTH"
         data.max_response_length=2048
+        "data.image_min_pixels=$MIN_PIXELS"
+        "data.image_max_pixels=$MAX_PIXELS"
         data.filter_overlong_prompts=True
+        "data.filter_overlong_prompts_workers=$FILTER_WORKERS"
         data.truncation=error
         data.image_key=images
         "actor_rollout_ref.model.path=$model_path"
@@ -53,6 +75,7 @@ vogue_launch() {
         actor_rollout_ref.rollout.n=5
         actor_rollout_ref.rollout.temperature=1.0
         actor_rollout_ref.rollout.log_prob_use_dynamic_bsz=True
+        "vogue.paired_max_token_len_per_gpu=$PAIRED_MAX_TOKENS"
         "reward.custom_reward_function.path=$VOGUE_REWARD_FN"
         reward.custom_reward_function.name=compute_score
         trainer.use_v1=False
@@ -66,11 +89,23 @@ vogue_launch() {
         trainer.total_epochs=100
         trainer.test_freq=5
         trainer.save_freq=20
+        "trainer.max_actor_ckpt_to_keep=$MAX_CKPT_TO_KEEP"
         "$@"
     )
     if [[ ${PRINT_OVERRIDES:-0} == 1 ]]; then
         printf '%s\n' "${overrides[@]}"
         return 0
     fi
-    cd "$REPO_DIR" && "$PYTHON" -m recipe.vogue.main_vogue "${overrides[@]}"
+    cd "$REPO_DIR"
+    if [[ ${SKIP_PREFLIGHT:-0} != 1 ]]; then
+        # shellcheck disable=SC2086  # PREFLIGHT_ARGS is a list of options
+        "$PYTHON" -m recipe.vogue.preflight ${PREFLIGHT_ARGS:-} "${overrides[@]}" || {
+            echo "preflight found an ERROR (table above); fix it or set SKIP_PREFLIGHT=1" >&2
+            return 1
+        }
+    fi
+    # One metrics file per launch, so a resumed run does not overwrite the earlier one.
+    export VERL_FILE_LOGGER_PATH=${VERL_FILE_LOGGER_PATH:-$CKPT_ROOT/$experiment/metrics/$(date +%Y%m%d-%H%M%S).jsonl}
+    mkdir -p "$(dirname "$VERL_FILE_LOGGER_PATH")"
+    "$PYTHON" -m recipe.vogue.main_vogue "${overrides[@]}"
 }

@@ -1,4 +1,4 @@
-"""VogueTrainer: verl's legacy ``RayPPOTrainer`` with two hooks overridden (fit() is verl's own).
+"""VogueTrainer: verl's legacy ``RayPPOTrainer`` with its hooks overridden (fit() is verl's own).
 
 - ``_compute_old_log_prob``: draws the branches for the step, runs verl's raw log-prob pass, and ONE
   noisy pass on the rows drawn into the noisy branch (plus monitored raw rows) with freshly perturbed
@@ -16,6 +16,7 @@ With ``vogue.enable=false`` every hook is verl's, so the baseline is plain GRPO 
 ``rollout_from=raw`` only (METHOD.md §5); the schedule's step is ``global_steps − 1 + schedule.step_base``
 (verl restores global_steps from the checkpoint on resume), and the draws are seeded from (vogue.seed, step).
 Prompts without an image are raw-branch rows (z = 0, u_per = 0), counted in ``vogue/no_image_frac``.
+Validation metrics come from ``validation.UnbiasedValidationMetrics`` (unbiased pass@k, for GRPO too).
 """
 
 from __future__ import annotations
@@ -187,8 +188,11 @@ class VogueTrainer(UnbiasedValidationMetrics, RayPPOTrainer):
     def _paired_log_prob(self, subset: DataProto) -> tuple[dict[str, torch.Tensor], float]:
         """One call of the worker's raw+noisy pass (full-vocabulary estimators): [rows, response] tensors and mfu."""
         batch_td = left_right_2_no_padding(subset.to_tensordict())
+        budget = {}
+        if self.vogue.paired_max_token_len_per_gpu and self.config.actor_rollout_ref.rollout.get("log_prob_use_dynamic_bsz"):
+            budget["max_token_len_per_gpu"] = self.vogue.paired_max_token_len_per_gpu  # read by verl's infer_batch
         tu.assign_non_tensor(
-            batch_td, calculate_entropy=True, compute_loss=False,
+            batch_td, calculate_entropy=True, compute_loss=False, **budget,
             **{CHUNK_SIZE_KEY: self.vogue.kl_chunk_size, ESTIMATOR_KEY: self.vogue.kl_estimator},
         )
         output = self.actor_rollout_wg.compute_log_prob_with_noisy_branch(batch_td)
@@ -309,14 +313,18 @@ class VogueTrainer(UnbiasedValidationMetrics, RayPPOTrainer):
         return output
 
     def _save_audit(self, batch: DataProto, entropy, u_per, is_noisy, shaped) -> None:
-        """Everything needed to recompute GRPO + shaping for this step (``vogue.audit_dir``), and a digest of
-        each probed response's perturbed pixel_values keyed by its perturbation seed."""
+        """Everything needed to recompute GRPO + shaping for this step (``vogue.audit_dir``), a digest of each
+        probed response's perturbed pixel_values keyed by its perturbation seed, and per row the image grid the
+        actor used and the number of image tokens in the rollout's prompt."""
         os.makedirs(self.vogue.audit_dir, exist_ok=True)
         record = {key: batch.batch[key].cpu() for key in ("token_level_rewards", "response_mask", "advantages")}
+        inputs = batch.non_tensor_batch["multi_modal_inputs"]
+        image_token = self.tokenizer.convert_tokens_to_ids(getattr(self.processor, "image_token", "<|image_pad|>"))
         record.update(
             uid=list(batch.non_tensor_batch["uid"]), entropy=entropy.cpu(), u_per=u_per.cpu(),
             is_noisy=is_noisy.cpu(), shaped=shaped.cpu(), vogue=dataclasses.asdict(self.vogue),
-            has_image=has_image(batch.non_tensor_batch["multi_modal_inputs"]),
+            has_image=has_image(inputs), image_grid_thw=[row.get("image_grid_thw") for row in inputs],
+            prompt_image_tokens=(batch.batch["prompts"] == image_token).sum(-1).cpu(),
             perturbations=getattr(self, "_audit_perturbations", {}),
         )
         self._audit_perturbations = {}

@@ -112,6 +112,7 @@ class VogueConfig:
     perturbation: PerturbationSpec = dataclasses.field(default_factory=PerturbationSpec)
     seed: int = 0
     kl_chunk_size: int = 128
+    paired_max_token_len_per_gpu: int | None = None
     perturb_workers: int = 8
     audit_dir: str | None = None
 
@@ -138,6 +139,8 @@ class VogueConfig:
         for name in ("kl_chunk_size", "perturb_workers"):
             if getattr(self, name) < 1:
                 raise ValueError(f"vogue.{name} must be >= 1, got {getattr(self, name)}")
+        if self.paired_max_token_len_per_gpu is not None and self.paired_max_token_len_per_gpu < 1:
+            raise ValueError(f"vogue.paired_max_token_len_per_gpu must be >= 1 or null, got {self.paired_max_token_len_per_gpu}")
         if self.draw_shards is not None and self.draw_shards < 1:
             raise ValueError(f"vogue.draw_shards must be >= 1 or null (the actor's data-parallel size), got {self.draw_shards}")
         if self.enable:

@@ -53,6 +53,8 @@ def train(work_dir, data_dir, model_dir, steps, log_name):
         "trainer.val_before_train=false",
         "trainer.save_freq=2",
         "vogue.kl_estimator=full",
+        # upscale the 56×56 images to 112×112 (an 8×8 patch grid, 16 image tokens instead of 4)
+        f"data.image_min_pixels={112 * 112}",
         f"vogue.schedule.total_steps={SCHEDULE_STEPS}",
         f"vogue.audit_dir={audit_dir}",
     ]
@@ -117,6 +119,18 @@ def test_a_mixed_text_image_batch_trains_with_text_rows_in_the_raw_branch(first_
     # p_noi(0) = 1: every row with an image is in the noisy branch, every text-only row is not
     assert torch.equal(first["is_noisy"], first["has_image"])
     assert any((~audit(audit_dir, step)["has_image"]).any() for step in (1, 2))  # the batches were mixed
+
+
+def test_pixel_limits_reach_the_rollout_and_the_actor(first_run):
+    """data.image_min_pixels reaches every consumer through recipe/vogue/dataset.py: the actor's
+    multi_modal_inputs (an 8×8 grid) and the rollout's prompt ids (16 image tokens); the run trained."""
+    record = audit(first_run[4], 1)
+    for row, grid in enumerate(record["image_grid_thw"]):
+        if record["has_image"][row]:
+            assert grid.tolist() == [[1, 8, 8]]
+            assert int(record["prompt_image_tokens"][row]) == 16
+        else:
+            assert int(record["prompt_image_tokens"][row]) == 0
 
 
 def grpo_reference(rewards, uids, eps=1e-6):

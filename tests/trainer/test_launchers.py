@@ -12,6 +12,40 @@ EXAMPLES = REPO / "examples"
 ENV = {"MODEL_PATH": "/models/qwen-vl", "TRAIN_FILES": "/data/train.parquet", "VAL_FILES": "/data/val.parquet",
        "VOGUE_REWARD_FN": "/repo/vogue_reward/verl_entry.py", "CKPT_ROOT": "/ckpt"}
 
+
+@pytest.fixture
+def fake_python(tmp_path):
+    """A PYTHON that records each call's module and exits 1 for the preflight when FAIL_PREFLIGHT=1."""
+    log = tmp_path / "calls.log"
+    script = tmp_path / "python"
+    script.write_text(f"""#!/usr/bin/env bash
+echo "$2" >> {log}
+[[ "$2" == recipe.vogue.preflight && ${{FAIL_PREFLIGHT:-0}} == 1 ]] && exit 1
+exit 0
+""")
+    script.chmod(0o755)
+    return script, log
+
+
+@pytest.mark.parametrize("env, calls, code", [
+    ({}, ["recipe.vogue.preflight", "recipe.vogue.main_vogue"], 0),
+    ({"FAIL_PREFLIGHT": "1"}, ["recipe.vogue.preflight"], 1),
+    ({"SKIP_PREFLIGHT": "1"}, ["recipe.vogue.main_vogue"], 0),
+])
+def test_launchers_run_the_preflight_first(fake_python, tmp_path, env, calls, code):
+    script, log = fake_python
+    result = subprocess.run(
+        ["bash", str(EXAMPLES / "run_vogue_qwen2_5_vl_7b.sh")],
+        env={**os.environ, **ENV, "CKPT_ROOT": str(tmp_path / "ckpt"), "PYTHON": str(script), **env},
+        capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == code, result.stderr
+    assert log.read_text().split() == calls
+    if code:
+        assert "preflight found an ERROR" in result.stderr
+    else:  # one metrics file per launch under the run's checkpoint directory
+        assert (tmp_path / "ckpt" / "vogue_qwen2_5_vl_7b" / "metrics").is_dir()
+
 # (script, arguments) -> what the run must be
 LAUNCHES = {
     ("run_vogue_qwen2_5_vl_7b.sh",): {"enable": True, "tp": 2, "kl_estimator": "full"},
@@ -69,6 +103,16 @@ def check_launch(config, expected):
     assert config.trainer.default_local_dir.startswith(ENV["CKPT_ROOT"] + "/")
     assert config.actor_rollout_ref.actor.use_kl_loss is False and config.algorithm.use_kl_in_reward is False
     assert config.trainer.use_v1 is False
+    # cluster-safe defaults (issue 10): nothing silently dropped or run in one batch, bounded disk, no credentials
+    data = config.data
+    assert (data.image_min_pixels, data.image_max_pixels, data.max_prompt_length) == (262144, 1254400, 2048)
+    assert data.image_max_pixels // 28**2 + 400 <= data.max_prompt_length  # an image at the cap + text fits
+    assert data.custom_cls.path == "pkg://recipe.vogue.dataset" and data.custom_cls.name == "VogueRLHFDataset"
+    assert data.val_batch_size == 256 and data.filter_overlong_prompts_workers == 16
+    assert config.trainer.max_actor_ckpt_to_keep == 2
+    assert "wandb" not in config.trainer.logger
+    assert config.vogue.paired_max_token_len_per_gpu == 8192
+    assert config.actor_rollout_ref.actor.entropy_from_logits_with_chunking is True
 
 
 @pytest.mark.parametrize("launch", list(LAUNCHES), ids=lambda launch: "-".join(launch))

@@ -1,0 +1,53 @@
+"""Sizes a run needs, estimated from the TARGET model's config (pure; used by the preflight).
+
+The committed ``config/models/<name>/config.json`` files are the published Qwen2.5-VL configs, so a CPU
+node with only a stand-in processor can still estimate a 3B/7B run.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+__all__ = ["MODEL_CONFIGS", "target_model_config", "parameter_count", "vocabulary_size",
+           "checkpoint_bytes", "paired_pass_peak_logits_bytes"]
+
+MODEL_CONFIGS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "config", "models")
+
+
+def target_model_config(name_or_path: str):
+    """A transformers config: a committed fixture by name (``qwen2_5_vl_7b``), else ``from_pretrained``."""
+    from transformers import AutoConfig
+
+    fixture = os.path.join(MODEL_CONFIGS, name_or_path)
+    return AutoConfig.from_pretrained(fixture if os.path.isdir(fixture) else name_or_path)
+
+
+def parameter_count(config: Any) -> int:
+    """Exact number of parameters, from a model built on the meta device (no memory, no weights)."""
+    import torch
+    from transformers import AutoModelForImageTextToText
+
+    with torch.device("meta"):
+        model = AutoModelForImageTextToText.from_config(config)
+    return sum(parameter.numel() for parameter in model.parameters())
+
+
+def vocabulary_size(config: Any) -> int:
+    text = getattr(config, "text_config", None) or config
+    return int(text.vocab_size)
+
+
+def checkpoint_bytes(parameters: int, save_contents) -> int:
+    """One verl FSDP checkpoint: model in fp32 (4 B/param), AdamW's two fp32 moments (8 B/param) when the
+    optimizer is saved, and a bf16 Hugging Face copy (2 B/param) when ``hf_model`` is in save_contents."""
+    contents = set(save_contents or ())
+    per_parameter = 4 * ("model" in contents) + 8 * ("optimizer" in contents) + 2 * ("hf_model" in contents)
+    return parameters * per_parameter
+
+
+def paired_pass_peak_logits_bytes(tokens: int, vocabulary: int, logits_bytes: int = 2, chunk_size: int = 128) -> int:
+    """Peak memory of the logits in one micro-batch of the paired raw+noisy pass (``kl_estimator=full``):
+    both branches' [tokens, V] logits in the compute dtype, plus the chunked fp32 KL/entropy temporaries
+    (3 × [chunk, V]). Model weights and activations come on top."""
+    return 2 * tokens * vocabulary * logits_bytes + 3 * chunk_size * vocabulary * 4

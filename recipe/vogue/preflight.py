@@ -1,0 +1,643 @@
+"""Check a run before GPU hours are spent: data, reward, config arithmetic and environment.
+
+    python -m recipe.vogue.preflight [--gpu-memory-gb 80] [--estimate-for qwen2_5_vl_7b] [--workers 8]
+        [--cache-dir ~/.cache/vogue_preflight] [--reward-sample 20] <the hydra overrides of the training run>
+
+Runs on a CPU node in minutes and needs only the processor/tokenizer (not the weights) and the data
+files. Prints one table and exits 1 if any line is an ERROR (every launcher runs it first; set
+``SKIP_PREFLIGHT=1`` to skip). What it checks:
+
+- data, per file and per ``data_source``: rows; rows verl's overlong filter would drop (the same token
+  counting as ``RLHFDataset.maybe_filter_out_long_prompts``, through the configured dataset class,
+  processor and pixel limits); rows the processor REJECTS (verl's filter silently counts them as
+  overlong); prompt- and image-token percentiles; rows without an image (legal: raw-branch rows);
+  duplicate (data_source, extra_info.index) ids. ERROR if any validation row or more than 1% of training
+  rows would be dropped or rejected, or validation ids repeat (evaluation groups samples by them).
+  Rows are measured in ``--workers`` processes and cached per file (content hash + processor settings).
+- reward: the configured function scores a sample of rows per data_source with its own ground truth
+  written as a well-formed answer; ``bad_row``/``internal_error`` counts, and how often the verifier
+  rejects its own ground truth.
+- config arithmetic: verl's own ``validate_config`` and VOGUE's; the batch vs the data-parallel size;
+  ``data.val_batch_size``; token budgets (prompt + response vs the actor, log-prob, paired-pass and
+  rollout budgets; the pixel cap vs ``max_prompt_length``); ``data.image_patch_size`` vs the processor;
+  checkpoint retention and size vs free disk; the paired pass's peak logits memory vs
+  ``--gpu-memory-gb``; logger backends that need credentials. Sizes come from the TARGET model's config
+  (``--estimate-for`` a committed fixture, default the model path's own config).
+- environment: on a GPU node, torch's CUDA vs the driver, flash-attn built for the installed torch,
+  vLLM; without a GPU these lines are SKIPPED. With ``trainer.nnodes > 1``: a Ray task on every node
+  checks that the code, the reward, the data and the model are there and that the checkpoint
+  directory is shared.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+CONFIG_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "config")
+STATUSES = ("OK", "WARN", "ERROR", "SKIPPED")
+TRAIN_DROP_LIMIT = 0.01
+# The paired pass's logits may take at most this share of a GPU (weights and activations need the rest).
+PAIRED_MEMORY_ERROR, PAIRED_MEMORY_WARN = 0.5, 0.25
+# Minimum NVIDIA driver for a CUDA major version (CUDA's release notes).
+MIN_DRIVER = {12: (525, 60), 13: (580, 65)}
+CREDENTIALS = {"wandb": ("WANDB_API_KEY", "api.wandb.ai"), "swanlab": ("SWANLAB_API_KEY", None)}
+
+
+@dataclasses.dataclass(frozen=True)
+class Finding:
+    status: str
+    check: str
+    detail: str
+
+
+def compose(overrides: Sequence[str]):
+    """The training run's config: ``vogue_trainer.yaml`` + overrides, as ``main_vogue`` composes it."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base=None):
+        return hydra_compose(config_name="vogue_trainer", overrides=list(overrides))
+
+
+# ---- data ------------------------------------------------------------------------------------------
+
+def measure_row(dataset, doc: dict) -> tuple[int, int, int, str | None]:
+    """(prompt tokens, image tokens, images, rejection) for one row, counted like verl's overlong filter
+    (``RLHFDataset.maybe_filter_out_long_prompts``), whose failures it reports instead of hiding them."""
+    from verl.utils.tokenizer import build_multimodal_processor_inputs
+
+    processor = dataset.processor
+    try:
+        messages = dataset._build_messages(dict(doc), key=dataset.prompt_key)
+        text = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False,
+                                             **dict(dataset.apply_chat_template_kwargs))
+        images, videos, audios = dataset._process_multi_modal_info(messages, dataset.image_patch_size, dataset.config)
+        if images is None and videos is None and audios is None:
+            ids = processor.tokenizer(text=text, add_special_tokens=False, return_attention_mask=False)["input_ids"]
+            return len(ids), 0, 0, None
+        inputs = build_multimodal_processor_inputs(processor, text=[text], images=images, videos=videos, audio=audios,
+                                                   mm_processor_kwargs=dataset.mm_processor_kwargs)
+    except Exception as error:  # the processor's verdict on this row, reported per row
+        return 0, 0, 0, f"{type(error).__name__}: {error}".splitlines()[0][:200]
+    merge = getattr(processor.image_processor, "merge_size", 2)
+    grid = inputs.get("image_grid_thw")
+    image_tokens = int(grid.prod(-1).sum()) // merge**2 if grid is not None else 0
+    return len(inputs["input_ids"][0]), image_tokens, len(images or []), None
+
+
+def measure_rows_main() -> None:
+    """Entry of one measuring process: JSON job on stdin → JSON rows in ``job["out"]``."""
+    from omegaconf import OmegaConf
+
+    from verl.utils import hf_processor, hf_tokenizer
+
+    job = json.load(sys.stdin)
+    tokenizer = hf_tokenizer(job["model_path"], trust_remote_code=job["trust_remote_code"])
+    processor = hf_processor(job["model_path"], trust_remote_code=job["trust_remote_code"])
+    dataset = load_dataset(job["path"], OmegaConf.create(job["data_config"]), tokenizer, processor)
+    rows = [measure_row(dataset, dataset.dataframe[i]) for i in range(job["start"], job["end"])]
+    with open(job["out"], "w") as f:
+        json.dump(rows, f)
+
+
+def measure_file(dataset, path: str, model_path: str, trust_remote_code: bool, workers: int) -> list[tuple]:
+    """Every row of ``path`` measured, split over ``workers`` fresh Python processes (each loads the
+    processor and the file once; forked workers would inherit the tokenizer's and torch's threads)."""
+    import tempfile
+
+    from omegaconf import OmegaConf
+
+    rows = len(dataset.dataframe)
+    if workers <= 1 or rows < 256:
+        return [measure_row(dataset, dataset.dataframe[i]) for i in range(rows)]
+    edges = np.linspace(0, rows, workers + 1).astype(int)
+    command = [sys.executable, "-c", "from recipe.vogue.preflight import measure_rows_main; measure_rows_main()"]
+    with tempfile.TemporaryDirectory(prefix="vogue-preflight-") as scratch:
+        jobs = []
+        for k, (start, end) in enumerate(zip(edges[:-1], edges[1:])):
+            job = {"path": path, "data_config": OmegaConf.to_container(dataset.config, resolve=True),
+                   "model_path": model_path, "trust_remote_code": trust_remote_code, "start": int(start),
+                   "end": int(end), "out": os.path.join(scratch, f"{k}.json")}
+            process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                       stderr=subprocess.PIPE, text=True)
+            process.stdin.write(json.dumps(job))
+            process.stdin.close()
+            jobs.append((process, job))
+        measured = []
+        for process, job in jobs:
+            error = process.stderr.read()
+            if process.wait() != 0:
+                raise RuntimeError(f"measuring rows {job['start']}–{job['end']} of {path} failed:\n{error[-2000:]}")
+            with open(job["out"]) as f:
+                measured += [tuple(row) for row in json.load(f)]
+    return measured
+
+
+def _file_digest(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def processor_settings(dataset) -> dict:
+    """Everything besides the file that decides a row's token count (the cache key)."""
+    from recipe.vogue.dataset import pixel_limits
+
+    processor = dataset.processor
+    image_processor = getattr(processor, "image_processor", None)
+    return {
+        "processor": type(processor).__name__,
+        "image_processor": json.loads(image_processor.to_json_string()) if image_processor is not None else None,
+        "chat_template": getattr(processor, "chat_template", None),
+        "vocabulary": len(processor.tokenizer),
+        "image_patch_size": dataset.image_patch_size,
+        "pixel_limits": pixel_limits(dataset.config),
+        "mm_processor_kwargs": dict(dataset.mm_processor_kwargs),
+        "apply_chat_template_kwargs": dict(dataset.apply_chat_template_kwargs),
+        "keys": [dataset.prompt_key, dataset.image_key],
+        "dataset_class": type(dataset).__qualname__,
+    }
+
+
+def measured_rows(dataset, path: str, workers: int, cache_dir: str | None, model_path: str = "",
+                  trust_remote_code: bool = False) -> tuple[list, bool]:
+    """Per-row measurements of ``path``, from the cache when the file and settings are unchanged."""
+    key = hashlib.sha256((_file_digest(path) + json.dumps(processor_settings(dataset), sort_keys=True, default=str))
+                         .encode()).hexdigest()
+    cache = os.path.join(cache_dir, f"{key}.json") if cache_dir else None
+    if cache and os.path.isfile(cache):
+        with open(cache) as f:
+            return [tuple(row) for row in json.load(f)], True
+    rows = measure_file(dataset, path, model_path, trust_remote_code, workers)
+    if cache:
+        os.makedirs(cache_dir, exist_ok=True)
+        with open(cache + ".tmp", "w") as f:
+            json.dump(rows, f)
+        os.replace(cache + ".tmp", cache)
+    return rows, False
+
+
+def load_dataset(path: str, data_config, tokenizer, processor):
+    """The configured dataset class on one file, without verl's filter (the preflight counts instead)."""
+    from omegaconf import OmegaConf, open_dict
+
+    from verl.utils.dataset.rl_dataset import get_dataset_class
+
+    config = OmegaConf.create(OmegaConf.to_container(data_config, resolve=True))
+    with open_dict(config):
+        config.filter_overlong_prompts = False
+    return get_dataset_class(config)(data_files=[path], tokenizer=tokenizer, processor=processor, config=config)
+
+
+def _percentiles(values: Sequence[int]) -> str:
+    if not values:
+        return "—"
+    p50, p95 = np.percentile(values, [50, 95])
+    return f"p50 {p50:.0f} / p95 {p95:.0f} / max {max(values)}"
+
+
+def summarize_rows(split: str, path: str, sources: Sequence[str], ids: Sequence[Any], rows: Sequence[tuple],
+                   max_prompt_length: int) -> list[Finding]:
+    """Findings for one file: per data_source, and for ids repeated within the file."""
+    findings = []
+    by_source = defaultdict(list)
+    for source, row in zip(sources, rows, strict=True):
+        by_source[source].append(row)
+    name = os.path.basename(path)
+    for source, source_rows in sorted(by_source.items()):
+        accepted = [r for r in source_rows if r[3] is None]
+        overlong = sum(r[0] > max_prompt_length for r in accepted)
+        rejected = [r[3] for r in source_rows if r[3] is not None]
+        lost = overlong + len(rejected)
+        limit = 0 if split == "val" else TRAIN_DROP_LIMIT * len(source_rows)
+        status = "ERROR" if lost > limit else "WARN" if lost else "OK"
+        detail = (f"{len(source_rows)} rows; {overlong} over max_prompt_length={max_prompt_length} "
+                  f"(verl's filter would drop them); {len(rejected)} rejected by the processor"
+                  + (f" (first: {rejected[0]})" if rejected else "")
+                  + f"; prompt tokens {_percentiles([r[0] for r in accepted])}"
+                  + f"; image tokens {_percentiles([r[1] for r in accepted if r[2]])}")
+        findings.append(Finding(status, f"data {split} {name} [{source}]", detail))
+        text_only = sum(r[2] == 0 and r[3] is None for r in source_rows)
+        if text_only:
+            findings.append(Finding("WARN", f"data {split} {name} [{source}]",
+                                    f"{text_only} rows without an image: they train as raw-branch rows (z = 0)"))
+    repeated = {key: count for key, count in Counter(zip(sources, ids)).items() if key[1] is not None and count > 1}
+    if repeated:
+        example = next(iter(repeated))
+        findings.append(Finding(
+            "ERROR" if split == "val" else "WARN", f"data {split} {name} ids",
+            f"{sum(repeated.values())} rows share {len(repeated)} (data_source, extra_info.index) ids, e.g. {example}: "
+            + ("evaluation would merge different prompts" if split == "val"
+               else "their perturbation seeds fall back to content hashes"),
+        ))
+    return findings
+
+
+def _files(value) -> list[str]:
+    from omegaconf import ListConfig
+
+    return [value] if isinstance(value, str) else list(value) if isinstance(value, list | ListConfig) else []
+
+
+def check_data(config, tokenizer, processor, workers: int, cache_dir: str | None) -> list[Finding]:
+    findings = []
+    model_path = os.path.expanduser(config.actor_rollout_ref.model.path)
+    trust = bool(config.actor_rollout_ref.model.get("trust_remote_code", False))
+    max_prompt_length = int(config.data.max_prompt_length)
+    for split, key in (("train", "train_files"), ("val", "val_files")):
+        total = 0
+        for path in _files(config.data.get(key)):
+            if not os.path.isfile(path):
+                findings.append(Finding("ERROR", f"data {split}", f"data.{key}: no such file {path!r}"))
+                continue
+            dataset = load_dataset(path, config.data, tokenizer, processor)
+            rows, cached = measured_rows(dataset, path, workers, cache_dir, model_path, trust)
+            frame = dataset.dataframe
+            sources = frame["data_source"] if "data_source" in frame.column_names else ["(none)"] * len(frame)
+            extras = frame["extra_info"] if "extra_info" in frame.column_names else [None] * len(frame)
+            ids = [extra.get("index") if isinstance(extra, dict) else None for extra in extras]
+            findings += summarize_rows(split, path, sources, ids, rows, max_prompt_length)
+            findings.append(Finding("OK", f"data {split} {os.path.basename(path)}",
+                                    f"{len(rows)} rows measured" + (" (cached)" if cached else "")))
+            total += sum(r[3] is None and r[0] <= max_prompt_length for r in rows)
+        if split == "train" and total < int(config.data.train_batch_size):
+            findings.append(Finding("ERROR", "data train", f"{total} usable rows < data.train_batch_size="
+                                    f"{config.data.train_batch_size}: an epoch has no full batch"))
+    return findings
+
+
+# ---- reward ----------------------------------------------------------------------------------------
+
+def oracle_response(ground_truth: Any) -> str:
+    return f"<think>checking the verifier</think>\\boxed{{{ground_truth}}}"
+
+
+def check_reward(config, sample: int) -> list[Finding]:
+    """Score up to ``sample`` rows per data_source of every file with their own ground truth."""
+    import pandas as pd
+
+    from verl.trainer.ppo.reward import get_custom_reward_fn
+
+    try:
+        score = get_custom_reward_fn(config)
+    except Exception as error:
+        return [Finding("ERROR", "reward", f"reward.custom_reward_function cannot be loaded: {error}")]
+    if score is None:
+        return [Finding("WARN", "reward", "no reward.custom_reward_function: verl's default scorer will be used")]
+    findings = []
+    for key in ("train_files", "val_files"):
+        for path in _files(config.data.get(key)):
+            if not os.path.isfile(path):
+                continue
+            frame = pd.read_parquet(path, columns=["data_source", "reward_model", "extra_info"])
+            for source, group in frame.groupby("data_source", sort=True):
+                counts = Counter()
+                for row in group.head(sample).itertuples():
+                    try:
+                        result = score(row.data_source, oracle_response(row.reward_model["ground_truth"]),
+                                       row.reward_model["ground_truth"], row.extra_info)
+                    except Exception as error:
+                        return [*findings, Finding("ERROR", f"reward [{source}]", f"the reward raised: {error}")]
+                    result = result if isinstance(result, dict) else {"score": result, "acc": result}
+                    counts.update(rows=1, bad_row=int(bool(result.get("bad_row"))),
+                                  internal_error=int(bool(result.get("internal_error"))),
+                                  wrong=int(not result.get("acc", result.get("score", 0))))
+                status = ("ERROR" if counts["bad_row"] or counts["internal_error"]
+                          else "WARN" if counts["wrong"] else "OK")
+                findings.append(Finding(status, f"reward {os.path.basename(path)} [{source}]",
+                                        f"{counts['rows']} rows scored with their own ground truth: "
+                                        f"{counts['wrong']} not accepted, {counts['bad_row']} bad_row, "
+                                        f"{counts['internal_error']} internal_error"))
+    return findings
+
+
+# ---- config arithmetic -----------------------------------------------------------------------------
+
+def _free_bytes(path: str) -> int:
+    path = os.path.abspath(os.path.expanduser(path))
+    while not os.path.exists(path):
+        path = os.path.dirname(path)
+    return shutil.disk_usage(path).free
+
+
+def _gib(value: float) -> str:
+    return f"{value / 2**30:.1f} GiB"
+
+
+def check_batches(config) -> list[Finding]:
+    from verl.trainer.ppo.utils import need_critic, need_reference_policy
+    from verl.utils.config import validate_config
+
+    findings = []
+    try:
+        validate_config(config, use_reference_policy=need_reference_policy(config), use_critic=need_critic(config))
+    except (AssertionError, ValueError) as error:
+        findings.append(Finding("ERROR", "verl config", str(error) or type(error).__name__))
+    gpus = int(config.trainer.n_gpus_per_node) * int(config.trainer.nnodes)
+    n = int(config.actor_rollout_ref.rollout.n)
+    rows = int(config.data.train_batch_size) * n
+    mini = int(config.actor_rollout_ref.actor.ppo_mini_batch_size) * n
+    problems = [f"{name} {value} is not divisible by {gpus} GPUs" for name, value in
+                (("train_batch_size × n =", rows), ("ppo_mini_batch_size × n =", mini)) if value % gpus]
+    if rows % mini:
+        problems.append(f"train_batch_size × n = {rows} is not a multiple of ppo_mini_batch_size × n = {mini}")
+    findings.append(Finding("ERROR" if problems else "OK", "batch arithmetic",
+                            "; ".join(problems) or f"{rows} responses/step over {gpus} GPUs, mini-batches of {mini}"))
+    if config.data.get("val_batch_size") is None:
+        findings.append(Finding("ERROR", "data.val_batch_size",
+                                "null: verl validates the whole validation set as ONE batch (all its pixel_values in the driver)"))
+    return findings
+
+
+def check_token_budgets(config, processor) -> list[Finding]:
+    from recipe.vogue.dataset import pixel_limits
+
+    data, actor = config.data, config.actor_rollout_ref.actor
+    rollout = config.actor_rollout_ref.rollout
+    sequence = int(data.max_prompt_length) + int(data.max_response_length)
+    budgets = {}
+    if actor.get("use_dynamic_bsz"):
+        budgets["actor.ppo_max_token_len_per_gpu"] = actor.get("ppo_max_token_len_per_gpu")
+    if rollout.get("log_prob_use_dynamic_bsz"):
+        budgets["rollout.log_prob_max_token_len_per_gpu"] = rollout.get("log_prob_max_token_len_per_gpu")
+        paired = (config.get("vogue") or {}).get("paired_max_token_len_per_gpu")
+        if paired is not None:
+            budgets["vogue.paired_max_token_len_per_gpu"] = paired
+    if rollout.get("max_model_len") is not None:
+        budgets["rollout.max_model_len"] = rollout.get("max_model_len")
+    short = [f"{name}={value}" for name, value in budgets.items() if value is not None and int(value) < sequence]
+    findings = [Finding("ERROR" if short else "OK", "token budgets",
+                        (f"{', '.join(short)} < max_prompt_length + max_response_length = {sequence}: "
+                         "one sequence does not fit") if short else f"prompt + response = {sequence} tokens fits every budget")]
+    image_processor = getattr(processor, "image_processor", None)
+    if image_processor is not None:
+        patch = int(getattr(image_processor, "patch_size", 14))
+        configured = int(data.get("image_patch_size") or patch)
+        findings.append(Finding("ERROR" if configured != patch else "OK", "data.image_patch_size",
+                                f"{configured} vs the processor's patch_size {patch}"
+                                + (" — verl's overlong filter and qwen_vl_utils would resize with the wrong factor"
+                                   if configured != patch else "")))
+        factor = patch * int(getattr(image_processor, "merge_size", 2))
+        limits = pixel_limits(data)
+        if "max_pixels" not in limits:
+            findings.append(Finding("WARN", "data.image_max_pixels",
+                                    "null: images keep up to 16,384 tokens each (qwen_vl_utils' default cap)"))
+        else:
+            cap_tokens = limits["max_pixels"] // factor**2
+            status = "ERROR" if cap_tokens >= int(data.max_prompt_length) else "OK"
+            findings.append(Finding(status, "pixel cap vs prompt budget",
+                                    f"an image at data.image_max_pixels={limits['max_pixels']} is {cap_tokens} tokens; "
+                                    f"max_prompt_length={data.max_prompt_length}"))
+    return findings
+
+
+def check_checkpoints(config, parameters: int) -> list[Finding]:
+    from recipe.vogue.cost_model import checkpoint_bytes
+
+    trainer = config.trainer
+    if int(trainer.get("save_freq", -1)) <= 0:
+        return [Finding("OK", "checkpoints", "trainer.save_freq <= 0: no checkpoints")]
+    contents = list(config.actor_rollout_ref.actor.checkpoint.get("save_contents") or [])
+    size = checkpoint_bytes(parameters, contents)
+    keep = trainer.get("max_actor_ckpt_to_keep")
+    saves = math.ceil(int(trainer.total_training_steps or 0) / int(trainer.save_freq)) if trainer.get("total_training_steps") else None
+    count = keep if keep is not None else saves
+    free = _free_bytes(trainer.default_local_dir)
+    need = size * (count or 1)
+    status = "ERROR" if need > free else "WARN" if keep is None else "OK"
+    return [Finding(status, "checkpoints", f"~{_gib(size)} per save ({parameters / 1e9:.2f}B parameters; {contents}); "
+                    f"keeping {keep if keep is not None else 'every one (max_actor_ckpt_to_keep=null)'} → {_gib(need)} "
+                    f"vs {_gib(free)} free at {trainer.default_local_dir}")]
+
+
+def check_paired_memory(config, vocabulary: int, gpu_memory_gb: float) -> list[Finding]:
+    from recipe.vogue.cost_model import paired_pass_peak_logits_bytes
+    from recipe.vogue.uncertainty import FULL_KL_ESTIMATORS
+
+    vogue = config.get("vogue") or {}
+    if not vogue.get("enable", True) or vogue.get("kl_estimator", "full") not in FULL_KL_ESTIMATORS:
+        return [Finding("OK", "paired pass memory", "no full-vocabulary paired pass in this run")]
+    rollout = config.actor_rollout_ref.rollout
+    tokens = vogue.get("paired_max_token_len_per_gpu") or rollout.get("log_prob_max_token_len_per_gpu")
+    if not rollout.get("log_prob_use_dynamic_bsz"):
+        tokens = int(rollout.get("log_prob_micro_batch_size_per_gpu") or 1) * (
+            int(config.data.max_prompt_length) + int(config.data.max_response_length))
+    dtype = str(config.actor_rollout_ref.actor.fsdp_config.get("mixed_precision", {}).get("param_dtype", "bf16"))
+    logits_bytes = 4 if dtype in ("fp32", "float32") else 2
+    peak = paired_pass_peak_logits_bytes(int(tokens), vocabulary, logits_bytes, int(vogue.get("kl_chunk_size", 128)))
+    share = peak / (gpu_memory_gb * 2**30)
+    status = "ERROR" if share > PAIRED_MEMORY_ERROR else "WARN" if share > PAIRED_MEMORY_WARN else "OK"
+    return [Finding(status, "paired pass memory",
+                    f"{tokens} tokens/GPU × V={vocabulary} × 2 branches → ~{_gib(peak)} of logits = {share:.0%} of a "
+                    f"{gpu_memory_gb:g} GB GPU (lower vogue.paired_max_token_len_per_gpu if this is high)")]
+
+
+def _has_netrc_entry(host: str) -> bool:
+    import netrc
+
+    try:
+        return netrc.netrc().authenticators(host) is not None
+    except (FileNotFoundError, netrc.NetrcParseError):
+        return False
+
+
+def check_loggers(config) -> list[Finding]:
+    backends = _files(config.trainer.get("logger")) or []
+    findings = []
+    for backend in backends:
+        if backend == "wandb" and os.environ.get("WANDB_MODE") in ("offline", "disabled"):
+            continue
+        if backend in CREDENTIALS:
+            variable, host = CREDENTIALS[backend]
+            if not os.environ.get(variable) and not (host and _has_netrc_entry(host)):
+                findings.append(Finding("ERROR", f"logger {backend}",
+                                        f"no {variable} (or ~/.netrc entry): the run would stop at start-up "
+                                        "asking for credentials; use trainer.logger=[console,file] or log in first"))
+    return findings or [Finding("OK", "loggers", f"{backends}: no credentials needed or found")]
+
+
+def check_settings(config) -> list[Finding]:
+    from recipe.vogue.vogue_config import validate_run_config
+
+    try:
+        vogue = validate_run_config(config)
+    except (ValueError, NotImplementedError) as error:
+        return [Finding("ERROR", "vogue config", str(error))]
+    findings = [Finding("OK", "vogue config", f"enable={vogue.enable}, kl_estimator={vogue.kl_estimator}")]
+    actor = config.actor_rollout_ref.actor
+    if vogue.enable and config.actor_rollout_ref.model.get("use_remove_padding") and not actor.get(
+            "entropy_from_logits_with_chunking"):
+        findings.append(Finding("WARN", "entropy precision", "actor.entropy_from_logits_with_chunking=false: verl's raw "
+                                "entropy (u_out) is computed in bf16 (±0.05–0.15 nats)"))
+    return findings
+
+
+# ---- environment -----------------------------------------------------------------------------------
+
+def driver_supports(cuda_version: str, driver_version: str) -> bool:
+    """Whether an NVIDIA driver (``"580.65.06"``) runs a torch built for ``cuda_version`` (``"13.0"``)."""
+    minimum = MIN_DRIVER.get(int(cuda_version.split(".")[0]))
+    driver = tuple(int(part) for part in driver_version.split(".")[:2])
+    return minimum is None or driver >= minimum
+
+
+def check_gpu_stack() -> list[Finding]:
+    import torch
+
+    if not torch.cuda.is_available():
+        return [Finding("SKIPPED", name, "no GPU on this node") for name in ("CUDA driver", "flash-attn", "vLLM")]
+    findings = []
+    try:
+        driver = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+                                capture_output=True, text=True, timeout=30, check=True).stdout.split()[0]
+        ok = driver_supports(torch.version.cuda, driver)
+        findings.append(Finding("OK" if ok else "ERROR", "CUDA driver",
+                                f"torch {torch.__version__} built for CUDA {torch.version.cuda}; driver {driver}"
+                                + ("" if ok else f" < {'.'.join(map(str, MIN_DRIVER[int(torch.version.cuda.split('.')[0])]))}")))
+    except (OSError, subprocess.SubprocessError, IndexError) as error:
+        findings.append(Finding("ERROR", "CUDA driver", f"nvidia-smi failed: {error}"))
+    for module, check in (("flash_attn", "flash-attn"), ("vllm", "vLLM")):
+        try:
+            imported = __import__(module)
+            if module == "flash_attn":
+                __import__("flash_attn_2_cuda")  # the compiled extension: fails when built for another torch
+            findings.append(Finding("OK", check, f"{module} {getattr(imported, '__version__', '?')}"))
+        except Exception as error:
+            findings.append(Finding("ERROR", check, f"import {module} failed: {error}"))
+    return findings
+
+
+def node_report(paths: dict[str, list[str]], marker: str | None) -> dict:
+    """What one node sees (runs as a Ray task on every node): importable code, existing files, the marker."""
+    import importlib
+    import socket
+
+    report = {"host": socket.gethostname(), "missing": []}
+    for module in paths.get("modules", []):
+        try:
+            importlib.import_module(module)
+        except Exception as error:
+            report["missing"].append(f"import {module}: {error}")
+    report["missing"] += [f"file {path}" for path in paths.get("files", []) if not os.path.exists(path)]
+    report["shared_checkpoints"] = marker is None or os.path.exists(marker)
+    return report
+
+
+def _cluster_paths(config) -> dict[str, list[str]]:
+    modules = ["recipe.vogue.worker"]
+    files = [*_files(config.data.get("train_files")), *_files(config.data.get("val_files"))]
+    reward = (config.reward.get("custom_reward_function") or {}).get("path")
+    if reward and reward.startswith("pkg://"):
+        modules.append(reward[len("pkg://"):].replace("/", "."))
+    elif reward:
+        files.append(reward)
+    model = os.path.expanduser(config.actor_rollout_ref.model.path)
+    if os.path.isabs(model):
+        files.append(model)
+    return {"modules": modules, "files": files}
+
+
+def check_nodes(config) -> list[Finding]:
+    nodes_wanted = int(config.trainer.nnodes)
+    if nodes_wanted <= 1:
+        return [Finding("OK", "nodes", "single node")]
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    try:
+        ray.init(address=os.environ.get("RAY_ADDRESS", "auto"), ignore_reinit_error=True, log_to_driver=False)
+    except Exception as error:
+        return [Finding("ERROR", "nodes", f"trainer.nnodes={nodes_wanted} needs a running Ray cluster: {error}")]
+    alive = [node for node in ray.nodes() if node.get("Alive")]
+    findings = []
+    if len(alive) < nodes_wanted:
+        findings.append(Finding("ERROR", "nodes", f"{len(alive)} Ray nodes alive, trainer.nnodes={nodes_wanted}"))
+    marker = os.path.join(os.path.abspath(os.path.expanduser(config.trainer.default_local_dir)), ".preflight_marker")
+    os.makedirs(os.path.dirname(marker), exist_ok=True)
+    with open(marker, "w") as f:
+        f.write("vogue preflight\n")
+    task = ray.remote(num_cpus=0)(node_report)
+    paths = _cluster_paths(config)
+    reports = ray.get([task.options(scheduling_strategy=NodeAffinitySchedulingStrategy(node["NodeID"], soft=False))
+                       .remote(paths, marker) for node in alive])
+    os.remove(marker)
+    for report in reports:
+        problems = list(report["missing"])
+        if not report["shared_checkpoints"]:
+            problems.append(f"trainer.default_local_dir is not shared (no {marker}): checkpoint shards would be split "
+                            "over the nodes' own disks and could not be resumed")
+        findings.append(Finding("ERROR" if problems else "OK", f"node {report['host']}",
+                                "; ".join(problems) or "code, reward, data, model and checkpoint directory in place"))
+    return findings
+
+
+# ---- entry -----------------------------------------------------------------------------------------
+
+def run(overrides: Sequence[str], gpu_memory_gb: float = 80.0, estimate_for: str | None = None, workers: int = 8,
+        cache_dir: str | None = None, reward_sample: int = 20) -> list[Finding]:
+    from recipe.vogue.cost_model import parameter_count, target_model_config, vocabulary_size
+    from verl.utils import hf_processor, hf_tokenizer
+
+    config = compose(overrides)
+    findings = check_settings(config) + check_batches(config) + check_loggers(config)
+    model_path = os.path.expanduser(config.actor_rollout_ref.model.path)
+    trust = config.actor_rollout_ref.model.get("trust_remote_code", False)
+    try:
+        tokenizer = hf_tokenizer(model_path, trust_remote_code=trust)
+        processor = hf_processor(model_path, trust_remote_code=trust)
+    except Exception as error:
+        return [*findings, Finding("ERROR", "model", f"cannot load the tokenizer/processor of {model_path!r}: {error}")]
+    target = target_model_config(estimate_for or model_path)
+    findings += check_token_budgets(config, processor)
+    findings += check_checkpoints(config, parameter_count(target))
+    findings += check_paired_memory(config, vocabulary_size(target), gpu_memory_gb)
+    findings += check_data(config, tokenizer, processor, workers, cache_dir)
+    findings += check_reward(config, reward_sample)
+    findings += check_gpu_stack() + check_nodes(config)
+    return findings
+
+
+def format_table(findings: Sequence[Finding]) -> str:
+    width = max((len(f.check) for f in findings), default=5)
+    lines = [f"{'status':<8} {'check':<{width}}  detail", f"{'-' * 8} {'-' * width}  {'-' * 6}"]
+    lines += [f"{f.status:<8} {f.check:<{width}}  {f.detail}" for f in findings]
+    counts = Counter(f.status for f in findings)
+    lines.append(", ".join(f"{counts[s]} {s}" for s in STATUSES))
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m recipe.vogue.preflight", description=__doc__.splitlines()[0])
+    parser.add_argument("--gpu-memory-gb", type=float, default=80.0)
+    parser.add_argument("--estimate-for", help="target model config for size estimates: a name under "
+                        "recipe/vogue/config/models (qwen2_5_vl_3b, qwen2_5_vl_7b) or a path; default the model path")
+    parser.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1))
+    parser.add_argument("--cache-dir", default=os.path.expanduser("~/.cache/vogue_preflight"))
+    parser.add_argument("--reward-sample", type=int, default=20, help="rows per data_source scored by the reward")
+    args, overrides = parser.parse_known_args(argv)
+    unknown = [o for o in overrides if o.startswith("--")]
+    if unknown:
+        parser.error(f"unknown options {unknown}")
+    findings = run(overrides, args.gpu_memory_gb, args.estimate_for, args.workers, args.cache_dir or None,
+                   args.reward_sample)
+    print(format_table(findings))
+    return 1 if any(f.status == "ERROR" for f in findings) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

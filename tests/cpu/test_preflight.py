@@ -1,0 +1,292 @@
+"""The preflight on crafted datasets and configs: each problem produces its ERROR line, a good run passes,
+the row counting agrees with verl's own overlong filter, and every launcher's override list passes on a
+tiny prepared mix with the tiny model's processor standing in (GPU checks SKIPPED)."""
+
+import io
+import os
+import subprocess
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from PIL import Image
+
+from recipe.vogue import preflight
+
+REPO = Path(__file__).resolve().parents[2]
+REWARD = "pkg://vogue_reward.verl_entry"
+
+
+def png(width, height, colour=(200, 30, 30)):
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), colour).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def row(index, image=(56, 56), source="crafted", answer="red"):
+    """One prepared row (data_prep's layout); ``image=None`` makes it text-only."""
+    question = "What colour is the shape? Think in <think> </think>, answer in \\boxed{}."
+    return {
+        "data_source": source,
+        "prompt": [{"role": "user", "content": ("<image>" if image else "") + question}],
+        "images": [{"bytes": png(*image), "path": None}] if image else [],
+        "ability": "general",
+        "reward_model": {"style": "rule", "ground_truth": answer},
+        "extra_info": {"index": index, "split": "x", "answer_type": "text", "question": question},
+    }
+
+
+def write(path, rows):
+    pd.DataFrame(rows).to_parquet(path)
+    return str(path)
+
+
+@pytest.fixture
+def files(tmp_path):
+    def _files(train_rows, val_rows):
+        return write(tmp_path / "train.parquet", train_rows), write(tmp_path / "val.parquet", val_rows)
+
+    return _files
+
+
+@pytest.fixture
+def check(tiny_model_dir, tmp_path, monkeypatch):
+    """check(train_rows, val_rows, *overrides) -> findings of a small CPU-shaped run."""
+    monkeypatch.setattr(preflight, "_free_bytes", lambda path: 10 * 2**40)
+
+    def _check(train_rows, val_rows, *overrides, cache=True, **kwargs):
+        train = write(tmp_path / "train.parquet", train_rows)
+        val = write(tmp_path / "val.parquet", val_rows)
+        base = [
+            f"data.train_files={train}", f"data.val_files={val}", f"actor_rollout_ref.model.path={tiny_model_dir}",
+            f"reward.custom_reward_function.path={REWARD}", "+cpu=tiny", "trainer.logger=[console]",
+            "data.train_batch_size=4", "actor_rollout_ref.actor.ppo_mini_batch_size=4", "data.val_batch_size=8",
+            "data.max_prompt_length=128", f"trainer.default_local_dir={tmp_path / 'ckpt'}",
+        ]
+        return preflight.run([*base, *overrides], workers=1, cache_dir=str(tmp_path / "cache") if cache else None,
+                             **kwargs)
+
+    return _check
+
+
+def errors(findings):
+    return [f for f in findings if f.status == "ERROR"]
+
+
+def lines(findings, status, check_prefix):
+    return [f for f in findings if f.status == status and f.check.startswith(check_prefix)]
+
+
+GOOD = [row(i) for i in range(8)]
+
+
+def test_a_good_dataset_passes(check):
+    findings = check(GOOD, GOOD[:4])
+    assert errors(findings) == [], preflight.format_table(findings)
+    assert {f.status for f in findings if f.check.startswith(("CUDA", "flash-attn", "vLLM"))} == {"SKIPPED"}
+    table = preflight.format_table(findings)
+    assert "8 rows; 0 over max_prompt_length=128" in table and "image tokens p50 4 / p95 4 / max 4" in table
+
+
+# The tiny processor caps an image at 16 tokens (a 56×56 image is 4): with a 50-token prompt budget, a
+# 56×56 prompt (45 tokens) fits and a 112×112 one (57 tokens) does not.
+SHORT = "data.max_prompt_length=50"
+BIG = (112, 112)
+
+
+def test_oversized_images_are_counted_as_dropped(check):
+    train = GOOD + [row(8, image=BIG)]
+    findings = check(train, GOOD[:3] + [row(9, image=BIG)], SHORT)
+    val = lines(findings, "ERROR", "data val")
+    assert val, preflight.format_table(findings)
+    assert "1 over max_prompt_length=50" in val[0].detail
+    assert lines(findings, "ERROR", "data train") and "1 over" in lines(findings, "ERROR", "data train")[0].detail
+    # 1 of 200 training rows is within the 1% tolerance: a WARN, and the validation set still fails
+    big_train = [row(i) for i in range(199)] + [row(199, image=BIG)]
+    findings = check(big_train, GOOD[:4], SHORT)
+    assert lines(findings, "WARN", "data train") and not lines(findings, "ERROR", "data train")
+
+
+def test_pixel_cap_brings_oversized_images_back(check):
+    findings = check(GOOD, GOOD[:3] + [row(9, image=BIG)], SHORT, f"data.image_max_pixels={56 * 56}")
+    assert not lines(findings, "ERROR", "data"), preflight.format_table(findings)
+
+
+def test_extreme_aspect_ratio_is_a_processor_rejection(check):
+    findings = check(GOOD, GOOD[:3] + [row(9, image=(4000, 10))])
+    rejected = lines(findings, "ERROR", "data val")
+    assert rejected and "1 rejected by the processor" in rejected[0].detail
+    assert "absolute aspect ratio must be smaller than 200" in rejected[0].detail
+
+
+def test_text_only_rows_are_a_warning_with_a_count(check):
+    findings = check(GOOD + [row(8, image=None), row(9, image=None)], GOOD[:4])
+    warned = [f for f in lines(findings, "WARN", "data train") if "without an image" in f.detail]
+    assert warned and warned[0].detail.startswith("2 rows without an image")
+    assert errors(findings) == []
+
+
+def test_duplicate_validation_ids(check):
+    findings = check(GOOD, [row(0), row(1), row(1, answer="blue"), row(2)])
+    assert any("share 1 (data_source, extra_info.index) ids" in f.detail for f in errors(findings))
+
+
+@pytest.mark.parametrize("overrides, check_name, message", [
+    (["trainer.n_gpus_per_node=3"], "batch arithmetic", "not divisible by 3 GPUs"),
+    (["data.val_batch_size=null"], "data.val_batch_size", "ONE batch"),
+    (["data.image_patch_size=16"], "data.image_patch_size", "16 vs the processor's patch_size 14"),
+    (["data.image_max_pixels=250000"], "pixel cap vs prompt budget", "318 tokens"),
+    (["actor_rollout_ref.actor.use_dynamic_bsz=true", "actor_rollout_ref.actor.ppo_max_token_len_per_gpu=100"],
+     "token budgets", "=100 < max_prompt_length + max_response_length = 152: one sequence does not fit"),
+    (["data.train_batch_size=16", "actor_rollout_ref.actor.ppo_mini_batch_size=16"], "data train",
+     "8 usable rows < data.train_batch_size=16"),
+    (["trainer.logger=[console,wandb]"], "logger wandb", "no WANDB_API_KEY"),
+    (["vogue.kl_chunk_size=0"], "vogue config", "kl_chunk_size must be >= 1"),
+])
+def test_each_problem_has_its_error_line(check, monkeypatch, tmp_path, overrides, check_name, message):
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.netrc
+    findings = check(GOOD, GOOD[:4], *overrides)
+    matching = [f for f in errors(findings) if f.check == check_name]
+    assert matching and message in matching[0].detail, preflight.format_table(findings)
+
+
+def test_checkpoint_size_against_free_disk(check, monkeypatch):
+    overrides = ["trainer.save_freq=10", "trainer.total_training_steps=100", "trainer.max_actor_ckpt_to_keep=2"]
+    findings = check(GOOD, GOOD[:4], *overrides, estimate_for="qwen2_5_vl_7b")
+    line = [f for f in findings if f.check == "checkpoints"][0]
+    assert line.status == "OK" and "8.29B parameters" in line.detail and "keeping 2" in line.detail
+    monkeypatch.setattr(preflight, "_free_bytes", lambda path: 100 * 2**30)
+    findings = check(GOOD, GOOD[:4], *overrides, estimate_for="qwen2_5_vl_7b")
+    assert [f for f in errors(findings) if f.check == "checkpoints"]
+    monkeypatch.setattr(preflight, "_free_bytes", lambda path: 10 * 2**40)
+    findings = check(GOOD, GOOD[:4], "trainer.save_freq=10", "trainer.total_training_steps=100",
+                     estimate_for="qwen2_5_vl_3b")
+    line = [f for f in findings if f.check == "checkpoints"][0]
+    assert line.status == "WARN" and "every one" in line.detail and "3.75B parameters" in line.detail
+
+
+def test_paired_pass_memory_uses_the_target_vocabulary(check):
+    budget = ["actor_rollout_ref.rollout.log_prob_use_dynamic_bsz=true",
+              "actor_rollout_ref.rollout.log_prob_max_token_len_per_gpu=24576",
+              "actor_rollout_ref.actor.fsdp_config.mixed_precision.param_dtype=bf16"]
+    findings = check(GOOD, GOOD[:4], *budget, estimate_for="qwen2_5_vl_7b", gpu_memory_gb=24)
+    line = [f for f in findings if f.check == "paired pass memory"][0]
+    assert line.status == "ERROR" and "V=152064" in line.detail  # 2 × 24576 × 152064 × 2 B ≈ 13.9 GiB of 24
+    findings = check(GOOD, GOOD[:4], *budget, "vogue.paired_max_token_len_per_gpu=4096", estimate_for="qwen2_5_vl_7b",
+                     gpu_memory_gb=24)
+    assert [f for f in findings if f.check == "paired pass memory"][0].status == "OK"
+
+
+def test_reward_check_counts_bad_rows_and_self_rejections(check):
+    bad = dict(row(8), extra_info={"index": 8, "answer_type": "choice", "choices": ["a", "b"], "question": "q"},
+               reward_model={"style": "rule", "ground_truth": "Z"})
+    findings = check(GOOD + [bad], GOOD[:4])
+    line = [f for f in errors(findings) if f.check.startswith("reward train")]
+    assert line and "1 bad_row" in line[0].detail
+    assert all(f.status == "OK" for f in findings if f.check.startswith("reward val"))
+
+
+def verl_filter_count(path, model_dir, max_prompt_length):
+    """Rows verl's own RLHFDataset keeps after its overlong filter, in a fresh process (its datasets.filter
+    forks workers, which deadlock when forked from a process that already runs tokenizer/torch threads)."""
+    script = (
+        "import sys; from omegaconf import OmegaConf; from verl.utils import hf_processor, hf_tokenizer; "
+        "from verl.utils.dataset.rl_dataset import RLHFDataset; "
+        "config = OmegaConf.create({'max_prompt_length': int(sys.argv[3]), 'filter_overlong_prompts': True, "
+        "'filter_overlong_prompts_workers': 1, 'image_key': 'images'}); "
+        "dataset = RLHFDataset([sys.argv[1]], hf_tokenizer(sys.argv[2]), config, hf_processor(sys.argv[2])); "
+        "print('KEPT', len(dataset.dataframe))"
+    )
+    result = subprocess.run([str(REPO / ".venv" / "bin" / "python"), "-c", script, path, model_dir,
+                             str(max_prompt_length)], capture_output=True, text=True, timeout=300, check=True)
+    return int(result.stdout.split("KEPT")[-1])
+
+
+@pytest.mark.slow
+def test_row_counting_agrees_with_verls_filter_and_is_cached(check, tiny_model_dir, tmp_path):
+    from verl.utils import hf_processor, hf_tokenizer
+
+    rows = [row(i, image=(28 * (1 + i % 6), 28 * (1 + i % 4))) for i in range(299)] + [row(299, image=BIG)]
+    train = write(tmp_path / "filtered.parquet", rows)
+    config = preflight.compose([f"data.train_files={train}", "data.max_prompt_length=50", "+cpu=tiny",
+                                f"actor_rollout_ref.model.path={tiny_model_dir}"])
+    tokenizer, processor = hf_tokenizer(tiny_model_dir), hf_processor(tiny_model_dir)
+    dataset = preflight.load_dataset(train, config.data, tokenizer, processor)
+    measured, cached = preflight.measured_rows(dataset, train, workers=2, cache_dir=str(tmp_path / "c"),
+                                               model_path=tiny_model_dir)  # two spawned workers
+    assert not cached
+    kept_by_verl = verl_filter_count(train, tiny_model_dir, 50)
+    assert kept_by_verl == sum(r[3] is None and r[0] <= 50 for r in measured) < len(rows)
+    again, cached = preflight.measured_rows(dataset, train, workers=1, cache_dir=str(tmp_path / "c"))
+    assert cached and again == measured
+    assert preflight.measure_file(dataset, train, tiny_model_dir, False, workers=1) == measured  # one process agrees
+    from omegaconf import open_dict
+
+    with open_dict(config):
+        config.data.image_max_pixels = 28 * 28 * 4
+    capped = preflight.load_dataset(train, config.data, tokenizer, processor)
+    _, cached = preflight.measured_rows(capped, train, workers=1, cache_dir=str(tmp_path / "c"))
+    assert not cached  # other pixel limits: measured again
+
+
+def test_driver_versions():
+    assert preflight.driver_supports("13.0", "580.65.06")
+    assert not preflight.driver_supports("13.0", "570.124.06")
+    assert preflight.driver_supports("12.8", "550.54.15") and not preflight.driver_supports("12.4", "470.1")
+
+
+def test_node_report_names_what_is_missing(tmp_path):
+    present = tmp_path / "data.parquet"
+    present.write_text("x")
+    report = preflight.node_report({"modules": ["recipe.vogue.worker", "no_such_module_xyz"],
+                                    "files": [str(present), str(tmp_path / "missing.parquet")]},
+                                   marker=str(tmp_path / "marker"))
+    assert report["shared_checkpoints"] is False
+    assert [m.split(":")[0] for m in report["missing"]] == ["import no_such_module_xyz", f"file {tmp_path}/missing.parquet"]
+
+
+def test_cli_exits_non_zero_on_an_error(tiny_model_dir, tmp_path):
+    train = write(tmp_path / "t.parquet", GOOD)
+    result = subprocess.run(
+        [str(REPO / ".venv" / "bin" / "python"), "-m", "recipe.vogue.preflight", "--workers", "1", "--cache-dir", "",
+         f"data.train_files={train}", f"data.val_files={train}", f"actor_rollout_ref.model.path={tiny_model_dir}",
+         "+cpu=tiny", "trainer.logger=[console]", f"reward.custom_reward_function.path={REWARD}"],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "VERL_PLATFORM": "cpu"},
+    )
+    assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "ERROR    data.val_batch_size" in result.stdout and "status   check" in result.stdout
+
+
+LAUNCHERS = [
+    ("run_grpo_qwen2_5_vl_3b.sh",), ("run_vogue_qwen2_5_vl_3b.sh",), ("run_grpo_qwen2_5_vl_7b.sh",),
+    ("run_vogue_qwen2_5_vl_7b.sh",), ("run_vogue_ablation_qwen2_5_vl_7b.sh", "forward_kl"),
+    ("run_vogue_ablation_qwen2_5_vl_7b.sh", "wo_both"), ("run_vogue_qwen2_5_vl_7b_multinode.sh",),
+]
+
+
+@pytest.fixture(scope="module")
+def prepared_mix(tmp_path_factory):
+    from data_prep.synthetic import main as synthetic
+
+    out = tmp_path_factory.mktemp("mix")
+    synthetic(["--out-dir", str(out), "--train", "512", "--val", "64"])
+    return str(out / "train.parquet"), str(out / "val.parquet"), str(tmp_path_factory.mktemp("preflight_cache"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("launch", LAUNCHERS, ids=lambda launch: "-".join(launch))
+def test_every_launcher_passes_preflight_on_a_tiny_mix(launch, prepared_mix, tiny_model_dir, tmp_path, monkeypatch):
+    train, val, cache = prepared_mix
+    env = {**os.environ, "MODEL_PATH": tiny_model_dir, "TRAIN_FILES": train, "VAL_FILES": val,
+           "CKPT_ROOT": str(tmp_path), "PRINT_OVERRIDES": "1"}
+    overrides = subprocess.run(["bash", str(REPO / "examples" / launch[0]), *launch[1:]], env=env,
+                               capture_output=True, text=True, check=True).stdout.splitlines()
+    monkeypatch.setattr(preflight, "_free_bytes", lambda path: 10 * 2**40)  # 2 × ~100 GB checkpoints
+    findings = preflight.run(overrides, estimate_for="qwen2_5_vl_7b" if "7b" in launch[0] else "qwen2_5_vl_3b",
+                             workers=1, cache_dir=cache)
+    allowed = {"nodes"} if "multinode" in launch[0] else set()  # no Ray cluster of 2 nodes here
+    assert {f.check for f in errors(findings)} == allowed, preflight.format_table(findings)
+    assert any(f.status == "SKIPPED" and f.check == "flash-attn" for f in findings)
