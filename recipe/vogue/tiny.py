@@ -1,14 +1,20 @@
-"""A tiny, offline Qwen2.5-VL (model + tokenizer + processor) for CPU runs and tests.
+"""A tiny, offline Qwen2.5-VL or Qwen3-VL (model + tokenizer + processor) for CPU runs and tests.
 
-    python -m recipe.vogue.tiny build --out DIR [--seed 0] [--warm-start-data train.parquet]
+    python -m recipe.vogue.tiny build --out DIR [--arch qwen2_5_vl|qwen3_vl] [--seed 0] [--warm-start-data train.parquet]
 
 Nothing is downloaded: the tokenizer is a byte-level BPE trained here on the synthetic task's text plus
-Qwen's special tokens and a Qwen-style chat template; the image processor is transformers'
-Qwen2-VL processor with small pixel bounds; the model is a randomly initialised
-Qwen2_5_VLForConditionalGeneration of about a million parameters. With ``--warm-start-data`` the model
-is then fine-tuned for a few supervised steps on the answers of that parquet (see ``warm_start``), so
-that it emits the answer format and starts above chance: a random policy never earns a reward, and RL
-would have nothing to learn from.
+Qwen's special tokens and a Qwen-style chat template (shared by both architectures); the image
+processor is transformers' Qwen2-VL image processor with small pixel bounds; the model is a randomly
+initialised ``Qwen2_5_VLForConditionalGeneration`` (default) or ``Qwen3VLForConditionalGeneration`` of
+about 0.25M parameters. With ``--warm-start-data`` the model is then fine-tuned for a few supervised
+steps on the answers of that parquet (see ``warm_start``), so that it emits the answer format and
+starts above chance: a random policy never earns a reward, and RL would have nothing to learn from.
+
+The Qwen3-VL build differs where VOGUE touches the model, as the published Qwen3-VL-Instruct does:
+16-px patches (images resized to multiples of 32 with the 2×2 merge, so ``data.image_patch_size=16``),
+image mean/std 0.5, ``Qwen3VLProcessor`` (its outputs carry ``mm_token_type_ids``, without which
+transformers refuses to compute Qwen3-VL's 3D positions), interleaved M-RoPE and a DeepStack merger
+feeding the first decoder layer.
 """
 
 from __future__ import annotations
@@ -20,7 +26,10 @@ import sys
 
 import torch
 
-__all__ = ["SPECIAL_TOKENS", "CHAT_TEMPLATE", "build_tokenizer", "build_processor", "build_model", "build"]
+__all__ = ["ARCHITECTURES", "SPECIAL_TOKENS", "CHAT_TEMPLATE", "PATCH_SIZES", "pixel_bounds", "build_tokenizer",
+           "build_processor", "build_model", "build"]
+
+ARCHITECTURES = ("qwen2_5_vl", "qwen3_vl")
 
 SPECIAL_TOKENS = [
     "<|endoftext|>",
@@ -45,11 +54,23 @@ CHAT_TEMPLATE = (
     "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
 
-# Tiny image bounds: a 56×56 image is 4×4 patches of 14 px, i.e. 4 merged image tokens.
-PATCH_SIZE = 14
+# Vision patch size per architecture (the published models': Qwen2.5-VL 14 px, Qwen3-VL 16 px); both
+# merge 2×2 patches into one image token, so images are resized to multiples of 2 × patch size.
+PATCH_SIZES = {"qwen2_5_vl": 14, "qwen3_vl": 16}
 MERGE_SIZE = 2
-MIN_PIXELS = 28 * 28
-MAX_PIXELS = 112 * 112
+
+
+def _check_arch(arch: str) -> None:
+    if arch not in ARCHITECTURES:
+        raise ValueError(f"unknown tiny architecture {arch!r}; choose from {list(ARCHITECTURES)}")
+
+
+def pixel_bounds(arch: str = "qwen2_5_vl") -> tuple[int, int]:
+    """(min_pixels, max_pixels) of the tiny processor: 1 to 16 image tokens. A 56×56 synthetic image is
+    4×4 patches (resized to 64×64 for Qwen3-VL's 32-px factor), i.e. 4 merged image tokens."""
+    _check_arch(arch)
+    factor = PATCH_SIZES[arch] * MERGE_SIZE
+    return factor**2, (4 * factor) ** 2
 
 
 def _training_corpus() -> list[str]:
@@ -88,23 +109,27 @@ def build_tokenizer(vocab_size: int = 512):
     return tokenizer
 
 
-def build_processor(tokenizer):
-    from transformers import Qwen2_5_VLProcessor, Qwen2VLImageProcessor, Qwen2VLVideoProcessor
+def build_processor(tokenizer, arch: str = "qwen2_5_vl"):
+    """The architecture's processor around ``tokenizer`` with the tiny pixel bounds (``pixel_bounds``)."""
+    from transformers import Qwen2_5_VLProcessor, Qwen2VLImageProcessor, Qwen2VLVideoProcessor, Qwen3VLProcessor
+    from transformers import Qwen3VLVideoProcessor
 
-    size = {"shortest_edge": MIN_PIXELS, "longest_edge": MAX_PIXELS}
-    image_processor = Qwen2VLImageProcessor(size=size, patch_size=PATCH_SIZE, merge_size=MERGE_SIZE)
-    video_processor = Qwen2VLVideoProcessor(size=size, patch_size=PATCH_SIZE, merge_size=MERGE_SIZE)
-    return Qwen2_5_VLProcessor(
+    min_pixels, max_pixels = pixel_bounds(arch)
+    size = {"shortest_edge": min_pixels, "longest_edge": max_pixels}
+    geometry = dict(size=size, patch_size=PATCH_SIZES[arch], merge_size=MERGE_SIZE)
+    if arch == "qwen2_5_vl":
+        image_processor = Qwen2VLImageProcessor(**geometry)
+        processor_cls, video_processor = Qwen2_5_VLProcessor, Qwen2VLVideoProcessor(**geometry)
+    else:  # Qwen3-VL normalises to [-1, 1] (mean = std = 0.5), as its published preprocessor config
+        image_processor = Qwen2VLImageProcessor(**geometry, image_mean=[0.5] * 3, image_std=[0.5] * 3)
+        processor_cls, video_processor = Qwen3VLProcessor, Qwen3VLVideoProcessor(**geometry)
+    return processor_cls(
         image_processor=image_processor, tokenizer=tokenizer, video_processor=video_processor, chat_template=CHAT_TEMPLATE
     )
 
 
-def build_model(tokenizer, seed: int = 0):
-    """A ~1M-parameter Qwen2_5_VLForConditionalGeneration, random weights seeded by ``seed``."""
-    from transformers import GenerationConfig, Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
-
-    ids = {name: tokenizer.convert_tokens_to_ids(name) for name in SPECIAL_TOKENS}
-    text_config = dict(
+def _text_config(tokenizer, ids: dict[str, int], rope_parameters: dict, **extra) -> dict:
+    return dict(
         vocab_size=len(tokenizer),
         hidden_size=64,
         intermediate_size=128,
@@ -112,24 +137,39 @@ def build_model(tokenizer, seed: int = 0):
         num_attention_heads=4,
         num_key_value_heads=2,
         max_position_embeddings=4096,
-        rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 3, 3]},
+        rope_parameters={"rope_type": "default", "rope_theta": 10000.0, **rope_parameters},
         bos_token_id=ids["<|endoftext|>"],
         eos_token_id=ids["<|im_end|>"],
         pad_token_id=ids["<|endoftext|>"],
+        **extra,
     )
-    vision_config = dict(
-        depth=2,
-        hidden_size=32,
-        intermediate_size=64,
-        num_heads=2,
-        patch_size=PATCH_SIZE,
-        spatial_merge_size=MERGE_SIZE,
-        temporal_patch_size=2,
-        window_size=56,
-        out_hidden_size=64,
-        fullatt_block_indexes=[1],
-    )
-    config = Qwen2_5_VLConfig(
+
+
+def _vision_config(arch: str, **extra) -> dict:
+    return dict(depth=2, hidden_size=32, intermediate_size=64, num_heads=2, patch_size=PATCH_SIZES[arch],
+                spatial_merge_size=MERGE_SIZE, temporal_patch_size=2, out_hidden_size=64, **extra)
+
+
+def build_model(tokenizer, seed: int = 0, arch: str = "qwen2_5_vl"):
+    """A ~0.25M-parameter ``Qwen2_5_VLForConditionalGeneration`` or ``Qwen3VLForConditionalGeneration``,
+    random weights seeded by ``seed``."""
+    from transformers import GenerationConfig, Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration, Qwen3VLConfig
+    from transformers import Qwen3VLForConditionalGeneration
+
+    _check_arch(arch)
+    ids = {name: tokenizer.convert_tokens_to_ids(name) for name in SPECIAL_TOKENS}
+    if arch == "qwen2_5_vl":
+        config_cls, model_cls = Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
+        text_config = _text_config(tokenizer, ids, {"mrope_section": [2, 3, 3]})
+        vision_config = _vision_config(arch, window_size=56, fullatt_block_indexes=[1])
+    else:
+        # head_dim 16 → 8 rotary pairs, interleaved over (t, h, w) as Qwen3-VL does; a 8×8 grid of learned
+        # position embeddings (bilinearly interpolated to any image grid); one DeepStack merger (after
+        # vision block 0) adds its features to the first decoder layer's image tokens.
+        config_cls, model_cls = Qwen3VLConfig, Qwen3VLForConditionalGeneration
+        text_config = _text_config(tokenizer, ids, {"mrope_section": [4, 2, 2], "mrope_interleaved": True}, head_dim=16)
+        vision_config = _vision_config(arch, num_position_embeddings=64, deepstack_visual_indexes=[0])
+    config = config_cls(
         text_config=text_config,
         vision_config=vision_config,
         image_token_id=ids["<|image_pad|>"],
@@ -139,19 +179,21 @@ def build_model(tokenizer, seed: int = 0):
         tie_word_embeddings=False,
     )
     torch.manual_seed(seed)
-    model = Qwen2_5_VLForConditionalGeneration(config)
+    model = model_cls(config)
     model.generation_config = GenerationConfig(
         eos_token_id=ids["<|im_end|>"], pad_token_id=ids["<|endoftext|>"], bos_token_id=ids["<|endoftext|>"]
     )
     return model.float()
 
 
-def build(out_dir: str, seed: int = 0, warm_start_data: str | None = None, warm_start_steps: int = 150) -> dict:
+def build(out_dir: str, seed: int = 0, warm_start_data: str | None = None, warm_start_steps: int = 150,
+          arch: str = "qwen2_5_vl") -> dict:
     """Write model, tokenizer and processor to ``out_dir`` (a regular HF folder, loadable offline)."""
     tokenizer = build_tokenizer()
-    processor = build_processor(tokenizer)
-    model = build_model(tokenizer, seed=seed)
-    report = {"parameters": sum(p.numel() for p in model.parameters()), "vocab_size": len(tokenizer), "seed": seed}
+    processor = build_processor(tokenizer, arch)
+    model = build_model(tokenizer, seed=seed, arch=arch)
+    report = {"arch": arch, "parameters": sum(p.numel() for p in model.parameters()), "vocab_size": len(tokenizer),
+              "seed": seed}
     if warm_start_data:
         from recipe.vogue.warm_start import warm_start
 
@@ -170,11 +212,13 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     build_cmd = sub.add_parser("build", help="build the tiny model, tokenizer and processor")
     build_cmd.add_argument("--out", required=True)
+    build_cmd.add_argument("--arch", choices=ARCHITECTURES, default="qwen2_5_vl")
     build_cmd.add_argument("--seed", type=int, default=0)
     build_cmd.add_argument("--warm-start-data", default=None, help="train parquet of the synthetic task")
     build_cmd.add_argument("--warm-start-steps", type=int, default=150)
     args = parser.parse_args(argv)
-    report = build(args.out, seed=args.seed, warm_start_data=args.warm_start_data, warm_start_steps=args.warm_start_steps)
+    report = build(args.out, seed=args.seed, warm_start_data=args.warm_start_data, warm_start_steps=args.warm_start_steps,
+                   arch=args.arch)
     print(json.dumps(report, indent=2))
     return 0
 

@@ -16,6 +16,16 @@ def tiny_model_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def tiny_qwen3_vl_model_dir(tmp_path_factory):
+    """A random (not warm-started) tiny Qwen3-VL (16-px patches, Qwen3VLProcessor) saved like a hub checkpoint."""
+    from recipe.vogue import tiny
+
+    out = tmp_path_factory.mktemp("tiny_qwen3_vl_model")
+    tiny.build(str(out), seed=0, arch="qwen3_vl")
+    return str(out)
+
+
+@pytest.fixture(scope="session")
 def tiny_assets(tmp_path_factory):
     """(data_dir, model_dir): the synthetic task and the warm-started tiny model of the main job, built
     once per test session and shared by every end-to-end module (each writes its own work dir)."""

@@ -1,4 +1,9 @@
+"""The hf rollout server on both tiny architectures (Qwen2.5-VL and Qwen3-VL): batched generation against
+step-by-step references, log-probs against teacher forcing with the positions verl's actor uses,
+suppression, batching, limits, weight sync; then the adapter and the replica."""
+
 import asyncio
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -14,6 +19,7 @@ from recipe.vogue.cpu.hf_rollout import (
 )
 
 QUESTIONS = ["What colour is the shape?", "Which shape is bigger, the red one or the blue one?", "What colour?"]
+MODEL_DIRS = {"qwen2_5_vl": "tiny_model_dir", "qwen3_vl": "tiny_qwen3_vl_model_dir"}
 
 
 def make_server(model_dir, response_length=12, **hf_options):
@@ -26,9 +32,15 @@ def make_server(model_dir, response_length=12, **hf_options):
     return HFRolloutServer(config=rollout, model_config=HFModelConfig(path=model_dir))
 
 
+@pytest.fixture(scope="module", params=sorted(MODEL_DIRS))
+def model_dir(request):
+    """Every test runs once per tiny architecture."""
+    return request.getfixturevalue(MODEL_DIRS[request.param])
+
+
 @pytest.fixture(scope="module")
-def server(tiny_model_dir):
-    return make_server(tiny_model_dir)
+def server(model_dir):
+    return make_server(model_dir)
 
 
 def prompt_ids(server, question, images):
@@ -107,16 +119,59 @@ def test_sampling_uses_temperature_and_never_emits_suppressed_tokens(server, sha
 
 
 def test_image_tokens_get_3d_positions(server, shape_images):
-    """Without mm_token_type_ids transformers falls back to 1D text positions; the server must not."""
+    """Without mm_token_type_ids transformers falls back to 1D text positions (Qwen2.5-VL) or refuses
+    (Qwen3-VL); the server passes them, so image tokens get their 3D positions."""
     ids = prompt_ids(server, QUESTIONS[0], shape_images[:1])
     inputs = single_inputs(server, ids, shape_images[:1])
     with torch.no_grad():
         with_types = server.model(**inputs).logits[0, -1]
-        inputs.pop("mm_token_type_ids")
-        text_positions = server.model(**inputs).logits[0, -1]
         served = server.model(**server._model_inputs([(ids, shape_images[:1])])).logits[0, -1]
-    assert not torch.allclose(with_types, text_positions, atol=1e-6)
+        inputs.pop("mm_token_type_ids")
+        if server.model.config.model_type == "qwen3_vl":
+            with pytest.raises(ValueError, match="mm_token_type_ids"):
+                server.model(**inputs)
+        else:
+            assert not torch.allclose(with_types, server.model(**inputs).logits[0, -1], atol=1e-6)
     torch.testing.assert_close(served, with_types, atol=1e-5, rtol=1e-5)
+
+
+@torch.no_grad()
+def actor_log_probs(server, verl_processor, ids, images, response, temperature):
+    """Log-probs of ``response`` as verl's actor computes them: position ids from the agent loop's own
+    ``_compute_position_ids`` (text row + the model's 3D rope index, bound to the processor by verl's
+    ``hf_processor``), fed as the (4, batch, seq) tensor the FSDP engine passes on the padded path."""
+    from verl.experimental.agent_loop.agent_loop import AgentLoopWorker
+
+    input_ids = torch.tensor([ids + response])
+    attention_mask = torch.ones_like(input_ids)
+    multi_modal_inputs = {"mm_token_type_ids": verl_processor.create_mm_token_type_ids(input_ids.tolist())}
+    if images:
+        multi_modal_inputs.update(verl_processor.image_processor(images=images, return_tensors="pt"))
+    position_ids = AgentLoopWorker._compute_position_ids(
+        SimpleNamespace(processor=verl_processor), input_ids, attention_mask, dict(multi_modal_inputs)
+    )
+    assert position_ids.shape == (1, 4, input_ids.shape[1])
+    model_inputs = {k: v for k, v in multi_modal_inputs.items() if k in ("pixel_values", "image_grid_thw")}
+    logits = server.model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids.transpose(0, 1),
+                          **model_inputs).logits[0, len(ids) - 1 : len(ids) - 1 + len(response)].float()
+    logits = logits / (temperature if temperature > 0 else 1.0)
+    return torch.log_softmax(logits, -1).gather(-1, torch.tensor(response)[:, None]).squeeze(-1)
+
+
+def test_rollout_log_probs_match_verls_actor_positions(server, model_dir, shape_images):
+    """The log-probs the server returns are the ones verl's actor recomputes (training/rollout_probs_diff
+    stays ~0): same 3D positions for image tokens, text positions for text-only prompts, in one batch."""
+    from verl.utils import hf_processor
+
+    verl_processor = hf_processor(model_dir)
+    requests = [(prompt_ids(server, q, [img]), [img]) for q, img in zip(QUESTIONS, shape_images)]
+    requests.append((prompt_ids(server, "Say something.", []), []))
+    params = {"temperature": 1.0, "top_p": 1.0, "logprobs": True, "max_tokens": 12}
+    torch.manual_seed(0)
+    outputs = run([server.generate(ids, params, f"a{i}", image_data=imgs) for i, (ids, imgs) in enumerate(requests)])
+    for (ids, imgs), out in zip(requests, outputs):
+        expected = actor_log_probs(server, verl_processor, ids, imgs, out.token_ids, 1.0)
+        torch.testing.assert_close(torch.tensor(out.log_probs), expected, atol=2e-5, rtol=1e-5)
 
 
 def test_random_model_would_emit_the_suppressed_tokens(server, shape_images):
@@ -138,8 +193,8 @@ def test_requests_with_different_sampling_are_batched_separately(server, shape_i
     assert all(1 <= len(out.token_ids) <= 4 for out in outs)
 
 
-def test_max_tokens_is_capped_by_the_model_length(tiny_model_dir, shape_images):
-    server = make_server(tiny_model_dir, response_length=4)
+def test_max_tokens_is_capped_by_the_model_length(model_dir, shape_images):
+    server = make_server(model_dir, response_length=4)
     ids = prompt_ids(server, QUESTIONS[0], shape_images[:1])
     server.max_model_len = len(ids) + 3
     (out,) = run([server.generate(ids, {"temperature": 0, "max_tokens": 50}, "cap", image_data=shape_images[:1])])
@@ -156,11 +211,11 @@ def test_unsupported_requests_fail_clearly(server, shape_images):
         run([server.generate(ids, {"temperature": 0}, "x", image_data=shape_images[:2])])
 
 
-def test_weight_sync_loads_every_tensor_by_name(tiny_model_dir):
+def test_weight_sync_loads_every_tensor_by_name(model_dir):
     from recipe.vogue import tiny
 
-    server = make_server(tiny_model_dir)
-    other = tiny.build_model(server.model_config.tokenizer, seed=123)
+    server = make_server(model_dir)
+    other = tiny.build_model(server.model_config.tokenizer, seed=123, arch=server.model.config.model_type)
     new_state = {name: tensor.clone() for name, tensor in other.state_dict().items()}
     version = server.weight_version
     result = asyncio.run(server.update_weights(new_state, global_steps=7))

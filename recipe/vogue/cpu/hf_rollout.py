@@ -306,8 +306,9 @@ class HFRolloutServer:
                 raise ValueError(f"hf rollout: the prompts hold {present} image tokens but the images give {expected} features")
             inputs["pixel_values"] = processed["pixel_values"].to(self.model.dtype)
             inputs["image_grid_thw"] = processed["image_grid_thw"]
-            # transformers 5 computes Qwen2.5-VL's 3D (M-RoPE) positions only when it gets these types;
-            # without them it silently uses text positions, which is not what verl's actor computes.
+            # transformers 5 computes Qwen2.5-VL's and Qwen3-VL's 3D (M-RoPE) positions only when it gets
+            # these types (Qwen2.5-VL silently falls back to text positions, which is not what verl's actor
+            # computes; Qwen3-VL refuses); verl's agent loop derives the actor's positions the same way.
             inputs["mm_token_type_ids"] = torch.tensor(self.processor.create_mm_token_type_ids(input_ids.tolist()))
         return inputs
 
