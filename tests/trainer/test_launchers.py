@@ -58,6 +58,11 @@ LAUNCHES = {
     ("run_vogue_ablation_qwen2_5_vl_7b.sh", "forward_kl"): {"enable": True, "kl_estimator": "forward_full"},
     ("run_vogue_ablation_qwen2_5_vl_7b.sh", "fixed_p"): {"enable": True, "schedule": ("fixed", 0.5)},
     ("run_vogue_qwen2_5_vl_7b_multinode.sh",): {"enable": True, "nnodes": 2},
+    # Qwen3-VL (paper v3 Table 16): 16-px patches, verl's upstream Qwen3-VL vLLM setting
+    ("run_vogue_qwen3_vl_8b.sh",): {"enable": True, "tp": 2, "kl_estimator": "full", "qwen3_vl": True},
+    ("run_vogue_qwen3_vl_4b.sh",): {"enable": True, "tp": 1, "kl_estimator": "full", "qwen3_vl": True},
+    ("run_grpo_qwen3_vl_8b.sh",): {"enable": False, "tp": 2, "qwen3_vl": True},
+    ("run_grpo_qwen3_vl_4b.sh",): {"enable": False, "tp": 1, "qwen3_vl": True},
 }
 
 
@@ -113,6 +118,10 @@ def check_launch(config, expected):
     assert "wandb" not in config.trainer.logger
     assert config.vogue.paired_max_token_len_per_gpu == 8192
     assert config.actor_rollout_ref.actor.entropy_from_logits_with_chunking is True
+    # the model's patch size (verl's default 14 is Qwen2.5-VL's; the preflight checks it against the processor)
+    qwen3_vl = expected.get("qwen3_vl", False)
+    assert config.data.image_patch_size == (16 if qwen3_vl else 14)
+    assert config.actor_rollout_ref.rollout.enable_chunked_prefill is not qwen3_vl
 
 
 @pytest.mark.parametrize("launch", list(LAUNCHES), ids=lambda launch: "-".join(launch))
