@@ -4,6 +4,7 @@ tiny prepared mix with the tiny model's processor standing in (GPU checks SKIPPE
 
 import io
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -264,7 +265,13 @@ LAUNCHERS = [
     ("run_grpo_qwen2_5_vl_3b.sh",), ("run_vogue_qwen2_5_vl_3b.sh",), ("run_grpo_qwen2_5_vl_7b.sh",),
     ("run_vogue_qwen2_5_vl_7b.sh",), ("run_vogue_ablation_qwen2_5_vl_7b.sh", "forward_kl"),
     ("run_vogue_ablation_qwen2_5_vl_7b.sh", "wo_both"), ("run_vogue_qwen2_5_vl_7b_multinode.sh",),
+    ("run_grpo_qwen3_vl_4b.sh",), ("run_vogue_qwen3_vl_4b.sh",), ("run_grpo_qwen3_vl_8b.sh",), ("run_vogue_qwen3_vl_8b.sh",),
 ]
+
+
+def target_model(script):
+    """The committed config (recipe/vogue/config/models) a launcher's size estimates use: qwen3_vl_8b, …"""
+    return re.search(r"qwen\d(?:_\d)?_vl_\d+b", script).group(0)
 
 
 @pytest.fixture(scope="module")
@@ -278,15 +285,16 @@ def prepared_mix(tmp_path_factory):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("launch", LAUNCHERS, ids=lambda launch: "-".join(launch))
-def test_every_launcher_passes_preflight_on_a_tiny_mix(launch, prepared_mix, tiny_model_dir, tmp_path, monkeypatch):
+def test_every_launcher_passes_preflight_on_a_tiny_mix(launch, prepared_mix, request, tmp_path, monkeypatch):
     train, val, cache = prepared_mix
-    env = {**os.environ, "MODEL_PATH": tiny_model_dir, "TRAIN_FILES": train, "VAL_FILES": val,
+    # the stand-in processor is the tiny model of the launcher's architecture (its patch size is checked)
+    stand_in = request.getfixturevalue("tiny_qwen3_vl_model_dir" if "qwen3_vl" in launch[0] else "tiny_model_dir")
+    env = {**os.environ, "MODEL_PATH": stand_in, "TRAIN_FILES": train, "VAL_FILES": val,
            "CKPT_ROOT": str(tmp_path), "PRINT_OVERRIDES": "1"}
     overrides = subprocess.run(["bash", str(REPO / "examples" / launch[0]), *launch[1:]], env=env,
                                capture_output=True, text=True, check=True).stdout.splitlines()
     monkeypatch.setattr(preflight, "_free_bytes", lambda path: 10 * 2**40)  # 2 × ~100 GB checkpoints
-    findings = preflight.run(overrides, estimate_for="qwen2_5_vl_7b" if "7b" in launch[0] else "qwen2_5_vl_3b",
-                             workers=1, cache_dir=cache)
+    findings = preflight.run(overrides, estimate_for=target_model(launch[0]), workers=1, cache_dir=cache)
     allowed = {"nodes"} if "multinode" in launch[0] else set()  # no Ray cluster of 2 nodes here
     assert {f.check for f in errors(findings)} == allowed, preflight.format_table(findings)
     assert any(f.status == "SKIPPED" and f.check == "flash-attn" for f in findings)
