@@ -31,7 +31,8 @@ VAL_BATCH_SIZE=${VAL_BATCH_SIZE:-256}
 MIN_PIXELS=${MIN_PIXELS:-262144}
 MAX_PIXELS=${MAX_PIXELS:-1254400}
 MAX_PROMPT_LENGTH=${MAX_PROMPT_LENGTH:-2048}
-# The paired raw+noisy pass keeps two [tokens, 152k] logits per micro-batch: 8,192 tokens ≈ 5 GB in bf16.
+# Token budget of the log-prob stage while it has probed rows: a probed micro-batch holds the raw logits at
+# its response positions during the noisy forward, (1 + ½)·8,192·152k bf16 logits ≈ 3.7 GiB.
 PAIRED_MAX_TOKENS=${PAIRED_MAX_TOKENS:-8192}
 FILTER_WORKERS=${FILTER_WORKERS:-16}
 MAX_CKPT_TO_KEEP=${MAX_CKPT_TO_KEEP:-2}

@@ -1,7 +1,7 @@
 """Sizes a run needs, estimated from the TARGET model's config (pure; used by the preflight).
 
-The committed ``config/models/<name>/config.json`` files are the published Qwen2.5-VL configs, so a CPU
-node with only a stand-in processor can still estimate a 3B/7B run.
+The committed ``config/models/<name>/config.json`` files are the published Qwen2.5-VL-3B/7B and
+Qwen3-VL-4B/8B configs, so a CPU node with only a stand-in processor can still estimate a real run.
 """
 
 from __future__ import annotations
@@ -46,8 +46,10 @@ def checkpoint_bytes(parameters: int, save_contents) -> int:
     return parameters * per_parameter
 
 
-def paired_pass_peak_logits_bytes(tokens: int, vocabulary: int, logits_bytes: int = 2, chunk_size: int = 128) -> int:
-    """Peak memory of the logits in one micro-batch of the paired raw+noisy pass (``kl_estimator=full``):
-    both branches' [tokens, V] logits in the compute dtype, plus the chunked fp32 KL/entropy temporaries
-    (3 × [chunk, V]). Model weights and activations come on top."""
-    return 2 * tokens * vocabulary * logits_bytes + 3 * chunk_size * vocabulary * 4
+def paired_pass_peak_logits_bytes(tokens: int, vocabulary: int, logits_bytes: int = 2, chunk_size: int = 128,
+                                  response_fraction: float = 1.0) -> int:
+    """Peak memory of the logits in one probed micro-batch of the log-prob stage (``worker.py``): the raw
+    branch's logits are cut to the response positions before the noisy forward, so at most
+    (1 + response_fraction)·tokens·V logits live at once in the compute dtype, plus the chunked fp32
+    KL/entropy temporaries (3 × [chunk, V]). Model weights and activations come on top."""
+    return int((1 + response_fraction) * tokens * vocabulary * logits_bytes) + 3 * chunk_size * vocabulary * 4

@@ -22,9 +22,10 @@ from typing import Any
 
 import numpy as np
 import torch
+import torchvision.transforms.v2.functional as TF
 from PIL import Image
 
-from recipe.vogue.perturb import PerturbationSpec, perturb_image
+from recipe.vogue.perturb import PerturbationSpec, perturb_pixels
 from recipe.vogue.schedule import draw_noisy_branch, noisy_branch_probability
 
 __all__ = [
@@ -36,6 +37,8 @@ __all__ = [
     "BranchDraw",
     "draw_branches",
     "images_from_messages",
+    "perturbed_pixel_inputs",
+    "attach_noisy_pixels",
     "noisy_multi_modal_inputs",
 ]
 
@@ -182,37 +185,85 @@ def images_from_messages(messages: Sequence[Mapping[str, Any]], image_patch_size
     return list(images or [])
 
 
-def noisy_multi_modal_inputs(
-    raw_inputs: Mapping[str, Any],
+def perturbed_pixel_inputs(
     images: Sequence[Image.Image],
     image_processor: Callable[..., Mapping[str, Any]],
     spec: PerturbationSpec,
     seed: int,
-    row: int,
     processor_kwargs: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
-    """``raw_inputs`` with ``pixel_values`` recomputed from T(image) (image k perturbed with seed (seed, k);
-    with ``spec.images == "first"`` only image 0, the others re-processed as they are).
+    dtype: torch.dtype | None = None,
+) -> dict[str, torch.Tensor]:
+    """``{"pixel_values", "image_grid_thw"}`` of T(images): image k perturbed with seed (seed, k) (only image
+    0 with ``spec.images == "first"``), processed from uint8 tensors (the processor's output for a tensor
+    equals its output for the same PIL image, without the PIL round trip), pixels cast to ``dtype``."""
+    pixels = []
+    for k, image in enumerate(images):
+        tensor = TF.pil_to_tensor(image if image.mode == "RGB" else image.convert("RGB"))
+        pixels.append(perturb_pixels(tensor, spec, stable_seed("image", seed, k)) if k == 0 or spec.images == "all"
+                      else tensor)
+    processed = _process(image_processor, pixels, dict(processor_kwargs or {}))
+    if processed.get("pixel_values") is None:
+        raise NoisyBranchError("the image processor returned no pixel_values for the perturbed images")
+    values = processed["pixel_values"]
+    return {"pixel_values": values if dtype is None else values.to(dtype), "image_grid_thw": processed.get("image_grid_thw")}
 
-    Raises ``NoisyBranchError`` naming ``row`` when the raw inputs have no pixel_values, when the
-    perturbed images give a different ``image_grid_thw`` or pixel shape (the teacher-forced sequence would
-    no longer match the image tokens), or when the new pixel_values equal the raw ones (u_per would be
-    a silent 0 — the peer bug this guards against).
+
+def _keeps_size(image_processor: Any, height: int, width: int) -> bool:
+    """Whether a Qwen-VL image processor would leave an image of this size as it is (qwen_vl_utils has
+    already resized it to a multiple of the patch factor within the same kind of pixel limits)."""
+    from transformers.models.qwen2_vl.image_processing_qwen2_vl import smart_resize
+
+    size = image_processor.size
+    factor = image_processor.patch_size * image_processor.merge_size
+    return smart_resize(height, width, factor, size.shortest_edge, size.longest_edge) == (height, width)
+
+
+def _patches(image: torch.Tensor, patch: int, merge: int, temporal: int) -> torch.Tensor:
+    """[C, H, W] → Qwen-VL's flattened patches [H/p · W/p, C·t·p·p]: patches grouped by merge window, each
+    one repeated over the t frames of a still image (the layout of the processor's ``pixel_values``)."""
+    channels, height, width = image.shape
+    grid_h, grid_w = height // patch, width // patch
+    windows = image.reshape(channels, grid_h // merge, merge, patch, grid_w // merge, merge, patch)
+    windows = windows.permute(1, 4, 2, 5, 0, 3, 6)  # [h/m, w/m, m, m, C, p, p]
+    frames = windows.unsqueeze(5).expand(*windows.shape[:5], temporal, patch, patch)
+    return frames.reshape(grid_h * grid_w, channels * temporal * patch * patch)
+
+
+def _process(image_processor: Any, pixels: list[torch.Tensor], kwargs: dict) -> Mapping[str, Any]:
+    """The processor's output for uint8 images. For a Qwen-VL processor that would not resize them, rescale,
+    normalise and cut patches here with the processor's own fused arithmetic, (x − m/r)/(s/r) in float32,
+    in one pass (about 2× faster; bit-identical to its output, tested); otherwise call the processor."""
+    attributes = ("patch_size", "merge_size", "temporal_patch_size", "rescale_factor", "image_mean", "image_std")
+    fast = (not kwargs and all(hasattr(image_processor, name) for name in attributes)
+            and getattr(image_processor, "do_rescale", False) and getattr(image_processor, "do_normalize", False)
+            and getattr(getattr(image_processor, "size", None), "longest_edge", None) is not None
+            and all(_keeps_size(image_processor, *p.shape[-2:]) for p in pixels))
+    if not fast:
+        return image_processor(images=pixels, return_tensors="pt", **kwargs)
+    inverse = 1.0 / image_processor.rescale_factor
+    mean = (torch.tensor(image_processor.image_mean) * inverse).view(-1, 1, 1)
+    std = (torch.tensor(image_processor.image_std) * inverse).view(-1, 1, 1)
+    patch, merge = image_processor.patch_size, image_processor.merge_size
+    values = [_patches(p.float().sub_(mean).div_(std), patch, merge, image_processor.temporal_patch_size)
+              for p in pixels]
+    grids = [[1, p.shape[-2] // patch, p.shape[-1] // patch] for p in pixels]
+    return {"pixel_values": torch.cat(values) if len(values) > 1 else values[0],
+            "image_grid_thw": torch.tensor(grids, dtype=torch.long)}
+
+
+def attach_noisy_pixels(raw_inputs: Mapping[str, Any], noisy: Mapping[str, torch.Tensor], row: int) -> dict[str, Any]:
+    """``raw_inputs`` with the perturbed ``pixel_values`` of ``noisy`` (``perturbed_pixel_inputs``).
+
+    Raises ``NoisyBranchError`` naming ``row`` when the raw inputs have no pixel_values, when the perturbed
+    images give a different ``image_grid_thw`` or pixel shape (the teacher-forced sequence would no longer
+    match the image tokens), or when the new pixel_values equal the raw ones (u_per would be a silent 0 —
+    the peer bug this guards against).
     """
     raw_pixels = raw_inputs.get("pixel_values")
     if raw_pixels is None:
         raise NoisyBranchError(f"row {row}: multi_modal_inputs has no pixel_values; the noisy branch needs images")
-    if not images:
-        raise NoisyBranchError(f"row {row}: the prompt has pixel_values but no image in raw_prompt")
-    perturbed = [
-        perturb_image(image, spec, stable_seed("image", seed, k)) if k == 0 or spec.images == "all" else image
-        for k, image in enumerate(images)
-    ]
-    processed = image_processor(images=perturbed, return_tensors="pt", **dict(processor_kwargs or {}))
-    noisy_pixels = processed.get("pixel_values")
-    if noisy_pixels is None:
-        raise NoisyBranchError(f"row {row}: the image processor returned no pixel_values for the perturbed images")
-    raw_grid, noisy_grid = raw_inputs.get("image_grid_thw"), processed.get("image_grid_thw")
+    noisy_pixels = noisy["pixel_values"]
+    raw_grid, noisy_grid = raw_inputs.get("image_grid_thw"), noisy.get("image_grid_thw")
     if raw_grid is not None and (noisy_grid is None or not torch.equal(torch.as_tensor(raw_grid), noisy_grid)):
         raise NoisyBranchError(
             f"row {row}: image_grid_thw changed under the perturbation ({raw_grid.tolist()} -> "
@@ -222,9 +273,26 @@ def noisy_multi_modal_inputs(
         raise NoisyBranchError(
             f"row {row}: pixel_values shape changed ({tuple(raw_pixels.shape)} -> {tuple(noisy_pixels.shape)})"
         )
-    noisy_pixels = noisy_pixels.to(raw_pixels.dtype)
-    if torch.equal(noisy_pixels, raw_pixels):
+    if torch.equal(noisy_pixels, raw_pixels.to(noisy_pixels.dtype)):  # as the model sees them (compute dtype)
         raise NoisyBranchError(
             f"row {row}: the perturbed pixel_values equal the raw ones; u_per would be 0 (check vogue.perturbation)"
         )
     return {**raw_inputs, "pixel_values": noisy_pixels}
+
+
+def noisy_multi_modal_inputs(
+    raw_inputs: Mapping[str, Any],
+    images: Sequence[Image.Image],
+    image_processor: Callable[..., Mapping[str, Any]],
+    spec: PerturbationSpec,
+    seed: int,
+    row: int,
+    processor_kwargs: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """``attach_noisy_pixels(raw_inputs, perturbed_pixel_inputs(images, …), row)``, in one call."""
+    if raw_inputs.get("pixel_values") is None:
+        raise NoisyBranchError(f"row {row}: multi_modal_inputs has no pixel_values; the noisy branch needs images")
+    if not images:
+        raise NoisyBranchError(f"row {row}: the prompt has pixel_values but no image in raw_prompt")
+    noisy = perturbed_pixel_inputs(images, image_processor, spec, seed, processor_kwargs, raw_inputs["pixel_values"].dtype)
+    return attach_noisy_pixels(raw_inputs, noisy, row)

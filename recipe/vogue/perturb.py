@@ -21,6 +21,7 @@ from recipe.vogue.typed_fields import check_field_types
 
 __all__ = [
     "PerturbationSpec",
+    "perturb_pixels",
     "perturb_image",
     "diffusion_noise",
     "diffusion_alpha_bar",
@@ -109,21 +110,20 @@ def _uniform(generator: torch.Generator, low: float, high: float) -> float:
     return low + (high - low) * torch.rand((), generator=generator).item()
 
 
-def perturb_image(image: Image.Image, spec: PerturbationSpec | Mapping[str, Any] | None, seed: int) -> Image.Image:
-    """Apply a random size-preserving composition T (flips → rotation → colour jitter → noise).
+@dataclasses.dataclass(frozen=True)
+class _Draws:
+    hflip: bool
+    vflip: bool
+    angle: float
+    brightness: float
+    contrast: float
+    noise_seed: int
+    contrast_first: bool
 
-    Returns an RGB image of the same size as ``image`` (non-RGB inputs are converted to RGB first).
-    The random draws depend only on ``seed``; every draw is made whether or not its op is enabled, so
-    switching one op off does not change the others' randomness. The jitter-order draw comes last, so
-    the other draws (and every ``jitter_order=fixed`` output) are those of the earlier versions.
-    """
-    spec = PerturbationSpec.from_config(spec)
-    if not isinstance(image, Image.Image):
-        raise TypeError(f"perturb_image expects a PIL image, got {type(image).__name__}")
-    rgb = image if image.mode == "RGB" else image.convert("RGB")
-    if spec.is_identity:
-        return rgb.copy()
 
+def _draw(spec: PerturbationSpec, seed: int) -> _Draws:
+    """Every random choice of T, in a fixed order (each drawn whether or not its op is enabled, the
+    jitter order last, so switching an op or the order off changes no other draw)."""
     generator = torch.Generator().manual_seed(int(seed) & 0xFFFF_FFFF_FFFF_FFFF)
     do_hflip = torch.rand((), generator=generator).item() < spec.flip_prob
     do_vflip = torch.rand((), generator=generator).item() < spec.flip_prob
@@ -133,27 +133,70 @@ def perturb_image(image: Image.Image, spec: PerturbationSpec | Mapping[str, Any]
     contrast = _uniform(generator, 1.0 - jitter, 1.0 + jitter)
     noise_seed = int(torch.randint(0, 2**62, (), generator=generator).item())
     contrast_first = spec.jitter_order == "random" and torch.rand((), generator=generator).item() < 0.5
+    return _Draws(do_hflip, do_vflip, angle, brightness, contrast, noise_seed, contrast_first)
 
-    pixels = TF.pil_to_tensor(rgb)  # uint8 [3, H, W]
-    if spec.hflip and do_hflip:
+
+def _brightness(x: torch.Tensor, factor: float) -> torch.Tensor:
+    """torchvision's ``adjust_brightness`` on uint8 pixels, on integer-valued floats (truncated like its cast)."""
+    return x.mul_(factor).clamp_(0.0, 255.0).trunc_()
+
+
+def _contrast(x: torch.Tensor, factor: float) -> torch.Tensor:
+    """torchvision's ``adjust_contrast`` on uint8 pixels: blend with the mean of the floored grey image."""
+    r, g, b = x.unbind(dim=-3)
+    grey = r.mul(0.2989).add_(g, alpha=0.587).add_(b, alpha=0.114).floor_().unsqueeze(-3)
+    mean = grey.mean(dim=(-3, -2, -1), keepdim=True)
+    return x.mul_(factor).add_(mean, alpha=1.0 - factor).clamp_(0.0, 255.0).trunc_()
+
+
+def perturb_pixels(pixels: torch.Tensor, spec: PerturbationSpec | Mapping[str, Any] | None, seed: int) -> torch.Tensor:
+    """T on a uint8 [3, H, W] tensor (flips → rotation → colour jitter → noise); returns uint8 [3, H, W].
+
+    Rotation, colour jitter and noise run on ONE float copy of the pixels: the rotation and brightness and
+    contrast reproduce torchvision's uint8 kernels (their roundings and truncations included), and the noise
+    x ← clip(x + 255·σ·s·ε, 0, 255), rounded or floored, is the [0, 1]-scale formula
+    clip(x/255 + σ·s·ε, 0, 1)·255 rescaled (at most 1 grey level apart at .5 boundaries).
+    """
+    spec = PerturbationSpec.from_config(spec)
+    if pixels.dtype != torch.uint8 or pixels.dim() != 3 or pixels.shape[0] != 3:
+        raise TypeError(f"perturb_pixels expects a uint8 [3, H, W] tensor, got {pixels.dtype} {tuple(pixels.shape)}")
+    if spec.is_identity:
+        return pixels.clone()
+    draws = _draw(spec, seed)
+    original = pixels
+    if spec.hflip and draws.hflip:
         pixels = TF.horizontal_flip(pixels)
-    if spec.vflip and do_vflip:
+    if spec.vflip and draws.vflip:
         pixels = TF.vertical_flip(pixels)
-    if spec.rotate and spec.degrees > 0:
+    jitter = spec.color_jitter and spec.JITTER_RANGE * spec.strength > 0
+    std = spec.sigma * spec.strength if spec.gaussian_noise else 0.0
+    rotate = spec.rotate and spec.degrees > 0
+    if not (rotate or jitter or std > 0):
+        return pixels.clone() if pixels is original else pixels
+    x = pixels.float()
+    if rotate:  # on the float copy, rounded as torchvision's uint8 kernel rounds its output
         interpolation = TF.InterpolationMode(spec.rotate_interpolation)
-        pixels = TF.rotate(pixels, angle, interpolation=interpolation, expand=False, fill=0)
-    if spec.color_jitter and jitter > 0:
-        adjustments = [(TF.adjust_brightness, brightness), (TF.adjust_contrast, contrast)]
-        for adjust, factor in adjustments[::-1] if contrast_first else adjustments:
-            pixels = adjust(pixels, factor)
-    std = spec.sigma * spec.strength
-    if spec.gaussian_noise and std > 0:
-        unit = pixels.float().div_(255.0)
-        noise = torch.randn(unit.shape, generator=torch.Generator().manual_seed(noise_seed))
-        unit.add_(noise, alpha=std).clamp_(0.0, 1.0)
-        unit.mul_(255.0)
-        pixels = (unit.floor_() if spec.noise_quantize == "floor" else unit.round_()).to(torch.uint8)
-    return TF.to_pil_image(pixels)
+        x = TF.rotate(x, draws.angle, interpolation=interpolation, expand=False, fill=0).round_()
+    if jitter:
+        adjustments = [(_brightness, draws.brightness), (_contrast, draws.contrast)]
+        for adjust, factor in adjustments[::-1] if draws.contrast_first else adjustments:
+            x = adjust(x, factor)
+    if std > 0:
+        noise = torch.randn(x.shape, generator=torch.Generator().manual_seed(draws.noise_seed))
+        x.add_(noise, alpha=255.0 * std).clamp_(0.0, 255.0)
+        x = x.floor_() if spec.noise_quantize == "floor" else x.round_()
+    return x.to(torch.uint8)
+
+
+def perturb_image(image: Image.Image, spec: PerturbationSpec | Mapping[str, Any] | None, seed: int) -> Image.Image:
+    """``perturb_pixels`` for a PIL image: returns an RGB image of the same size as ``image``
+    (non-RGB inputs are converted to RGB first); the random draws depend only on ``seed``."""
+    if not isinstance(image, Image.Image):
+        raise TypeError(f"perturb_image expects a PIL image, got {type(image).__name__}")
+    rgb = image if image.mode == "RGB" else image.convert("RGB")
+    if PerturbationSpec.from_config(spec).is_identity:
+        return rgb.copy()
+    return TF.to_pil_image(perturb_pixels(TF.pil_to_tensor(rgb), spec, seed))
 
 
 def diffusion_alpha_bar(num_steps: int = 1000) -> torch.Tensor:

@@ -1,6 +1,6 @@
 """Check a run before GPU hours are spent: data, reward, config arithmetic and environment.
 
-    python -m recipe.vogue.preflight [--gpu-memory-gb 80] [--estimate-for qwen2_5_vl_7b] [--workers 8]
+    python -m recipe.vogue.preflight [--gpu-memory-gb 80] [--estimate-for qwen2_5_vl_7b|qwen3_vl_8b|…] [--workers 8]
         [--cache-dir ~/.cache/vogue_preflight] [--reward-sample 20] <the hydra overrides of the training run>
 
 Runs on a CPU node in minutes and needs only the processor/tokenizer (not the weights) and the data
@@ -439,12 +439,16 @@ def check_paired_memory(config, vocabulary: int, gpu_memory_gb: float) -> list[F
             int(config.data.max_prompt_length) + int(config.data.max_response_length))
     dtype = str(config.actor_rollout_ref.actor.fsdp_config.get("mixed_precision", {}).get("param_dtype", "bf16"))
     logits_bytes = 4 if dtype in ("fp32", "float32") else 2
-    peak = paired_pass_peak_logits_bytes(int(tokens), vocabulary, logits_bytes, int(vogue.get("kl_chunk_size", 128)))
+    response = int(config.data.max_response_length)
+    fraction = response / (int(config.data.max_prompt_length) + response)
+    peak = paired_pass_peak_logits_bytes(int(tokens), vocabulary, logits_bytes, int(vogue.get("kl_chunk_size", 128)),
+                                         fraction)
     share = peak / (gpu_memory_gb * 2**30)
     status = "ERROR" if share > PAIRED_MEMORY_ERROR else "WARN" if share > PAIRED_MEMORY_WARN else "OK"
     return [Finding(status, "paired pass memory",
-                    f"{tokens} tokens/GPU × V={vocabulary} × 2 branches → ~{_gib(peak)} of logits = {share:.0%} of a "
-                    f"{gpu_memory_gb:g} GB GPU (lower vogue.paired_max_token_len_per_gpu if this is high)")]
+                    f"{tokens} tokens/GPU × V={vocabulary}, raw logits kept at the {fraction:.0%} response positions "
+                    f"→ ~{_gib(peak)} of logits = {share:.0%} of a {gpu_memory_gb:g} GB GPU "
+                    "(lower vogue.paired_max_token_len_per_gpu if this is high)")]
 
 
 def _has_netrc_entry(host: str) -> bool:
@@ -625,7 +629,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m recipe.vogue.preflight", description=__doc__.splitlines()[0])
     parser.add_argument("--gpu-memory-gb", type=float, default=80.0)
     parser.add_argument("--estimate-for", help="target model config for size estimates: a name under "
-                        "recipe/vogue/config/models (qwen2_5_vl_3b, qwen2_5_vl_7b) or a path; default the model path")
+                        "recipe/vogue/config/models (qwen2_5_vl_3b, qwen2_5_vl_7b, qwen3_vl_4b, qwen3_vl_8b) or a "
+                        "path; default the model path")
     parser.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1))
     parser.add_argument("--cache-dir", default=os.path.expanduser("~/.cache/vogue_preflight"))
     parser.add_argument("--reward-sample", type=int, default=20, help="rows per data_source scored by the reward")

@@ -1,16 +1,14 @@
 """VogueTrainer: verl's legacy ``RayPPOTrainer`` with its hooks overridden (fit() is verl's own).
 
-- ``_compute_old_log_prob``: draws the branches for the step, runs verl's raw log-prob pass, and ONE
-  noisy pass on the rows drawn into the noisy branch (plus monitored raw rows) with freshly perturbed
-  images; stores the per-row branch entropy, u_per and z_i in the batch (``vogue_*`` columns). The raw
-  branch's old_log_probs/entropys are reused, never recomputed.
+- ``init_workers``: wraps verl's rollout manager in ``noisy_inputs.PlannedGeneration``, so each training
+  step is planned from the rows about to be generated (generation order): branch draws, perturbation
+  seeds from each response's identity, and the probed rows' perturbed inputs built by parallel Ray
+  tasks while generation runs (off the old-log-prob stage's critical path).
+- ``_compute_old_log_prob``: ONE call of the worker's ``compute_log_prob_with_noisy_branch`` on all rows:
+  one forward for raw-branch rows, raw + noisy forwards for the rows drawn into the noisy branch (plus
+  monitored raw rows); stores the per-row branch entropy, u_per and z_i in the batch (``vogue_*`` columns).
 - ``_update_actor``: receives the batch with GRPO advantages, adds the VOGUE bonuses
   (``shaping.shape_advantages``) and hands the shaped batch to verl's actor update; logs ``vogue/*``.
-
-A third, ``_balance_batch``, only records each row's position in generation order (``vogue_generation_order``)
-before verl reorders the rows by length: draws and perturbation seeds are defined on that order and on
-each prompt's identity (``noisy_branch``), so they do not depend on response lengths, and a rerun or a
-resumed run perturbs the same response of the same step identically.
 
 With ``vogue.enable=false`` every hook is verl's, so the baseline is plain GRPO on the same code.
 ``rollout_from=raw`` only (METHOD.md §5); the schedule's step is ``global_steps − 1 + schedule.step_base``
@@ -24,45 +22,34 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
-import math
 import os
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
 
 from verl import DataProto
-from verl.protocol import pad_dataproto_to_divisor
 from verl.trainer.ppo.ray_trainer import RayPPOTrainer
 from verl.utils import tensordict_utils as tu
 from verl.utils.torch_functional import masked_mean
 from verl.workers.utils.padding import left_right_2_no_padding, no_padding_2_padding
 
 import recipe.vogue.registration  # noqa: F401  (vogue_grpo, even where the entry point is not installed)
-from recipe.vogue.noisy_branch import (
-    BranchDraw,
-    NoisyBranchError,
-    draw_branches,
-    has_image,
-    images_from_messages,
-    noisy_multi_modal_inputs,
-    perturbation_seeds,
-    prompt_identities,
-)
+from recipe.vogue.noisy_branch import BranchDraw, NoisyBranchError, attach_noisy_pixels, draw_branches, has_image
+from recipe.vogue.noisy_inputs import GENERATION_ORDER_KEY, BuildSettings, PlannedGeneration, StepPlan, plan_step
 from recipe.vogue.shaping import shape_advantages
 from recipe.vogue.uncertainty import FULL_KL_ESTIMATORS, sampled_token_entropy, symmetric_kl_from_sampled
 from recipe.vogue.validation import UnbiasedValidationMetrics
 from recipe.vogue.vogue_config import check_multimodal_processor, validate_run_config
-from recipe.vogue.worker import CHUNK_SIZE_KEY, ESTIMATOR_KEY, NOISY_INPUTS_KEY, PAIRED_OUTPUT_KEYS
+from recipe.vogue.worker import CHUNK_SIZE_KEY, ESTIMATOR_KEY, NOISY_INPUTS_KEY, OUTPUT_KEYS
 
-__all__ = ["VOGUE_COLUMNS", "GENERATION_ORDER_KEY", "VogueTrainer"]
+__all__ = ["VOGUE_COLUMNS", "VogueTrainer"]
 
 logger = logging.getLogger(__name__)
 
 # Per-row tensors _compute_old_log_prob adds to the batch for _update_actor (popped there).
 VOGUE_COLUMNS = ("vogue_entropy", "vogue_u_per", "vogue_is_noisy")
-# [B] int64: each row's index in generation order, recorded before verl's _balance_batch reorders rows.
-GENERATION_ORDER_KEY = "vogue_generation_order"
+_DTYPES = {"bf16": torch.bfloat16, "bfloat16": torch.bfloat16, "fp16": torch.float16, "float16": torch.float16,
+           "fp32": torch.float32, "float32": torch.float32}
 
 
 class VogueTrainer(UnbiasedValidationMetrics, RayPPOTrainer):
@@ -73,30 +60,25 @@ class VogueTrainer(UnbiasedValidationMetrics, RayPPOTrainer):
             check_multimodal_processor(self.processor, self.config.actor_rollout_ref.model.path)
         self._vogue_metrics: dict[str, float] = {}
         self._warned_no_image = False
+        self._plan: StepPlan | None = None
 
-    # ---- row identities, branch draws and the noisy pass ---------------------------------------------
+    # ---- the step plan (before generation) and the old-log-prob stage --------------------------------
 
-    def _balance_batch(self, batch: DataProto, metrics, logging_prefix="global_seqlen", keep_minibatch=False):
+    def init_workers(self):
+        super().init_workers()
         if self.vogue.enable:
-            batch.batch[GENERATION_ORDER_KEY] = torch.arange(len(batch))
-        return super()._balance_batch(batch, metrics, logging_prefix=logging_prefix, keep_minibatch=keep_minibatch)
+            self.async_rollout_manager = PlannedGeneration(self.async_rollout_manager, self._plan_generation)
 
-    @staticmethod
-    def _generation_order(batch: DataProto) -> np.ndarray:
-        """[B] index of each row in generation order (identity when verl did not balance the batch)."""
-        if GENERATION_ORDER_KEY in batch.batch.keys():
-            return batch.batch[GENERATION_ORDER_KEY].cpu().numpy()
-        return np.arange(len(batch))
+    def _plan_generation(self, gen_batch: DataProto) -> DataProto:
+        """``PlannedGeneration``'s hook: plan the step from the rows about to be generated."""
+        self._plan = self._make_plan(gen_batch)
+        return gen_batch
 
-    def _draw_branches(self, batch: DataProto) -> BranchDraw:
-        """The step's draws over its rows in generation order, returned in the batch's current order."""
+    def _draw_branches(self, uids: np.ndarray, eligible: torch.Tensor) -> BranchDraw:
+        """The step's draws over its rows in generation order (``uids``), for rows with an image."""
         schedule = self.vogue.schedule
-        order = self._generation_order(batch)
-        by_generation = np.argsort(order)
-        columns = batch.non_tensor_batch
-        eligible = has_image(columns["multi_modal_inputs"]) if "multi_modal_inputs" in columns else None
-        draw = draw_branches(
-            group_index=list(columns["uid"][by_generation]),
+        return draw_branches(
+            group_index=list(uids),
             step=self.global_steps - 1 + schedule.step_base,
             total_steps=schedule.total_steps or self.total_training_steps,
             seed=self.vogue.seed,
@@ -104,106 +86,63 @@ class VogueTrainer(UnbiasedValidationMetrics, RayPPOTrainer):
             granularity=self.vogue.granularity,
             monitor_fraction=self.vogue.monitor_fraction,
             shards=self.vogue.draw_shards or self._get_dp_size(self.actor_rollout_wg, "actor"),
-            eligible=None if eligible is None else eligible[by_generation],
+            eligible=eligible,
         )
-        index = torch.as_tensor(order)
-        return BranchDraw(draw.is_noisy[index], draw.is_monitor[index], draw.probability)
 
-    def _perturbation_seeds(self, batch: DataProto, rows: list[int]) -> list[int]:
-        """Per-row seeds from (vogue.seed, step, prompt identity, position in the group) — see noisy_branch."""
-        n = int(self.config.actor_rollout_ref.rollout.n)
-        order = self._generation_order(batch)
-        by_generation = np.argsort(order)
-        columns = batch.non_tensor_batch
-        groups = columns["uid"][by_generation].reshape(-1, n) if len(batch) % n == 0 else None
-        if groups is None or (groups != groups[:, :1]).any():
-            raise NoisyBranchError(
-                f"the step's {len(batch)} rows are not {n} responses per prompt in generation order; "
-                "cannot name each response for its perturbation seed"
-            )
-        slots = by_generation[::n]
-        identities = prompt_identities(
-            columns["data_source"][slots] if "data_source" in columns else None,
-            columns["extra_info"][slots] if "extra_info" in columns else None,
-            columns["raw_prompt"][slots],
-        )
-        return perturbation_seeds(self.vogue.seed, self.global_steps, identities, order[rows], n)
-
-    def _noisy_inputs(self, batch: DataProto, rows: list[int]) -> np.ndarray:
-        """Perturbed multi_modal_inputs for ``rows`` (seeds from ``_perturbation_seeds``)."""
-        columns = batch.non_tensor_batch
-        for key in ("raw_prompt", "multi_modal_inputs"):
-            if key not in columns:
-                raise NoisyBranchError(f"the batch has no {key!r} column; the noisy branch needs the prompt images")
+    def _build_settings(self) -> BuildSettings:
         image_processor = self.processor.image_processor
-        patch_size = getattr(image_processor, "patch_size", 14)
-        processor_kwargs = dict(self.config.data.get("mm_processor_kwargs") or {})
-        seeds = dict(zip(rows, self._perturbation_seeds(batch, rows), strict=True))
+        dtype = str(self.config.actor_rollout_ref.actor.fsdp_config.get("mixed_precision", {}).get("param_dtype", "bf16"))
+        return BuildSettings(
+            image_processor=image_processor,
+            spec=self.vogue.perturbation,
+            patch_size=getattr(image_processor, "patch_size", 14),
+            processor_kwargs=dict(self.config.data.get("mm_processor_kwargs") or {}),
+            dtype=_DTYPES.get(dtype, torch.bfloat16),  # the compute dtype: the vision tower casts pixels to it anyway
+        )
 
-        def build(row: int) -> dict:
-            seed = seeds[row]
-            images = images_from_messages(columns["raw_prompt"][row], patch_size)
-            return noisy_multi_modal_inputs(
-                columns["multi_modal_inputs"][row], images, image_processor, self.vogue.perturbation, seed, row,
-                processor_kwargs,
-            )
+    def _make_plan(self, rows_in_generation_order: DataProto) -> StepPlan:
+        return plan_step(
+            rows_in_generation_order, self.global_steps, int(self.config.actor_rollout_ref.rollout.n), self.vogue.seed,
+            self._draw_branches, self._build_settings(), self.vogue.perturb_workers,
+        )
 
-        with ThreadPoolExecutor(max_workers=self.vogue.perturb_workers) as pool:
-            built = list(pool.map(build, rows))
+    @staticmethod
+    def _generation_order(batch: DataProto) -> np.ndarray:
+        """[B] index of each row in generation order (the identity when generation was not wrapped)."""
+        if GENERATION_ORDER_KEY in batch.batch.keys():
+            return batch.batch[GENERATION_ORDER_KEY].cpu().numpy()
+        return np.arange(len(batch))
+
+    def _plan_for(self, batch: DataProto) -> tuple[StepPlan, BranchDraw, np.ndarray]:
+        """The step's plan (made before generation, or now from the batch itself) and its draw in batch order."""
+        order = self._generation_order(batch)
+        plan = getattr(self, "_plan", None)
+        if plan is None or plan.step != self.global_steps:
+            plan = self._plan = self._make_plan(batch.select_idxs(np.argsort(order)))
+        return plan, plan.for_rows(order, np.asarray(batch.non_tensor_batch["uid"], dtype=object)), order
+
+    def _noisy_column(self, batch: DataProto, plan: StepPlan, order: np.ndarray, probed: list[int]) -> np.ndarray:
+        """Per row: the perturbed pixel inputs for probed rows (checked against the raw ones), None otherwise."""
+        column = np.empty(len(batch), dtype=object)
+        raw = batch.non_tensor_batch["multi_modal_inputs"]
+        for row, noisy in zip(probed, plan.noisy_pixels(order[probed]), strict=True):
+            attach_noisy_pixels(raw[row], noisy, row)  # raises on an unchanged image or a changed grid
+            column[row] = noisy
         if self.vogue.audit_dir:  # which perturbation each response got, to compare runs
             self._audit_perturbations = {
-                seeds[row]: hashlib.blake2b(inputs["pixel_values"].numpy().tobytes(), digest_size=16).hexdigest()
-                for row, inputs in zip(rows, built, strict=True)
+                plan.seeds[order[row]]: hashlib.blake2b(column[row]["pixel_values"].float().numpy().tobytes(),
+                                                        digest_size=16).hexdigest()
+                for row in probed
             }
-        out = np.empty(len(rows), dtype=object)
-        out[:] = built
-        return out
-
-    def _padded_subset(self, batch: DataProto, rows: list[int], extra: dict[str, np.ndarray]) -> DataProto:
-        """Rows of ``batch`` (plus ``extra`` columns), padded by repeating rows to a size verl can split:
-        a multiple of the actor's DP size × the micro-batch size (without dynamic batching). The
-        micro-batch is the configured log-prob one, shrunk to what the subset needs, so that a few
-        probed rows late in the schedule are not padded up to a whole micro-batch per rank."""
-        subset = batch.select_idxs(np.asarray(rows, dtype=np.int64))
-        subset.non_tensor_batch.update(extra)
-        seqlens = [
-            length for inputs in subset.non_tensor_batch.get("multi_modal_inputs", [])
-            if inputs is not None and "images_seqlens" in inputs for length in inputs["images_seqlens"].tolist()
-        ]
-        subset.meta_info = {
-            **subset.meta_info,
-            "global_token_num": subset.batch["attention_mask"].sum(-1).tolist(),
-            "images_seqlens": seqlens,
-        }
-        rollout = self.config.actor_rollout_ref.rollout
-        dp_size = self._get_dp_size(self.actor_rollout_wg, "actor")
-        per_rank = 1
-        if not rollout.get("log_prob_use_dynamic_bsz"):
-            configured = rollout.get("log_prob_micro_batch_size_per_gpu") or 1
-            per_rank = min(configured, math.ceil(len(rows) / dp_size))
-            subset.meta_info["micro_batch_size_per_gpu"] = per_rank  # read by verl's infer_batch
-        padded, _ = pad_dataproto_to_divisor(subset, dp_size * per_rank)  # padding rows share meta_info
-        return padded
-
-    def _paired_log_prob(self, subset: DataProto) -> tuple[dict[str, torch.Tensor], float]:
-        """One call of the worker's raw+noisy pass (full-vocabulary estimators): [rows, response] tensors and mfu."""
-        batch_td = left_right_2_no_padding(subset.to_tensordict())
-        budget = {}
-        if self.vogue.paired_max_token_len_per_gpu and self.config.actor_rollout_ref.rollout.get("log_prob_use_dynamic_bsz"):
-            budget["max_token_len_per_gpu"] = self.vogue.paired_max_token_len_per_gpu  # read by verl's infer_batch
-        tu.assign_non_tensor(
-            batch_td, calculate_entropy=True, compute_loss=False, **budget,
-            **{CHUNK_SIZE_KEY: self.vogue.kl_chunk_size, ESTIMATOR_KEY: self.vogue.kl_estimator},
-        )
-        output = self.actor_rollout_wg.compute_log_prob_with_noisy_branch(batch_td)
-        tensors = {key: no_padding_2_padding(tu.get(output, key), batch_td).float() for key in PAIRED_OUTPUT_KEYS}
-        return tensors, tu.get(output, "metrics")["mfu"]
+        return column
 
     def _compute_old_log_prob(self, batch: DataProto):
         if not self.vogue.enable:
             return super()._compute_old_log_prob(batch)
-        draw = self._draw_branches(batch)
-        without_image = ~has_image(batch.non_tensor_batch.get("multi_modal_inputs", [None] * len(batch)))
+        plan, draw, order = self._plan_for(batch)
+        without_image = ~has_image(batch.non_tensor_batch["multi_modal_inputs"])
+        if not torch.equal(~without_image, plan.has_image[torch.as_tensor(order)]):
+            raise NoisyBranchError("the rows with pixel_values are not the rows whose prompt has an image")
         if without_image.any() and not self._warned_no_image:
             logger.warning(
                 "VOGUE: %d of %d rows of step %d have no image; they train as raw-branch rows (z = 0, u_per = 0), "
@@ -212,63 +151,54 @@ class VogueTrainer(UnbiasedValidationMetrics, RayPPOTrainer):
             )
             self._warned_no_image = True
         probed = draw.is_probed.nonzero().flatten().tolist()
-        noisy_inputs = self._noisy_inputs(batch, probed) if probed else None  # fails before any forward
-        if self.vogue.kl_estimator in FULL_KL_ESTIMATORS:
-            old_log_prob, mfu, noisy = self._full_kl_passes(batch, probed, noisy_inputs)
+        outputs, mfu = self._log_prob_stage(batch, self._noisy_column(batch, plan, order, probed))
+        raw_log_probs, raw_entropy = outputs["log_probs"], outputs["entropy"]
+        noisy_log_probs, noisy_entropy = outputs["noisy_log_probs"], outputs["noisy_entropy"]
+        if "u_per" in outputs:
+            u_per = outputs["u_per"]
         else:
-            old_log_prob, mfu = super()._compute_old_log_prob(batch)
-            raw_probed = old_log_prob.batch["old_log_probs"][probed]
-            noisy = self._sampled_noisy_pass(batch, probed, noisy_inputs, raw_probed) if probed else None
-        raw_log_probs = old_log_prob.batch["old_log_probs"]
-        raw_entropy = old_log_prob.batch["entropys"]
-        noisy_log_probs = torch.zeros_like(raw_log_probs)
-        noisy_entropy = torch.zeros_like(raw_entropy)
-        u_per = torch.zeros_like(raw_log_probs)
-        if probed:
-            noisy_log_probs[probed], noisy_entropy[probed], u_per[probed] = noisy
+            u_per = torch.zeros_like(raw_log_probs)
+            if probed:
+                u_per[probed] = symmetric_kl_from_sampled(raw_log_probs[probed], noisy_log_probs[probed],
+                                                          self.vogue.kl_estimator)
         if self.vogue.entropy == "sampled_token":  # the released code's u_out surrogate, per branch
             branch_entropy = (sampled_token_entropy(raw_log_probs), sampled_token_entropy(noisy_log_probs))
         else:
             branch_entropy = (raw_entropy, noisy_entropy)
         is_noisy = draw.is_noisy.to(raw_log_probs.device)
-        old_log_prob.batch["vogue_entropy"] = torch.where(is_noisy[:, None], branch_entropy[1], branch_entropy[0])
-        old_log_prob.batch["vogue_u_per"] = u_per
-        old_log_prob.batch["vogue_is_noisy"] = is_noisy
-        self._vogue_metrics = self._branch_metrics(
-            batch.batch["response_mask"], draw, raw_entropy, noisy_entropy, u_per
-        )
+        old_log_prob = DataProto.from_dict(tensors={
+            "old_log_probs": raw_log_probs, "entropys": raw_entropy,
+            "vogue_entropy": torch.where(is_noisy[:, None], branch_entropy[1], branch_entropy[0]),
+            "vogue_u_per": u_per, "vogue_is_noisy": is_noisy,
+        })
+        self._vogue_metrics = self._branch_metrics(batch.batch["response_mask"], draw, raw_entropy, noisy_entropy, u_per)
         self._vogue_metrics["vogue/no_image_frac"] = float(without_image.float().mean())
+        self._vogue_metrics["timing_s/vogue_noisy_inputs_wait"] = plan.wait_seconds
+        self._vogue_metrics["vogue/noisy_inputs_build_s"] = plan.build_seconds
         return old_log_prob, mfu
 
-    def _sampled_noisy_pass(self, batch: DataProto, probed: list[int], noisy_inputs: np.ndarray, raw_log_probs):
-        """The ONE extra compute_log_prob call: probed rows with perturbed pixel_values."""
-        subset = self._padded_subset(batch, probed, {"multi_modal_inputs": noisy_inputs})
-        noisy, _ = super()._compute_old_log_prob(subset)
-        noisy_log_probs = noisy.batch["old_log_probs"][: len(probed)]
-        u_per = symmetric_kl_from_sampled(raw_log_probs, noisy_log_probs, self.vogue.kl_estimator)
-        return noisy_log_probs, noisy.batch["entropys"][: len(probed)], u_per
-
-    def _full_kl_passes(self, batch: DataProto, probed: list[int], noisy_inputs: np.ndarray | None):
-        """Probed rows through the worker's paired pass, the others through verl's compute_log_prob."""
-        probed_set = set(probed)
-        raw_rows = [row for row in range(len(batch)) if row not in probed_set]
-        parts, noisy = [], None
-        if raw_rows:
-            raw_part, mfu = super()._compute_old_log_prob(self._padded_subset(batch, raw_rows, {}))
-            parts.append((raw_rows, raw_part.batch["old_log_probs"], raw_part.batch["entropys"]))
-        if probed:
-            subset = self._padded_subset(batch, probed, {NOISY_INPUTS_KEY: noisy_inputs})
-            paired, paired_mfu = self._paired_log_prob(subset)
-            parts.append((probed, paired["log_probs"], paired["entropy"]))
-            noisy = tuple(paired[key][: len(probed)] for key in ("noisy_log_probs", "noisy_entropy", "u_per"))
-            mfu = mfu if raw_rows else paired_mfu
-        template = parts[0][1]
-        log_probs = template.new_zeros((len(batch), template.shape[1]))
-        entropy = torch.zeros_like(log_probs)
-        for rows, part_log_probs, part_entropy in parts:
-            log_probs[rows] = part_log_probs[: len(rows)]
-            entropy[rows] = part_entropy[: len(rows)]
-        return DataProto.from_dict(tensors={"old_log_probs": log_probs, "entropys": entropy}), mfu, noisy
+    def _log_prob_stage(self, batch: DataProto, noisy_column: np.ndarray) -> tuple[dict[str, torch.Tensor], float]:
+        """One call of the worker's log-prob stage on every row: [B, response] tensors (OUTPUT_KEYS) and mfu."""
+        batch.non_tensor_batch[NOISY_INPUTS_KEY] = noisy_column
+        try:
+            batch_td = left_right_2_no_padding(batch.to_tensordict())
+        finally:
+            batch.non_tensor_batch.pop(NOISY_INPUTS_KEY)
+        budget = {}
+        probed = any(inputs is not None for inputs in noisy_column)
+        if probed and self.vogue.paired_max_token_len_per_gpu and self.config.actor_rollout_ref.rollout.get(
+                "log_prob_use_dynamic_bsz"):
+            budget["max_token_len_per_gpu"] = self.vogue.paired_max_token_len_per_gpu  # read by verl's infer_batch
+        tu.assign_non_tensor(
+            batch_td, calculate_entropy=True, compute_loss=False, **budget,
+            **{CHUNK_SIZE_KEY: self.vogue.kl_chunk_size, ESTIMATOR_KEY: self.vogue.kl_estimator},
+        )
+        output = self.actor_rollout_wg.compute_log_prob_with_noisy_branch(batch_td)
+        tensors = {key: no_padding_2_padding(tu.get(output, key), batch_td).float()
+                   for key in OUTPUT_KEYS if tu.get(output, key) is not None}
+        for key in ("noisy_log_probs", "noisy_entropy"):
+            tensors.setdefault(key, torch.zeros_like(tensors["log_probs"]))
+        return tensors, tu.get(output, "metrics")["mfu"]
 
     def _branch_metrics(self, response_mask, draw: BranchDraw, raw_entropy, noisy_entropy, u_per) -> dict[str, float]:
         mask = response_mask.bool()
@@ -298,6 +228,7 @@ class VogueTrainer(UnbiasedValidationMetrics, RayPPOTrainer):
         entropy, u_per, is_noisy = (batch.batch.pop(key) for key in VOGUE_COLUMNS)
         if GENERATION_ORDER_KEY in batch.batch.keys():
             batch.batch.pop(GENERATION_ORDER_KEY)
+        self._plan = None
         vogue = self.vogue
         shaped, shaping_metrics = shape_advantages(
             batch.batch["advantages"], batch.batch["response_mask"], entropy, u_per, is_noisy,

@@ -1,18 +1,19 @@
-"""The one worker method VOGUE adds to verl: raw and noisy forwards plus the full-vocabulary KL.
+"""The one worker method VOGUE adds to verl: the whole old-log-prob stage in ONE dispatch.
 
-``kl_estimator=full`` (and ``forward_full``) needs the logits of both branches at every response
-position; full logits never leave verl's engine, so the comparison happens inside the worker. For each
-micro-batch ``paired_forward_step`` runs the model twice (raw ``multi_modal_inputs``, then the row's
-``noisy_multi_modal_inputs``), lets verl's own ``prepare_model_outputs`` turn each output into
-log-probs, and computes per position, chunked, in fp32: u_per,t = ½[KL(p‖q) + KL(q‖p)] (or KL(p‖q)
-for ``forward_full``) and both branches' entropies (``uncertainty``). verl's own entropy is computed in
-the logits' dtype (bf16 on GPU) unless ``entropy_from_logits_with_chunking`` is set, and then only
-with ``use_remove_padding``; u_out must be as precise as u_per. Two forwards per row, the cost of the
-sampled estimators.
+``compute_log_prob_with_noisy_branch`` is verl's ``compute_log_prob`` (same micro-batching, dynamic
+batch size, eval mode, offload, metrics) with ``forward_step`` replaced by ``vogue_forward_step``:
+within each micro-batch, rows without noisy inputs get one forward (log-probs, entropy), and the rows
+drawn into the noisy branch (their ``noisy_multi_modal_inputs``: perturbed ``pixel_values`` and grid)
+get the raw and the noisy forward on the same sub-batch, so both branches' per-position values align
+in every layout (padded, packed, Ulysses-sliced). For the full-vocabulary estimators u_per =
+½[KL(p‖q) + KL(q‖p)] (``full``) or KL(p‖q) (``forward_full``) is computed in the worker, chunked, fp32;
+the sampled estimators get both log-probs and compute u_per on the driver.
 
-Layouts: with ``use_remove_padding`` the logits are packed ``[1, total_tokens (+pad), V]``; without it
-they are padded ``[batch, max_len, V]``. ``positions_to_jagged`` maps either to verl's per-sequence
-jagged layout, so the KL leaves the worker exactly like verl's entropy.
+Entropies and KLs are computed in fp32 (verl's own entropy is in the logits' dtype unless
+``entropy_from_logits_with_chunking``) and only at response positions (where verl reads them; all
+positions under Ulysses sequence parallelism, whose slices do not keep whole sequences). Memory: the
+raw branch's logits are cut to the response positions and freed before the noisy forward, so a
+probed micro-batch of T tokens holds at most (T + T_response)·V logits (``cost_model``).
 """
 
 from __future__ import annotations
@@ -29,16 +30,18 @@ from verl.utils.device import get_device_id, get_device_name
 from verl.utils.model import extract_multi_modal_inputs
 from verl.workers.engine_workers import ActorRolloutRefWorker
 
-from recipe.vogue.uncertainty import DEFAULT_CHUNK_SIZE, entropy_from_logits, kl_from_logits
+from recipe.vogue.uncertainty import DEFAULT_CHUNK_SIZE, FULL_KL_ESTIMATORS, entropy_from_logits, kl_from_logits
 from recipe.vogue.verl_patches import patch_qwen2_vl_text_only_batches
 
-__all__ = ["NOISY_INPUTS_KEY", "CHUNK_SIZE_KEY", "ESTIMATOR_KEY", "PAIRED_OUTPUT_KEYS", "positions_to_jagged",
-           "scalar_temperature", "paired_forward_step", "VogueActorRolloutRefWorker"]
+__all__ = ["NOISY_INPUTS_KEY", "CHUNK_SIZE_KEY", "ESTIMATOR_KEY", "OUTPUT_KEYS", "positions_to_jagged",
+           "response_positions", "scalar_temperature", "vogue_forward_step", "VogueActorRolloutRefWorker"]
 
 NOISY_INPUTS_KEY = "noisy_multi_modal_inputs"
 CHUNK_SIZE_KEY = "vogue_kl_chunk_size"
 ESTIMATOR_KEY = "vogue_kl_estimator"
-PAIRED_OUTPUT_KEYS = ("log_probs", "entropy", "noisy_log_probs", "noisy_entropy", "u_per")
+RAW_KEYS = ("log_probs", "entropy")
+NOISY_KEYS = ("noisy_log_probs", "noisy_entropy", "u_per")
+OUTPUT_KEYS = RAW_KEYS + NOISY_KEYS
 
 
 def positions_to_jagged(values: torch.Tensor, cu_seqlens: torch.Tensor) -> torch.Tensor:
@@ -60,12 +63,36 @@ def positions_to_jagged(values: torch.Tensor, cu_seqlens: torch.Tensor) -> torch
     return torch.nested.nested_tensor_from_jagged(values, cu_seqlens.to(values.device))
 
 
+def _response_lengths(micro_batch: TensorDict) -> torch.Tensor:
+    """Response tokens per row, as verl's ``no_padding_2_padding`` counts them."""
+    prompts = micro_batch["prompts"]
+    if prompts.is_nested:
+        return micro_batch["responses"].offsets().diff()
+    return micro_batch["attention_mask"][:, prompts.shape[1]:].sum(dim=1)
+
+
+def response_positions(micro_batch: TensorDict, logits_shape: torch.Size, packed: bool) -> torch.Tensor:
+    """Bool mask over the logits' positions that predict a response token: in sequence i of length L_i with
+    R_i response tokens, positions L_i − R_i − 1 … L_i − 2 (the ones ``no_padding_2_padding`` reads).
+    ``logits_shape``: packed ``[1, tokens + pad, V]`` or padded ``[batch, max_len, V]``."""
+    lengths = micro_batch["input_ids"].offsets().diff().to(torch.long)
+    responses = _response_lengths(micro_batch).to(lengths.device)
+    if packed:
+        mask = torch.zeros(logits_shape[1], dtype=torch.bool)
+        ends = lengths.cumsum(0)
+        for end, count in zip(ends.tolist(), responses.tolist(), strict=True):
+            mask[end - count - 1 : end - 1] = True
+        return mask
+    index = torch.arange(logits_shape[1])[None, :]
+    return (index >= (lengths - responses - 1)[:, None]) & (index < (lengths - 1)[:, None])
+
+
 def scalar_temperature(temperature) -> float:
     """verl passes one temperature per batch (a float or a constant tensor); the KL needs it as a float."""
     if isinstance(temperature, torch.Tensor):
         values = temperature.float().unique()
         if values.numel() != 1:
-            raise ValueError(f"kl_estimator=full needs one sampling temperature per batch, got {values.tolist()}")
+            raise ValueError(f"the noisy pass needs one sampling temperature per batch, got {values.tolist()}")
         return float(values)
     return float(temperature)
 
@@ -77,46 +104,108 @@ def _full_logits(model_output) -> torch.Tensor:
     return logits.full_tensor() if isinstance(logits, DTensor) else logits  # vocab-sharded under TP
 
 
-def paired_forward_step(
-    engine, micro_batch: TensorDict, loss_function=None, forward_only=True, *, chunk_size: int, estimator: str = "full"
-):
-    """Replacement for ``FSDPEngineWithLMHead.forward_step`` during the paired pass (forward only)."""
-    if not forward_only or loss_function is not None:
-        raise RuntimeError("the paired raw/noisy forward is inference only")
-    micro_batch = micro_batch.to(get_device_id())
+class _Positions:
+    """Where per-position values are computed (response positions, or all under Ulysses SP) and how they
+    return to verl's jagged layout."""
+
+    def __init__(self, engine, micro_batch: TensorDict, output_args: dict, logits_shape: torch.Size):
+        self.engine, self.output_args, self.shape = engine, output_args, logits_shape
+        self.packed = tu.get_non_tensor_data(data=micro_batch, key="use_remove_padding", default=True)
+        self.offsets = micro_batch["input_ids"].offsets()
+        sliced = self.packed and getattr(engine, "use_ulysses_sp", False)
+        self.mask = None if sliced else response_positions(micro_batch, logits_shape, self.packed)
+
+    def select(self, logits: torch.Tensor) -> torch.Tensor:
+        """[positions, V]: the logits at the computed positions (a copy, so the full logits can be freed)."""
+        flat = logits.reshape(-1, logits.shape[-1])
+        return flat.clone() if self.mask is None else flat[self.mask.reshape(-1).to(flat.device)]
+
+    def to_jagged(self, values: torch.Tensor) -> torch.Tensor:
+        full = values
+        if self.mask is not None:
+            full = values.new_zeros(self.mask.shape)
+            full[self.mask.to(values.device)] = values
+        else:
+            full = values.reshape(self.shape[:-1])
+        if self.packed:
+            full = self.engine._gather_and_unpad_packed(full.reshape(-1), self.output_args["pad_size"])
+        return positions_to_jagged(full, self.offsets)
+
+
+def _forward_rows(engine, micro_batch: TensorDict, noisy: bool, chunk_size: int, estimator: str) -> dict:
+    """The raw forward (and, for probed rows, the noisy one) of one sub-batch: jagged per-row outputs."""
     raw_inputs, output_args = engine.prepare_model_inputs(micro_batch=micro_batch)
-    noisy_inputs = {**raw_inputs, **extract_multi_modal_inputs(micro_batch[NOISY_INPUTS_KEY])}
+    log_probs_only = micro_batch.copy()
+    tu.assign_non_tensor(log_probs_only, calculate_entropy=False)  # entropies below, fp32, response positions
+    temperature = scalar_temperature(micro_batch["temperature"])
     autocast_dtype = getattr(engine, "_autocast_dtype", torch.bfloat16)
     autocast = (
         nullcontext() if autocast_dtype == torch.float32 else torch.autocast(get_device_name(), dtype=autocast_dtype)
     )
-    log_probs_only = micro_batch.copy()
-    tu.assign_non_tensor(log_probs_only, calculate_entropy=False)  # entropies below, in fp32
     with autocast:
-        raw_output = engine.module(**raw_inputs, use_cache=False)
-        noisy_output = engine.module(**noisy_inputs, use_cache=False)
-        raw = engine.prepare_model_outputs(raw_output, output_args, log_probs_only, None)
-        noisy = engine.prepare_model_outputs(noisy_output, output_args, log_probs_only, None)
-    temperature = scalar_temperature(micro_batch["temperature"])
-    raw_logits, noisy_logits = _full_logits(raw_output), _full_logits(noisy_output)
-    per_position = {
-        "entropy": entropy_from_logits(raw_logits, chunk_size, temperature),
-        "noisy_entropy": entropy_from_logits(noisy_logits, chunk_size, temperature),
-        "u_per": kl_from_logits(estimator, raw_logits, noisy_logits, chunk_size, temperature),
-    }
-    packed = tu.get_non_tensor_data(data=micro_batch, key="use_remove_padding", default=True)
-    offsets = micro_batch["input_ids"].offsets()
-    for key, values in per_position.items():
-        if packed:
-            values = engine._gather_and_unpad_packed(values.squeeze(0), output_args["pad_size"])  # SP gather + pad strip
-        per_position[key] = positions_to_jagged(values, offsets)
-    model_output = {"log_probs": raw["log_probs"], "noisy_log_probs": noisy["log_probs"], **per_position}
+        output = engine.module(**raw_inputs, use_cache=False)
+        raw = engine.prepare_model_outputs(output, output_args, log_probs_only, None)
+    logits = _full_logits(output)
+    positions = _Positions(engine, micro_batch, output_args, logits.shape)
+    raw_logits = positions.select(logits)
+    del output, logits  # only the response positions of the raw branch stay alive
+    results = {"log_probs": raw["log_probs"],
+               "entropy": positions.to_jagged(entropy_from_logits(raw_logits, chunk_size, temperature))}
+    if not noisy:
+        return results
+    noisy_inputs = {**raw_inputs, **extract_multi_modal_inputs(micro_batch[NOISY_INPUTS_KEY])}
+    with autocast:
+        output = engine.module(**noisy_inputs, use_cache=False)
+        noisy_out = engine.prepare_model_outputs(output, output_args, log_probs_only, None)
+    noisy_logits = positions.select(_full_logits(output))
+    del output
+    results["noisy_log_probs"] = noisy_out["log_probs"]
+    results["noisy_entropy"] = positions.to_jagged(entropy_from_logits(noisy_logits, chunk_size, temperature))
+    if estimator in FULL_KL_ESTIMATORS:
+        results["u_per"] = positions.to_jagged(kl_from_logits(estimator, raw_logits, noisy_logits, chunk_size,
+                                                              temperature))
+    return results
+
+
+def _merge_rows(parts: list[tuple[list[int], dict]], lengths: list[int], device) -> dict:
+    """Per-row outputs of the sub-batches → jagged tensors in micro-batch order (0 where a row has none)."""
+    merged = {}
+    for key in OUTPUT_KEYS:
+        rows = [torch.zeros(length, device=device) for length in lengths]
+        present = False
+        for indices, outputs in parts:
+            if key in outputs:
+                present = True
+                for position, values in zip(indices, outputs[key].unbind(), strict=True):
+                    rows[position] = values.float()
+        if present or key in RAW_KEYS:
+            merged[key] = torch.nested.as_nested_tensor(rows, layout=torch.jagged)
+    return merged
+
+
+def vogue_forward_step(engine, micro_batch: TensorDict, loss_function=None, forward_only=True, *,
+                       chunk_size: int, estimator: str = "full"):
+    """Replacement for ``FSDPEngineWithLMHead.forward_step`` during the old-log-prob stage (forward only)."""
+    if not forward_only or loss_function is not None:
+        raise RuntimeError("the VOGUE log-prob stage is inference only")
+    micro_batch = micro_batch.to(get_device_id())
+    noisy_column = list(micro_batch[NOISY_INPUTS_KEY])
+    groups = [([i for i, inputs in enumerate(noisy_column) if inputs is None], False),
+              ([i for i, inputs in enumerate(noisy_column) if inputs is not None], True)]
+    parts = []
+    for indices, noisy in groups:
+        if not indices:
+            continue
+        rows = micro_batch if len(indices) == len(noisy_column) else tu.index_select_tensor_dict(micro_batch, indices)
+        parts.append((indices, _forward_rows(engine, rows, noisy, chunk_size, estimator)))
+    lengths = micro_batch["input_ids"].offsets().diff().tolist()
+    model_output = _merge_rows(parts, lengths, micro_batch["input_ids"].device)
     return torch.tensor(1.0), {"model_output": model_output, "loss": 1.0, "metrics": {}}
 
 
 class VogueActorRolloutRefWorker(ActorRolloutRefWorker):
-    """verl's hybrid worker plus ``compute_log_prob_with_noisy_branch`` (full-vocabulary estimators), with
-    ``verl_patches`` installed in its process (text-only micro-batches of Qwen2.5-VL)."""
+    """verl's hybrid worker plus ``compute_log_prob_with_noisy_branch``, with ``verl_patches`` installed in
+    its process (text-only micro-batches of Qwen2.5-VL)."""
 
     def __init__(self, *args, **kwargs):
         patch_qwen2_vl_text_only_batches()
@@ -124,12 +213,12 @@ class VogueActorRolloutRefWorker(ActorRolloutRefWorker):
 
     @register(dispatch_mode=make_nd_compute_dataproto_dispatch_fn(mesh_name="actor"))
     def compute_log_prob_with_noisy_branch(self, data: TensorDict) -> TensorDict:
-        """Like ``compute_log_prob`` (same micro-batching, eval mode, offload, metrics), but each
-        micro-batch goes through ``paired_forward_step``; returns ``PAIRED_OUTPUT_KEYS``."""
+        """Like ``compute_log_prob`` (same micro-batching, eval mode, offload, metrics), but each micro-batch
+        goes through ``vogue_forward_step``; returns ``OUTPUT_KEYS`` (u_per for full estimators only)."""
         engine = self.actor.engine
         chunk_size = tu.pop(data, key=CHUNK_SIZE_KEY, default=DEFAULT_CHUNK_SIZE)
         estimator = tu.pop(data, key=ESTIMATOR_KEY, default="full")
-        engine.forward_step = partial(paired_forward_step, engine, chunk_size=chunk_size, estimator=estimator)
+        engine.forward_step = partial(vogue_forward_step, engine, chunk_size=chunk_size, estimator=estimator)
         try:
             output = self.actor.infer_batch(data)
         finally:

@@ -142,3 +142,20 @@ def test_preflight_counts_qwen3_vl_image_tokens_with_its_32_px_factor(tiny_qwen3
     assert [f for f in findings if f.status == "ERROR"] == [], table
     assert "image tokens p50 4 / p95 4 / max 4" in table
     assert "an image at data.image_max_pixels=16384 is 16 tokens" in table
+
+
+@pytest.mark.parametrize("arch", ["qwen2_5_vl", "qwen3_vl"])
+def test_fast_noisy_processing_is_bit_identical_for_both_architectures(arch):
+    """The noisy branch's own rescale/normalise/patch pass equals the processor's output bit for bit (Qwen3-VL:
+    16-px patches, mean/std 0.5), and images the processor would resize go through the processor itself."""
+    import torchvision.transforms.v2.functional as TF
+
+    from recipe.vogue.noisy_branch import _process
+
+    image_processor = tiny.build_processor(tiny.build_tokenizer(), arch).image_processor
+    factor = image_processor.patch_size * image_processor.merge_size
+    for seed, size in enumerate([(2 * factor, 2 * factor), (3 * factor, factor), (57, 91)]):
+        pixels = [TF.pil_to_tensor(noise_image(*size, seed))]
+        ours, reference = _process(image_processor, pixels, {}), image_processor(images=pixels, return_tensors="pt")
+        assert torch.equal(ours["pixel_values"], reference["pixel_values"]), (arch, size)
+        assert torch.equal(ours["image_grid_thw"], reference["image_grid_thw"])

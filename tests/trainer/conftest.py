@@ -237,23 +237,30 @@ class StubActorWorkerGroup:
         )
 
     def compute_log_prob_with_noisy_branch(self, td):
+        """The log-prob stage in one call: raw outputs for every row, noisy ones (and the full KL for the
+        full-vocabulary estimators) for rows with noisy inputs, zeros elsewhere — like the real worker."""
         from verl.utils import tensordict_utils as tu
 
         self._check_dp(td)
-        self.estimators.append(tu.get_non_tensor_data(td, "vogue_kl_estimator", None))
+        estimator = tu.get_non_tensor_data(td, "vogue_kl_estimator", None)
+        self.estimators.append(estimator)
         rows, noisy_rows = list(td["multi_modal_inputs"]), list(td["noisy_multi_modal_inputs"])
         self.calls.append(("compute_log_prob_with_noisy_branch", rows, noisy_rows, td["input_ids"]))
-        raw, noisy = [pixel_signal(i) for i in rows], [pixel_signal(i) for i in noisy_rows]
-        return tu.get_tensordict(
-            tensor_dict={
-                "log_probs": self._per_row(td, lambda r, pos: stub_log_prob(raw[r], pos)),
-                "entropy": self._per_row(td, lambda r, pos: stub_entropy(raw[r], pos)),
-                "noisy_log_probs": self._per_row(td, lambda r, pos: stub_log_prob(noisy[r], pos)),
-                "noisy_entropy": self._per_row(td, lambda r, pos: stub_entropy(noisy[r], pos)),
-                "u_per": self._per_row(td, lambda r, pos: stub_symmetric_kl(raw[r], noisy[r], pos)),
-            },
-            non_tensor_dict={"metrics": {"mfu": 0.5}},
-        )
+        raw = [pixel_signal(i) for i in rows]
+        noisy = [None if n is None else pixel_signal(n) for n in noisy_rows]
+
+        def when_noisy(function):
+            return lambda r, pos: function(r, pos) if noisy[r] is not None else torch.zeros(len(pos), dtype=torch.float64)
+
+        tensors = {
+            "log_probs": self._per_row(td, lambda r, pos: stub_log_prob(raw[r], pos)),
+            "entropy": self._per_row(td, lambda r, pos: stub_entropy(raw[r], pos)),
+            "noisy_log_probs": self._per_row(td, when_noisy(lambda r, pos: stub_log_prob(noisy[r], pos))),
+            "noisy_entropy": self._per_row(td, when_noisy(lambda r, pos: stub_entropy(noisy[r], pos))),
+        }
+        if estimator in ("full", "forward_full"):
+            tensors["u_per"] = self._per_row(td, when_noisy(lambda r, pos: stub_symmetric_kl(raw[r], noisy[r], pos)))
+        return tu.get_tensordict(tensor_dict=tensors, non_tensor_dict={"metrics": {"mfu": 0.5}})
 
     def update_actor(self, td):
         from verl.utils import tensordict_utils as tu

@@ -195,3 +195,31 @@ def test_only_the_first_image_is_perturbed_when_asked(image_processor):
     assert torch.equal(first["pixel_values"][per_image:], raw["pixel_values"][per_image:])
     assert not torch.equal(every["pixel_values"][per_image:], raw["pixel_values"][per_image:])
     assert torch.equal(first["pixel_values"][:per_image], every["pixel_values"][:per_image])
+
+
+@pytest.mark.parametrize("size", [(56, 56), (84, 56), (112, 28)])
+def test_fast_processing_equals_the_processor(image_processor, size):
+    """Rescale + normalise + patches in one float pass equals the Qwen-VL processor's pixel_values bit for bit
+    (an image left unperturbed must stay identical to its raw pixels), for images it would not resize."""
+    import torchvision.transforms.v2.functional as TF
+
+    from recipe.vogue.noisy_branch import _process
+
+    pixels = [TF.pil_to_tensor(image(seed, size)) for seed in range(2)]
+    ours = _process(image_processor, pixels, {})
+    reference = image_processor(images=pixels, return_tensors="pt")
+    assert torch.equal(ours["image_grid_thw"], reference["image_grid_thw"])
+    assert torch.equal(ours["pixel_values"], reference["pixel_values"])
+
+
+def test_images_the_processor_would_resize_go_through_the_processor(image_processor):
+    import torchvision.transforms.v2.functional as TF
+
+    from recipe.vogue.noisy_branch import _process
+
+    for size in [(60, 50), (560, 560)]:  # not a multiple of 28; above the processor's pixel cap
+        pixels = [TF.pil_to_tensor(image(0, size))]
+        reference = image_processor(images=pixels, return_tensors="pt")
+        ours = _process(image_processor, pixels, {})
+        assert torch.equal(ours["pixel_values"], reference["pixel_values"])
+        assert torch.equal(ours["image_grid_thw"], reference["image_grid_thw"])

@@ -11,11 +11,16 @@ from verl.trainer.ppo.ray_trainer import RayPPOTrainer, compute_advantage
 FIXED_HALF = ["vogue.schedule.type=fixed", "vogue.schedule.fixed=0.5"]
 
 
+def draw_of(trainer, batch):
+    """The step's branch draw for ``batch``'s rows (the plan the trainer will use)."""
+    return trainer._plan_for(batch)[1]
+
+
 def mixed_step(make_trainer, make_batch, overrides):
     """The first global step whose draw has both noisy and raw rows (draws are seeded by the step)."""
     for step in range(1, 30):
         trainer = make_trainer(overrides, global_steps=step)
-        draw = trainer._draw_branches(make_batch())
+        draw = draw_of(trainer, make_batch())
         if 0 < int(draw.is_noisy.sum()) < len(draw.is_noisy):
             return step
     raise AssertionError("no mixed draw in 30 steps")
@@ -30,10 +35,9 @@ def expected_raw(stub_model, batch, function):
     return torch.stack(rows)
 
 
-def noisy_signals(call, rows):
-    """row -> pixel signal of the perturbed inputs the stub received (the first len(rows) entries)."""
-    received = call[2] if call[2] is not None else call[1]
-    return {row: received[k]["pixel_values"].float().mean().item() for k, row in enumerate(rows)}
+def noisy_signals(call):
+    """row -> pixel signal of the perturbed inputs the stub received, for the rows that had any."""
+    return {row: inputs["pixel_values"].float().mean().item() for row, inputs in enumerate(call[2]) if inputs is not None}
 
 
 def grpo(batch):
@@ -41,7 +45,7 @@ def grpo(batch):
     return batch, batch.batch["advantages"].clone()
 
 
-def test_sampled_mode_one_extra_call_with_perturbed_pixels_only_on_probed_rows(make_trainer, make_batch, stub_model):
+def test_sampled_mode_one_call_with_perturbed_pixels_only_on_probed_rows(make_trainer, make_batch, stub_model):
     overrides = ["vogue.kl_estimator=sampled", *FIXED_HALF]
     trainer = make_trainer(overrides, global_steps=mixed_step(make_trainer, make_batch, overrides))
     batch = make_batch()
@@ -49,33 +53,31 @@ def test_sampled_mode_one_extra_call_with_perturbed_pixels_only_on_probed_rows(m
     out, mfu = trainer._compute_old_log_prob(batch)
 
     calls = trainer.actor_rollout_wg.calls
-    assert [c[0] for c in calls] == ["compute_log_prob", "compute_log_prob"]
-    probed = trainer._draw_branches(batch).is_probed.nonzero().flatten().tolist()
+    assert [c[0] for c in calls] == ["compute_log_prob_with_noisy_branch"]  # ONE dispatch for the stage
+    draw = draw_of(trainer, batch)
+    probed = draw.is_probed.nonzero().flatten().tolist()
     assert 0 < len(probed) < len(batch)
-    # the raw pass sees every row with its raw pixels
-    assert len(calls[0][1]) == len(batch)
-    assert all(torch.equal(c["pixel_values"], r) for c, r in zip(calls[0][1], raw_pixels, strict=True))
-    # the extra pass sees exactly the probed rows (padded to the DP size), same tokens, new pixels, same grid
-    noisy_call = calls[1]
-    assert len(noisy_call[1]) == len(probed) + len(probed) % 2
-    raw_ids, noisy_ids = calls[0][3], noisy_call[3]
-    for k, row in enumerate(probed):
-        received = noisy_call[1][k]
+    call = calls[0]
+    # every row with its raw pixels; noisy inputs (new pixels, same grid) exactly on the probed rows
+    assert len(call[1]) == len(batch)
+    assert all(torch.equal(c["pixel_values"], r) for c, r in zip(call[1], raw_pixels, strict=True))
+    assert [row for row, inputs in enumerate(call[2]) if inputs is not None] == probed
+    for row in probed:
+        received = call[2][row]
+        assert set(received) == {"pixel_values", "image_grid_thw"}  # only what the noisy pass needs is shipped
         assert received["pixel_values"].shape == raw_pixels[row].shape
         assert not torch.equal(received["pixel_values"], raw_pixels[row])
-        raw_grid = batch.non_tensor_batch["multi_modal_inputs"][row]["image_grid_thw"]
-        assert torch.equal(received["image_grid_thw"], raw_grid)
-        assert torch.equal(noisy_ids[k], raw_ids[row])
-    # the batch keeps its raw pixels
+        assert torch.equal(received["image_grid_thw"], batch.non_tensor_batch["multi_modal_inputs"][row]["image_grid_thw"])
+    # the batch keeps its raw pixels and gets no stray column
     kept = zip(batch.non_tensor_batch["multi_modal_inputs"], raw_pixels, strict=True)
     assert all(torch.equal(inputs["pixel_values"], pixels) for inputs, pixels in kept)
-    assert mfu == 0.25
+    assert "noisy_multi_modal_inputs" not in batch.non_tensor_batch
+    assert mfu == 0.5
 
     raw_log_probs = expected_raw(stub_model, batch, stub_model.log_prob)
     torch.testing.assert_close(out.batch["old_log_probs"].double(), raw_log_probs, rtol=0, atol=1e-6)
-    signals = noisy_signals(noisy_call, probed)
-    is_noisy = trainer._draw_branches(batch).is_noisy
-    assert torch.equal(out.batch["vogue_is_noisy"], is_noisy)
+    signals = noisy_signals(call)
+    assert torch.equal(out.batch["vogue_is_noisy"], draw.is_noisy)
     for row in range(len(batch)):
         raw_entropy = expected_raw(stub_model, batch, stub_model.entropy)[row]
         if row in signals:
@@ -85,7 +87,7 @@ def test_sampled_mode_one_extra_call_with_perturbed_pixels_only_on_probed_rows(m
             assert (out.batch["vogue_u_per"][row][: stub_model.response_lens[row]] > 0).all()
         else:
             assert not out.batch["vogue_u_per"][row].any()
-        if bool(is_noisy[row]):
+        if bool(draw.is_noisy[row]):
             expected_entropy = stub_model.response_aligned(lambda pos: stub_model.entropy(signals[row], pos), row)
         else:
             expected_entropy = raw_entropy
@@ -130,7 +132,7 @@ def test_update_actor_gets_grpo_plus_core_shaping(make_trainer, make_batch):
                 "vogue/g_per_capped_frac"):
         assert key in metrics and torch.isfinite(torch.tensor(metrics[key])), key
     assert metrics["vogue/p_noi"] == 0.5
-    probed = trainer._draw_branches(batch).is_probed
+    probed = draw_of(trainer, batch).is_probed
     u_tokens = [vogue_columns["vogue_u_per"][r, t].item() for r in range(len(batch)) for t in range(mask.shape[1])
                 if probed[r] and mask[r, t]]
     u_per = vogue_columns["vogue_u_per"]
@@ -158,24 +160,25 @@ def test_disabled_is_verl_grpo(make_trainer, make_batch):
     assert torch.equal(trainer.actor_rollout_wg.updates[0], advantages)
 
 
-def test_full_mode_pairs_probed_rows_and_merges_raw_rows(make_trainer, make_batch, stub_model):
-    overrides = ["vogue.kl_estimator=full", *FIXED_HALF]
+@pytest.mark.parametrize("estimator", ["full", "forward_full"])
+def test_full_mode_one_call_u_per_from_the_worker(make_trainer, make_batch, stub_model, estimator):
+    overrides = [f"vogue.kl_estimator={estimator}", *FIXED_HALF]
     trainer = make_trainer(overrides, global_steps=mixed_step(make_trainer, make_batch, overrides))
     batch = make_batch()
     out, _ = trainer._compute_old_log_prob(batch)
     calls = trainer.actor_rollout_wg.calls
-    assert [c[0] for c in calls] == ["compute_log_prob", "compute_log_prob_with_noisy_branch"]
-    probed = trainer._draw_branches(batch).is_probed.nonzero().flatten().tolist()
-    raw_rows = [row for row in range(len(batch)) if row not in probed]
-    assert len(calls[0][1]) == len(raw_rows) + len(raw_rows) % 2
+    assert [c[0] for c in calls] == ["compute_log_prob_with_noisy_branch"]
+    assert trainer.actor_rollout_wg.estimators == [estimator]
+    probed = draw_of(trainer, batch).is_probed.nonzero().flatten().tolist()
     raw_inputs = batch.non_tensor_batch["multi_modal_inputs"]
-    for k, row in enumerate(probed):
-        assert torch.equal(calls[1][1][k]["pixel_values"], raw_inputs[row]["pixel_values"])
-        assert not torch.equal(calls[1][2][k]["pixel_values"], raw_inputs[row]["pixel_values"])
+    for row in probed:
+        assert torch.equal(calls[0][1][row]["pixel_values"], raw_inputs[row]["pixel_values"])
+        assert not torch.equal(calls[0][2][row]["pixel_values"], raw_inputs[row]["pixel_values"])
     torch.testing.assert_close(
         out.batch["old_log_probs"].double(), expected_raw(stub_model, batch, stub_model.log_prob), rtol=0, atol=1e-6
     )
-    signals = noisy_signals(calls[1], probed)
+    signals = noisy_signals(calls[0])
+    assert sorted(signals) == probed
     for row in range(len(batch)):
         raw_signal = stub_model.pixel_signal(raw_inputs[row])
         expected = (
@@ -186,20 +189,23 @@ def test_full_mode_pairs_probed_rows_and_merges_raw_rows(make_trainer, make_batc
         torch.testing.assert_close(out.batch["vogue_u_per"][row].double(), expected, rtol=0, atol=1e-6)
 
 
-def test_full_mode_first_linear_step_probes_every_row_in_one_call(make_trainer, make_batch):
+def test_first_linear_step_probes_every_row(make_trainer, make_batch):
     trainer = make_trainer(["vogue.kl_estimator=full"], global_steps=1)
     out, _ = trainer._compute_old_log_prob(make_batch())
     assert [c[0] for c in trainer.actor_rollout_wg.calls] == ["compute_log_prob_with_noisy_branch"]
+    assert all(inputs is not None for inputs in trainer.actor_rollout_wg.calls[0][2])
     assert trainer._vogue_metrics["vogue/p_noi"] == 1.0
     assert out.batch["vogue_is_noisy"].all()
 
 
-def test_no_probed_rows_means_no_extra_call(make_trainer, make_batch):
+def test_no_probed_rows_means_no_noisy_inputs(make_trainer, make_batch):
     trainer = make_trainer(["vogue.kl_estimator=sampled"], global_steps=11, total_training_steps=10)
     out, _ = trainer._compute_old_log_prob(make_batch())
-    assert [c[0] for c in trainer.actor_rollout_wg.calls] == ["compute_log_prob"]
+    assert [c[0] for c in trainer.actor_rollout_wg.calls] == ["compute_log_prob_with_noisy_branch"]
+    assert all(inputs is None for inputs in trainer.actor_rollout_wg.calls[0][2])
     assert trainer._vogue_metrics["vogue/p_noi"] == 0.0
     assert not out.batch["vogue_u_per"].any()
+    assert trainer._vogue_metrics["timing_s/vogue_noisy_inputs_wait"] == 0.0
 
 
 def test_monitored_rows_are_probed_but_shaped_as_raw(make_trainer, make_batch):
@@ -209,7 +215,7 @@ def test_monitored_rows_are_probed_but_shaped_as_raw(make_trainer, make_batch):
     batch = make_batch()
     out, _ = trainer._compute_old_log_prob(batch)
     assert not out.batch["vogue_is_noisy"].any()
-    monitored = trainer._draw_branches(batch).is_monitor
+    monitored = draw_of(trainer, batch).is_monitor
     assert monitored.any()
     assert out.batch["vogue_u_per"][monitored].abs().sum() > 0
     batch, advantages = grpo(batch.union(out))
@@ -233,9 +239,8 @@ def test_rows_without_an_image_train_as_raw_rows(make_trainer, make_batch, mode,
     assert out.batch["vogue_is_noisy"].tolist() == [True, False, True, True, False, True]
     assert not out.batch["vogue_u_per"][[1, 4]].any()
     assert out.batch["vogue_u_per"][[0, 2, 3, 5]].sum(-1).gt(0).all()
-    noisy_call = trainer.actor_rollout_wg.calls[-1]
-    sent = noisy_call[2] if noisy_call[2] is not None else noisy_call[1]
-    assert all("pixel_values" in inputs for inputs in sent)
+    sent = trainer.actor_rollout_wg.calls[-1][2]
+    assert [inputs is None for inputs in sent] == [False, True, False, False, True, False]
     assert trainer._vogue_metrics["vogue/no_image_frac"] == pytest.approx(2 / 6)
     assert len([r for r in caplog.records if "have no image" in r.getMessage()]) == 1
 
@@ -244,8 +249,9 @@ def test_image_rows_keep_their_draws_next_to_text_only_rows(make_trainer, make_b
     overrides = ["vogue.kl_estimator=sampled", *FIXED_HALF]
     step = mixed_step(make_trainer, make_batch, overrides)
     trainer = make_trainer(overrides, global_steps=step)
-    all_images = trainer._draw_branches(make_batch()).is_noisy
-    mixed = trainer._draw_branches(make_batch(text_only_rows=(2,))).is_noisy
+    all_images = draw_of(trainer, make_batch()).is_noisy
+    trainer._plan = None
+    mixed = draw_of(trainer, make_batch(text_only_rows=(2,))).is_noisy
     assert not mixed[2]
     keep = [0, 1, 3, 4, 5]
     assert torch.equal(mixed[keep], all_images[keep])
@@ -285,24 +291,25 @@ def test_schedule_step_and_draws_survive_resume(make_trainer, make_batch):
         long_run.global_steps = step
         long_run.actor_rollout_wg.calls.clear()
         long_run._compute_old_log_prob(make_batch())
-        history[step] = (long_run._vogue_metrics["vogue/p_noi"], long_run._draw_branches(make_batch()).is_noisy,
-                         [c[1] for c in long_run.actor_rollout_wg.calls[1:]])
+        history[step] = (long_run._vogue_metrics["vogue/p_noi"], draw_of(long_run, make_batch()).is_noisy,
+                         long_run.actor_rollout_wg.calls[0][2])
     # a resumed run: verl restores global_steps from the checkpoint folder, nothing else
     resumed = make_trainer(overrides, global_steps=4, total_training_steps=8)
     resumed._compute_old_log_prob(make_batch())
     p_noi, draws, noisy_calls = history[4]
     assert resumed._vogue_metrics["vogue/p_noi"] == p_noi == pytest.approx(1 - 3 / 8)
-    assert torch.equal(resumed._draw_branches(make_batch()).is_noisy, draws)
-    resumed_noisy = resumed.actor_rollout_wg.calls[1:]
-    assert len(resumed_noisy) == len(noisy_calls)
-    for call, original in zip(resumed_noisy, noisy_calls, strict=True):
-        assert all(torch.equal(a["pixel_values"], b["pixel_values"]) for a, b in zip(call[1], original, strict=True))
+    assert torch.equal(draw_of(resumed, make_batch()).is_noisy, draws)
+    resumed_noisy = resumed.actor_rollout_wg.calls[0][2]
+    assert [a is None for a in resumed_noisy] == [b is None for b in noisy_calls]
+    assert any(a is not None for a in resumed_noisy)
+    for a, b in zip(resumed_noisy, noisy_calls, strict=True):
+        assert a is None or torch.equal(a["pixel_values"], b["pixel_values"])
     # another seed draws differently somewhere over the run
     other = make_trainer([*overrides, "vogue.seed=7"], total_training_steps=8)
     differs = False
     for step in range(2, 6):
         other.global_steps = step
-        differs |= not torch.equal(other._draw_branches(make_batch()).is_noisy, history[step][1])
+        differs |= not torch.equal(draw_of(other, make_batch()).is_noisy, history[step][1])
     assert differs
 
 
@@ -313,8 +320,8 @@ def test_authors_code_preset_end_to_end_on_the_hooks(make_trainer, make_batch, s
     batch = make_batch()
     out, _ = trainer._compute_old_log_prob(batch)
     assert out.batch["vogue_is_noisy"].all()
-    noisy_call = trainer.actor_rollout_wg.calls[1]
-    signals = noisy_signals(noisy_call, list(range(len(batch))))
+    signals = noisy_signals(trainer.actor_rollout_wg.calls[0])
+    assert sorted(signals) == list(range(len(batch)))
     raw_lp = expected_raw(stub_model, batch, stub_model.log_prob)
     mask = batch.batch["response_mask"].bool()
     for row in range(len(batch)):
@@ -340,18 +347,6 @@ def test_authors_code_preset_end_to_end_on_the_hooks(make_trainer, make_batch, s
             g_out = min(abs(a + g_per) / 2.0, 50 * out.batch["vogue_entropy"][row, t].item())
             assert received[row, t].item() == pytest.approx(a + g_out + g_per, abs=1e-6)
     assert capped_by_shaped > 0  # the check above distinguishes |A + g_per| from |A|
-
-
-@pytest.mark.parametrize("rows, dp_size, configured, expected_micro", [([0], 2, 4, 1), ([0, 1, 2], 2, 4, 2), (list(range(5)), 2, 2, 2)])
-def test_noisy_subset_pads_to_a_shrunk_micro_batch(make_trainer, make_batch, rows, dp_size, configured, expected_micro):
-    """A few probed rows late in the schedule are not padded up to a whole configured micro-batch per rank
-    (wasted forwards); verl's infer_batch reads the shrunk size from the subset's meta_info."""
-    trainer = make_trainer([f"actor_rollout_ref.rollout.log_prob_micro_batch_size_per_gpu={configured}"], dp_size=dp_size)
-    subset = trainer._padded_subset(make_batch(), rows, {})
-    assert subset.meta_info["micro_batch_size_per_gpu"] == expected_micro
-    assert len(subset) == -(-len(rows) // (dp_size * expected_micro)) * dp_size * expected_micro
-    td = subset.to_tensordict()
-    assert td["micro_batch_size_per_gpu"] == expected_micro
 
 
 def released_code_advantages(rewards, mask, uids, raw_lp, aug_lp, use_aug, forward_only):
@@ -393,7 +388,7 @@ def test_authors_code_reproduces_the_released_advantages(make_trainer, make_batc
     is_noisy = out.batch["vogue_is_noisy"]
     assert is_noisy.tolist() in ([True] * 3 + [False] * 3, [False] * 3 + [True] * 3)  # one draw per DP worker
     probed = is_noisy.nonzero().flatten().tolist()
-    signals = noisy_signals(trainer.actor_rollout_wg.calls[1], probed)
+    signals = noisy_signals(trainer.actor_rollout_wg.calls[0])
     raw_lp = expected_raw(stub_model, batch, stub_model.log_prob)
     aug_lp = raw_lp.clone()
     for row in probed:
@@ -422,24 +417,30 @@ def test_worker_granularity_blocks_follow_the_dp_size_or_draw_shards(make_traine
     overrides = ["vogue.granularity=worker", *FIXED_HALF, *([f"vogue.draw_shards={shards}"] if shards else [])]
     seen = set()
     for step in range(1, 40):
-        draw = make_trainer(overrides, global_steps=step, dp_size=dp_size)._draw_branches(make_batch()).is_noisy
+        draw = draw_of(make_trainer(overrides, global_steps=step, dp_size=dp_size), make_batch()).is_noisy
         chunks = draw.reshape(blocks, -1)
         assert all(len(set(chunk.tolist())) == 1 for chunk in chunks)
         seen.add(tuple(chunks[:, 0].tolist()))
     assert len(seen) == 2**blocks if blocks <= 3 else len(seen) > 8  # blocks are drawn independently
 
 
-def shuffled_like_balance_batch(batch, permutation, uids):
-    """What fit() does between generation and _compute_old_log_prob: the GENERATION_ORDER_KEY column that
-    VogueTrainer._balance_batch stamps, then verl's reorder; and a rerun's fresh uuid4 uids."""
-    from recipe.vogue.trainer import GENERATION_ORDER_KEY
-
+def generated_then_balanced(trainer, batch, permutation, uids):
+    """What fit() does around generation: the rows (with a rerun's fresh uuid4 uids) go through the wrapped
+    rollout manager, which plans the step and stamps each row's generation index; verl's _balance_batch
+    then reorders the rows by response length."""
     import numpy as np
 
+    from recipe.vogue.noisy_inputs import PlannedGeneration
+
     batch.non_tensor_batch["uid"] = np.array(uids, dtype=object)
-    batch.batch[GENERATION_ORDER_KEY] = torch.arange(len(batch))
-    batch.reorder(torch.tensor(permutation))
-    return batch
+
+    class Manager:  # stands in for verl's agent-loop manager: returns the rows it was given
+        def generate_sequences(self, rows):
+            return rows
+
+    output = PlannedGeneration(Manager(), trainer._plan_generation).generate_sequences(batch)
+    output.reorder(torch.tensor(permutation))
+    return output
 
 
 @pytest.mark.parametrize("granularity", ["sample", "group", "worker"])
@@ -452,33 +453,57 @@ def test_draws_and_perturbations_survive_reordering_and_new_uids(make_trainer, m
     out, _ = first._compute_old_log_prob(make_batch())
     rerun = make_trainer(overrides, global_steps=step)
     permutation = [4, 0, 5, 2, 1, 3]
-    fresh = ["f1", "f1", "f1", "f0", "f0", "f0"]
-    out_rerun, _ = rerun._compute_old_log_prob(shuffled_like_balance_batch(make_batch(), permutation, fresh))
+    fresh = ["f0", "f0", "f0", "f1", "f1", "f1"]
+    out_rerun, _ = rerun._compute_old_log_prob(generated_then_balanced(rerun, make_batch(), permutation, fresh))
     assert torch.equal(out_rerun.batch["vogue_is_noisy"], out.batch["vogue_is_noisy"][permutation])
-    noisy_pixels = {row: inputs["pixel_values"] for row, inputs in zip(
-        out.batch["vogue_is_noisy"].nonzero().flatten().tolist(), first.actor_rollout_wg.calls[1][1])}
-    rerun_rows = out_rerun.batch["vogue_is_noisy"].nonzero().flatten().tolist()
-    for position, inputs in zip(rerun_rows, rerun.actor_rollout_wg.calls[1][1]):
-        assert torch.equal(inputs["pixel_values"], noisy_pixels[permutation[position]])
+    noisy_pixels = {row: inputs["pixel_values"] for row, inputs in enumerate(first.actor_rollout_wg.calls[0][2])
+                    if inputs is not None}
+    for position, inputs in enumerate(rerun.actor_rollout_wg.calls[0][2]):
+        assert (inputs is None) == (permutation[position] not in noisy_pixels)
+        if inputs is not None:
+            assert torch.equal(inputs["pixel_values"], noisy_pixels[permutation[position]])
     assert len(noisy_pixels) >= 1
     pixels = list(noisy_pixels.values())
     assert all(not torch.equal(a, b) for i, a in enumerate(pixels) for b in pixels[i + 1 :])  # one T per response
 
 
-def test_balance_batch_records_generation_order_and_update_actor_drops_it(make_trainer, make_batch):
-    from recipe.vogue.trainer import GENERATION_ORDER_KEY
+def test_the_plan_is_made_before_generation_and_checked_against_the_rows(make_trainer, make_batch):
+    """The wrapped manager plans the step from the rows it is about to generate; the old-log-prob stage uses
+    that plan (not a new one) and refuses rows that were not the planned ones. Validation passes through."""
+    from recipe.vogue.noisy_inputs import GENERATION_ORDER_KEY, PlannedGeneration
+
+    trainer = make_trainer(["vogue.kl_estimator=sampled", *FIXED_HALF], global_steps=3)
+    generated = generated_then_balanced(trainer, make_batch(), [1, 0, 2, 3, 4, 5], list(make_batch().non_tensor_batch["uid"]))
+    plan = trainer._plan
+    assert generated.batch[GENERATION_ORDER_KEY].tolist() == [1, 0, 2, 3, 4, 5]
+    trainer._compute_old_log_prob(generated)
+    assert trainer._vogue_metrics["timing_s/vogue_noisy_inputs_wait"] == plan.wait_seconds
+    trainer._plan = plan
+    stranger = make_batch(uids=["x"] * 3 + ["y"] * 3)
+    stranger.batch[GENERATION_ORDER_KEY] = torch.arange(6)
+    with pytest.raises(NoisyBranchError, match="not the 6 rows planned before generation"):
+        trainer._compute_old_log_prob(stranger)
+
+    class Manager:
+        def generate_sequences(self, rows):
+            return rows
+
+    trainer._plan = None
+    validation = make_batch()
+    validation.meta_info["validate"] = True
+    out = PlannedGeneration(Manager(), trainer._plan_generation).generate_sequences(validation)
+    assert trainer._plan is None and GENERATION_ORDER_KEY not in out.batch.keys()
+
+
+def test_update_actor_drops_the_generation_order(make_trainer, make_batch):
+    from recipe.vogue.noisy_inputs import GENERATION_ORDER_KEY
 
     trainer = make_trainer(["vogue.kl_estimator=sampled"])
-    batch = make_batch()
-    lengths = batch.batch["attention_mask"].sum(-1)
-    trainer._balance_batch(batch, metrics={})
-    order = batch.batch[GENERATION_ORDER_KEY]
-    assert sorted(order.tolist()) == list(range(6))
-    assert torch.equal(batch.batch["attention_mask"].sum(-1), lengths[order])
+    batch = generated_then_balanced(trainer, make_batch(), [5, 4, 3, 2, 1, 0], list(make_batch().non_tensor_batch["uid"]))
     out, _ = trainer._compute_old_log_prob(batch)
     batch, _ = grpo(batch.union(out))
     trainer._update_actor(batch)
-    assert GENERATION_ORDER_KEY not in batch.batch.keys()
+    assert GENERATION_ORDER_KEY not in batch.batch.keys() and trainer._plan is None
 
 
 def test_full_estimators_reach_the_worker(make_trainer, make_batch):

@@ -62,13 +62,25 @@ def test_paired_method_restores_the_engine_and_pops_the_chunk_size(monkeypatch):
     assert engine.forward_step() == "class method"
 
 
-def test_subsets_are_padded_for_the_log_prob_micro_batch(make_trainer, make_batch):
-    overrides = ["vogue.kl_estimator=sampled", "vogue.schedule.type=fixed", "vogue.schedule.fixed=0.5",
-                 "actor_rollout_ref.rollout.log_prob_micro_batch_size_per_gpu=2"]
-    trainer = make_trainer(overrides, global_steps=3)
-    trainer._compute_old_log_prob(make_batch())
-    calls = trainer.actor_rollout_wg.calls
-    assert len(calls) == 2 and len(calls[1][1]) % 4 == 0
+def test_the_paired_budget_bounds_the_call_only_when_rows_are_probed(make_trainer, make_batch, monkeypatch):
+    """One dispatch holds raw-only and probed rows; with probed rows the call's token budget is the paired
+    pass's own (vogue.paired_max_token_len_per_gpu), without them verl's."""
+    from verl.utils import tensordict_utils as tu
+
+    seen = []
+    overrides = ["actor_rollout_ref.rollout.log_prob_use_dynamic_bsz=true", "vogue.paired_max_token_len_per_gpu=64",
+                 "vogue.kl_estimator=sampled"]
+    for step, total in ((1, 10), (11, 10)):  # p_noi = 1, then 0
+        trainer = make_trainer(overrides, global_steps=step, total_training_steps=total)
+        original = trainer.actor_rollout_wg.compute_log_prob_with_noisy_branch
+
+        def record(td, original=original):
+            seen.append(tu.get_non_tensor_data(td, "max_token_len_per_gpu", None))
+            return original(td)
+
+        monkeypatch.setattr(trainer.actor_rollout_wg, "compute_log_prob_with_noisy_branch", record)
+        trainer._compute_old_log_prob(make_batch())
+    assert seen == [64, None]
 
 
 @pytest.mark.slow

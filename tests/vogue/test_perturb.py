@@ -5,7 +5,7 @@ import pytest
 import torch
 from PIL import Image, ImageOps
 
-from recipe.vogue.perturb import PerturbationSpec, diffusion_alpha_bar, diffusion_noise, perturb_image
+from recipe.vogue.perturb import PerturbationSpec, diffusion_alpha_bar, diffusion_noise, perturb_image, perturb_pixels
 
 ALL_OFF = dict(hflip=False, vflip=False, rotate=False, color_jitter=False, gaussian_noise=False)
 
@@ -139,15 +139,55 @@ def _draws(seed, degrees=10.0, jitter=0.15):
                 noise_seed=noise_seed, contrast_first=contrast_first)
 
 
-def test_paper_defaults_are_bit_identical_to_the_first_release():
-    """Outputs of the default spec recorded from the implementation before the released-code options
-    were added (sha256 prefixes): new draws come after the old ones, so nothing moved."""
-    import hashlib
+def torchvision_composition(image, spec, seed):
+    """T written with torchvision's own uint8 kernels and the [0, 1]-scale noise formula, from the same draws."""
+    import torchvision.transforms.v2.functional as TF
 
-    image = Image.fromarray(np.random.default_rng(0).integers(0, 256, size=(23, 37, 3), dtype=np.uint8))
-    digests = {seed: hashlib.sha256(perturb_image(image, PerturbationSpec(), seed).tobytes()).hexdigest()[:16]
-               for seed in (0, 1, 2)}
-    assert digests == {0: "f944586c717a3754", 1: "161ba25da0bbe7f3", 2: "4cb6fd810fb585d7"}
+    d = _draws(seed, spec.degrees, spec.JITTER_RANGE * spec.strength)
+    x = TF.pil_to_tensor(image)
+    if spec.hflip and d["hflip"] < spec.flip_prob:
+        x = TF.horizontal_flip(x)
+    if spec.vflip and d["vflip"] < spec.flip_prob:
+        x = TF.vertical_flip(x)
+    if spec.rotate:
+        x = TF.rotate(x, d["angle"], interpolation=TF.InterpolationMode(spec.rotate_interpolation), fill=0)
+    if spec.color_jitter:
+        steps = [(TF.adjust_brightness, d["brightness"]), (TF.adjust_contrast, d["contrast"])]
+        for adjust, factor in steps[::-1] if spec.jitter_order == "random" and d["contrast_first"] else steps:
+            x = adjust(x, factor)
+    if spec.gaussian_noise:
+        noise = torch.randn(x.shape, generator=torch.Generator().manual_seed(d["noise_seed"]))
+        unit = (x.float() / 255.0 + spec.sigma * spec.strength * noise).clamp(0, 1) * 255.0
+        x = (unit.floor() if spec.noise_quantize == "floor" else unit.round()).to(torch.uint8)
+    return x.permute(1, 2, 0).numpy().astype(np.int16)
+
+
+@pytest.mark.parametrize("options", [{}, {"sigma": 0.2}, {"rotate_interpolation": "nearest", "jitter_order": "random",
+                                                          "noise_quantize": "floor", "sigma": 0.2}])
+def test_the_fused_pass_equals_torchvisions_kernels_within_one_grey_level(options):
+    """One float pass for jitter + noise instead of torchvision's uint8 round trips: the jitter is exact, the
+    noise (x + 255·σε instead of x/255 + σε) can move a pixel by one grey level at a .5 boundary."""
+    spec = PerturbationSpec(**options)
+    differing = total = 0
+    for seed in range(12):
+        image = pattern_image(40 + seed, 24 + 2 * seed, seed=seed)
+        diff = np.abs(pixels(perturb_image(image, spec, seed)) - torchvision_composition(image, spec, seed))
+        assert diff.max() <= 1, seed
+        differing, total = differing + int((diff > 0).sum()), total + diff.size
+    assert differing <= total * 1e-3
+
+
+def test_perturb_pixels_is_perturb_image_on_tensors():
+    import torchvision.transforms.v2.functional as TF
+
+    image = pattern_image(30, 20, seed=3)
+    tensor = TF.pil_to_tensor(image)
+    out = perturb_pixels(tensor, PerturbationSpec(), 7)
+    assert out.dtype == torch.uint8 and out.shape == tensor.shape
+    assert np.array_equal(out.permute(1, 2, 0).numpy(), np.asarray(perturb_image(image, PerturbationSpec(), 7)))
+    assert torch.equal(tensor, TF.pil_to_tensor(image))  # the input is not modified
+    with pytest.raises(TypeError, match="uint8 \\[3, H, W\\]"):
+        perturb_pixels(tensor.float(), PerturbationSpec(), 7)
 
 
 @pytest.mark.parametrize("seed", range(4))
