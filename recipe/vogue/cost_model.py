@@ -9,8 +9,9 @@ from __future__ import annotations
 import os
 from typing import Any
 
-__all__ = ["MODEL_CONFIGS", "target_model_config", "parameter_count", "vocabulary_size",
-           "checkpoint_bytes", "paired_pass_peak_logits_bytes"]
+__all__ = ["MODEL_CONFIGS", "target_model_config", "parameter_count", "vocabulary_size", "checkpoint_bytes",
+           "paired_pass_peak_logits_bytes", "vogue_overhead_from_flops",
+           "vogue_overhead_from_released_timing", "predicted_step_overheads"]
 
 MODEL_CONFIGS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "config", "models")
 
@@ -53,3 +54,35 @@ def paired_pass_peak_logits_bytes(tokens: int, vocabulary: int, logits_bytes: in
     (1 + response_fraction)·tokens·V logits live at once in the compute dtype, plus the chunked fp32
     KL/entropy temporaries (3 × [chunk, V]). Model weights and activations come on top."""
     return int((1 + response_fraction) * tokens * vocabulary * logits_bytes) + 3 * chunk_size * vocabulary * 4
+
+
+# The authors' measured step times (paper Table 13): GRPO 4.12 min, VOGUE/DUPL 4.95 min, whose released code
+# runs TWO extra teacher-forced forwards per response (a raw recompute and the noisy pass).
+RELEASED_GRPO_MINUTES, RELEASED_VOGUE_MINUTES, RELEASED_EXTRA_FORWARDS = 4.12, 4.95, 2
+
+
+def vogue_overhead_from_flops(extra_forwards_per_response: float, update_forward_multiple: float = 4.0) -> float:
+    """Extra step FLOPs of e extra forwards per response over GRPO, with 2·N FLOPs per token per forward (N
+    parameters, T = prompt + response tokens): generation 2NT (prefill + decode), old log-probs 2NT, the update
+    u·2NT (forward + recomputation under gradient checkpointing + a backward of twice a forward: u = 4), so
+    e·2NT / (2NT + 2NT + u·2NT) = e / (2 + u), independent of N and T. It treats generation as efficient as
+    training, which overstates the overhead."""
+    return extra_forwards_per_response / (2.0 + update_forward_multiple)
+
+
+def vogue_overhead_from_released_timing(extra_forwards_per_response: float) -> float:
+    """Calibrated on the authors' GPUs: their +0.83 min (4.12 → 4.95) bought 2 extra forwards per response, so
+    one forward per response costs 0.415 min of a 4.12-min GRPO step (10.1%); e forwards cost e × that."""
+    per_forward = (RELEASED_VOGUE_MINUTES - RELEASED_GRPO_MINUTES) / RELEASED_EXTRA_FORWARDS
+    return extra_forwards_per_response * per_forward / RELEASED_GRPO_MINUTES
+
+
+def predicted_step_overheads(mean_probed_fraction: float = 0.5) -> dict[str, str]:
+    """VOGUE/GRPO step-time overhead per mechanism at 3B/7B, two ways (FLOPs only; calibrated on the released
+    timing). ``rollout_from=raw`` adds the probed fraction p̄ of a forward per response (0.5 over a linear
+    schedule); the released code adds 2 forwards on every response."""
+    modes = {f"rollout_from=raw (this project, p̄ = {mean_probed_fraction:.2f})": mean_probed_fraction,
+             "the released code (2 extra forwards per response)": float(RELEASED_EXTRA_FORWARDS)}
+    return {name: f"{vogue_overhead_from_flops(extra):+.1%} by FLOPs, {vogue_overhead_from_released_timing(extra):+.1%} "
+                  f"calibrated on the authors' measured +{RELEASED_VOGUE_MINUTES / RELEASED_GRPO_MINUTES - 1:.1%}"
+            for name, extra in modes.items()}

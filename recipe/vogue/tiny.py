@@ -128,14 +128,22 @@ def build_processor(tokenizer, arch: str = "qwen2_5_vl"):
     )
 
 
-def _text_config(tokenizer, ids: dict[str, int], rope_parameters: dict, **extra) -> dict:
+# Widths: "tiny" (~0.25M parameters, the main job and the tests) and "small" (~15M, Qwen2.5-VL only, for the
+# cost benchmark: on a CPU its forwards dominate a step, as a 3B/7B model's do on GPUs).
+SIZES = {
+    "tiny": {"text": dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+                         num_key_value_heads=2),
+             "vision": dict(depth=2, hidden_size=32, intermediate_size=64, num_heads=2), "mrope": [2, 3, 3]},
+    "small": {"text": dict(hidden_size=384, intermediate_size=1536, num_hidden_layers=6, num_attention_heads=6,
+                          num_key_value_heads=2),
+              "vision": dict(depth=4, hidden_size=192, intermediate_size=768, num_heads=3), "mrope": [8, 12, 12]},
+}
+
+
+def _text_config(tokenizer, ids: dict[str, int], rope_parameters: dict, size: str = "tiny", **extra) -> dict:
     return dict(
         vocab_size=len(tokenizer),
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
+        **SIZES[size]["text"],
         max_position_embeddings=4096,
         rope_parameters={"rope_type": "default", "rope_theta": 10000.0, **rope_parameters},
         bos_token_id=ids["<|endoftext|>"],
@@ -145,23 +153,25 @@ def _text_config(tokenizer, ids: dict[str, int], rope_parameters: dict, **extra)
     )
 
 
-def _vision_config(arch: str, **extra) -> dict:
-    return dict(depth=2, hidden_size=32, intermediate_size=64, num_heads=2, patch_size=PATCH_SIZES[arch],
-                spatial_merge_size=MERGE_SIZE, temporal_patch_size=2, out_hidden_size=64, **extra)
+def _vision_config(arch: str, size: str = "tiny", **extra) -> dict:
+    return dict(**SIZES[size]["vision"], patch_size=PATCH_SIZES[arch], spatial_merge_size=MERGE_SIZE,
+                temporal_patch_size=2, out_hidden_size=SIZES[size]["text"]["hidden_size"], **extra)
 
 
-def build_model(tokenizer, seed: int = 0, arch: str = "qwen2_5_vl"):
-    """A ~0.25M-parameter ``Qwen2_5_VLForConditionalGeneration`` or ``Qwen3VLForConditionalGeneration``,
-    random weights seeded by ``seed``."""
+def build_model(tokenizer, seed: int = 0, arch: str = "qwen2_5_vl", size: str = "tiny"):
+    """A ``Qwen2_5_VLForConditionalGeneration`` or ``Qwen3VLForConditionalGeneration`` of one of ``SIZES``
+    (~0.25M parameters "tiny", ~15M "small"), random weights seeded by ``seed``."""
     from transformers import GenerationConfig, Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration, Qwen3VLConfig
     from transformers import Qwen3VLForConditionalGeneration
 
     _check_arch(arch)
+    if size not in SIZES or (size != "tiny" and arch != "qwen2_5_vl"):
+        raise ValueError(f"size {size!r} is not built for {arch}; sizes: tiny (both), small (qwen2_5_vl)")
     ids = {name: tokenizer.convert_tokens_to_ids(name) for name in SPECIAL_TOKENS}
     if arch == "qwen2_5_vl":
         config_cls, model_cls = Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
-        text_config = _text_config(tokenizer, ids, {"mrope_section": [2, 3, 3]})
-        vision_config = _vision_config(arch, window_size=56, fullatt_block_indexes=[1])
+        text_config = _text_config(tokenizer, ids, {"mrope_section": SIZES[size]["mrope"]}, size)
+        vision_config = _vision_config(arch, size, window_size=56, fullatt_block_indexes=[1])
     else:
         # head_dim 16 → 8 rotary pairs, interleaved over (t, h, w) as Qwen3-VL does; a 8×8 grid of learned
         # position embeddings (bilinearly interpolated to any image grid); one DeepStack merger (after
@@ -187,13 +197,13 @@ def build_model(tokenizer, seed: int = 0, arch: str = "qwen2_5_vl"):
 
 
 def build(out_dir: str, seed: int = 0, warm_start_data: str | None = None, warm_start_steps: int = 150,
-          arch: str = "qwen2_5_vl") -> dict:
+          arch: str = "qwen2_5_vl", size: str = "tiny") -> dict:
     """Write model, tokenizer and processor to ``out_dir`` (a regular HF folder, loadable offline)."""
     tokenizer = build_tokenizer()
     processor = build_processor(tokenizer, arch)
-    model = build_model(tokenizer, seed=seed, arch=arch)
-    report = {"arch": arch, "parameters": sum(p.numel() for p in model.parameters()), "vocab_size": len(tokenizer),
-              "seed": seed}
+    model = build_model(tokenizer, seed=seed, arch=arch, size=size)
+    report = {"arch": arch, "size": size, "parameters": sum(p.numel() for p in model.parameters()),
+              "vocab_size": len(tokenizer), "seed": seed}
     if warm_start_data:
         from recipe.vogue.warm_start import warm_start
 
@@ -213,12 +223,13 @@ def main(argv: list[str] | None = None) -> int:
     build_cmd = sub.add_parser("build", help="build the tiny model, tokenizer and processor")
     build_cmd.add_argument("--out", required=True)
     build_cmd.add_argument("--arch", choices=ARCHITECTURES, default="qwen2_5_vl")
+    build_cmd.add_argument("--size", choices=sorted(SIZES), default="tiny")
     build_cmd.add_argument("--seed", type=int, default=0)
     build_cmd.add_argument("--warm-start-data", default=None, help="train parquet of the synthetic task")
     build_cmd.add_argument("--warm-start-steps", type=int, default=150)
     args = parser.parse_args(argv)
     report = build(args.out, seed=args.seed, warm_start_data=args.warm_start_data, warm_start_steps=args.warm_start_steps,
-                   arch=args.arch)
+                   arch=args.arch, size=args.size)
     print(json.dumps(report, indent=2))
     return 0
 

@@ -1,0 +1,32 @@
+"""Sizes and costs from the committed target-model configs, against hand-computed values."""
+
+import pytest
+
+from recipe.vogue import cost_model
+
+
+@pytest.mark.parametrize("name, billions, vocabulary", [("qwen2_5_vl_3b", 3.75, 151936), ("qwen2_5_vl_7b", 8.29, 152064)])
+def test_published_configs_give_the_published_sizes(name, billions, vocabulary):
+    config = cost_model.target_model_config(name)
+    assert round(cost_model.parameter_count(config) / 1e9, 2) == billions
+    assert cost_model.vocabulary_size(config) == vocabulary
+
+
+def test_checkpoint_bytes_per_parameter():
+    assert cost_model.checkpoint_bytes(10, ["model", "optimizer", "extra"]) == 10 * 12  # fp32 + two fp32 moments
+    assert cost_model.checkpoint_bytes(10, ["model", "optimizer", "extra", "hf_model"]) == 10 * 14
+    assert cost_model.checkpoint_bytes(10, []) == 0
+
+
+def test_paired_pass_peak():
+    # raw logits at the response positions (half of 8192 tokens) + the noisy logits, bf16, + 3 fp32 chunks
+    assert cost_model.paired_pass_peak_logits_bytes(8192, 1000, 2, 128, 0.5) == 1.5 * 8192 * 1000 * 2 + 3 * 128 * 1000 * 4
+
+
+def test_overheads():
+    assert cost_model.vogue_overhead_from_flops(2.0) == pytest.approx(1 / 3)
+    assert cost_model.vogue_overhead_from_flops(0.5) == pytest.approx(0.5 / 6)
+    assert cost_model.vogue_overhead_from_released_timing(2.0) == pytest.approx(4.95 / 4.12 - 1)
+    assert cost_model.vogue_overhead_from_released_timing(0.5) == pytest.approx((4.95 / 4.12 - 1) / 4)
+    predictions = cost_model.predicted_step_overheads(0.5)
+    assert any("+5.0% calibrated" in text for text in predictions.values())
