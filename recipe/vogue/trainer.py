@@ -35,12 +35,28 @@ from verl.workers.utils.padding import left_right_2_no_padding, no_padding_2_pad
 
 import recipe.vogue.registration  # noqa: F401  (vogue_grpo, even where the entry point is not installed)
 from recipe.vogue.noisy_branch import BranchDraw, NoisyBranchError, attach_noisy_pixels, draw_branches, has_image
-from recipe.vogue.noisy_inputs import GENERATION_ORDER_KEY, BuildSettings, PlannedGeneration, StepPlan, plan_step
+from recipe.vogue.noisy_inputs import (
+    GENERATION_ORDER_KEY,
+    BuildSettings,
+    PlannedGeneration,
+    StepPlan,
+    generation_images,
+    plan_step,
+    response_seeds,
+)
+from recipe.vogue.rollout_modes import (
+    BRANCH_ADVANTAGES_KEY,
+    generate_noisy_branch,
+    generate_noisy_rollout,
+    generate_raw,
+    generate_two_groups,
+)
+from recipe.vogue.schedule import diffusion_noise_step
 from recipe.vogue.shaping import shape_advantages
 from recipe.vogue.uncertainty import FULL_KL_ESTIMATORS, sampled_token_entropy, symmetric_kl_from_sampled
 from recipe.vogue.validation import UnbiasedValidationMetrics
-from recipe.vogue.vogue_config import check_multimodal_processor, validate_run_config
-from recipe.vogue.worker import CHUNK_SIZE_KEY, ESTIMATOR_KEY, NOISY_INPUTS_KEY, OUTPUT_KEYS
+from recipe.vogue.vogue_config import NoisyRolloutConfig, check_multimodal_processor, validate_run_config
+from recipe.vogue.worker import CHUNK_SIZE_KEY, ESTIMATOR_KEY, PAIRED_INPUTS_KEY, OUTPUT_KEYS
 
 __all__ = ["VOGUE_COLUMNS", "VogueTrainer"]
 
@@ -56,7 +72,8 @@ class VogueTrainer(UnbiasedValidationMetrics, RayPPOTrainer):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.vogue = validate_run_config(self.config)
-        if self.vogue.enable:
+        self.noisy_rollout = NoisyRolloutConfig.from_config(self.config.get("noisyrollout"))
+        if self.vogue.enable or self.noisy_rollout.enable:
             check_multimodal_processor(self.processor, self.config.actor_rollout_ref.model.path)
         self._vogue_metrics: dict[str, float] = {}
         self._warned_no_image = False
@@ -66,13 +83,42 @@ class VogueTrainer(UnbiasedValidationMetrics, RayPPOTrainer):
 
     def init_workers(self):
         super().init_workers()
-        if self.vogue.enable:
-            self.async_rollout_manager = PlannedGeneration(self.async_rollout_manager, self._plan_generation)
+        if self.vogue.enable or self.noisy_rollout.enable:
+            self.async_rollout_manager = PlannedGeneration(self.async_rollout_manager, self._generate)
 
-    def _plan_generation(self, gen_batch: DataProto) -> DataProto:
-        """``PlannedGeneration``'s hook: plan the step from the rows about to be generated."""
-        self._plan = self._make_plan(gen_batch)
-        return gen_batch
+    def _generate(self, manager, rows: DataProto) -> DataProto:
+        """``PlannedGeneration``'s hook: plan the step from the rows about to be generated, then generate them
+        as the rollout mode says (``rollout_modes``)."""
+        if self.noisy_rollout.enable:
+            return self._generate_noisy_rollout(manager, rows)
+        plan = self._plan = self._make_plan(rows)
+        mode = self.vogue.rollout_from
+        if mode == "raw":
+            return generate_raw(manager, rows)
+        drawn = plan.draw.is_noisy.nonzero().flatten().tolist()
+        generated = range(len(rows)) if mode == "paper_two_groups" else drawn  # x' for every row: the 2nd group
+        images, seconds = generation_images(rows, generated, plan.seeds, self._build_settings(),
+                                            self.vogue.perturb_workers)
+        self._generation_metrics = {"timing_s/vogue_generation_images": seconds}
+        if mode == "noisy_branch":
+            return generate_noisy_branch(manager, rows, images)
+        norm_by_std = self.config.algorithm.get("norm_adv_by_std_in_grpo", True)
+        return generate_two_groups(manager, rows, images, plan.draw.is_noisy, norm_by_std)
+
+    def _generate_noisy_rollout(self, manager, rows: DataProto) -> DataProto:
+        """NoisyRollout: the last n of each prompt's 2n rows from diffusion-noised images (t annealed over the
+        run), all 2n updated on the clean image (``rollout_modes.generate_noisy_rollout``)."""
+        config, n = self.noisy_rollout, int(self.config.actor_rollout_ref.rollout.n)
+        step = diffusion_noise_step(self.global_steps - 1, self.total_training_steps, config.initial_step,
+                                    config.sharpness, config.midpoint)
+        seeds = response_seeds(rows, self.global_steps, n, self.vogue.seed)
+        noised = [row for row in range(len(rows)) if row % n >= n // 2]
+        images, seconds = generation_images(rows, noised, seeds, self._build_settings(), self.vogue.perturb_workers,
+                                            diffusion_step=step)
+        self._generation_metrics = {"noisyrollout/diffusion_step": float(step),
+                                    "noisyrollout/noised_frac": len(noised) / len(rows),
+                                    "timing_s/vogue_generation_images": seconds}
+        return generate_noisy_rollout(manager, rows, images, {row: row - n // 2 for row in noised})
 
     def _draw_branches(self, uids: np.ndarray, eligible: torch.Tensor) -> BranchDraw:
         """The step's draws over its rows in generation order (``uids``), for rows with an image."""
@@ -104,6 +150,7 @@ class VogueTrainer(UnbiasedValidationMetrics, RayPPOTrainer):
         return plan_step(
             rows_in_generation_order, self.global_steps, int(self.config.actor_rollout_ref.rollout.n), self.vogue.seed,
             self._draw_branches, self._build_settings(), self.vogue.perturb_workers,
+            noisy_generation=self.vogue.rollout_from != "raw",
         )
 
     @staticmethod
@@ -121,13 +168,13 @@ class VogueTrainer(UnbiasedValidationMetrics, RayPPOTrainer):
             plan = self._plan = self._make_plan(batch.select_idxs(np.argsort(order)))
         return plan, plan.for_rows(order, np.asarray(batch.non_tensor_batch["uid"], dtype=object)), order
 
-    def _noisy_column(self, batch: DataProto, plan: StepPlan, order: np.ndarray, probed: list[int]) -> np.ndarray:
-        """Per row: the perturbed pixel inputs for probed rows (checked against the raw ones), None otherwise."""
+    def _paired_column(self, batch: DataProto, plan: StepPlan, order: np.ndarray, probed: list[int]) -> np.ndarray:
+        """Per row: the paired pixel inputs for probed rows (checked against the row's own), None otherwise."""
         column = np.empty(len(batch), dtype=object)
-        raw = batch.non_tensor_batch["multi_modal_inputs"]
-        for row, noisy in zip(probed, plan.noisy_pixels(order[probed]), strict=True):
-            attach_noisy_pixels(raw[row], noisy, row)  # raises on an unchanged image or a changed grid
-            column[row] = noisy
+        own = batch.non_tensor_batch["multi_modal_inputs"]
+        for row, paired in zip(probed, plan.paired_pixels(order[probed]), strict=True):
+            attach_noisy_pixels(own[row], paired, row)  # raises on an unchanged image or a changed grid
+            column[row] = paired
         if self.vogue.audit_dir:  # which perturbation each response got, to compare runs
             self._audit_perturbations = {
                 plan.seeds[order[row]]: hashlib.blake2b(column[row]["pixel_values"].float().numpy().tobytes(),
@@ -151,41 +198,48 @@ class VogueTrainer(UnbiasedValidationMetrics, RayPPOTrainer):
             )
             self._warned_no_image = True
         probed = draw.is_probed.nonzero().flatten().tolist()
-        outputs, mfu = self._log_prob_stage(batch, self._noisy_column(batch, plan, order, probed))
-        raw_log_probs, raw_entropy = outputs["log_probs"], outputs["entropy"]
-        noisy_log_probs, noisy_entropy = outputs["noisy_log_probs"], outputs["noisy_entropy"]
+        outputs, mfu = self._log_prob_stage(batch, self._paired_column(batch, plan, order, probed))
+        log_probs, entropy = outputs["log_probs"], outputs["entropy"]  # under each row's own (generating) image
+        paired_log_probs, paired_entropy = outputs["paired_log_probs"], outputs["paired_entropy"]
         if "u_per" in outputs:
             u_per = outputs["u_per"]
-        else:
-            u_per = torch.zeros_like(raw_log_probs)
+        else:  # the sampled estimators: the row's own branch generated o_t (raw mode: the raw image)
+            u_per = torch.zeros_like(log_probs)
             if probed:
-                u_per[probed] = symmetric_kl_from_sampled(raw_log_probs[probed], noisy_log_probs[probed],
+                u_per[probed] = symmetric_kl_from_sampled(log_probs[probed], paired_log_probs[probed],
                                                           self.vogue.kl_estimator)
         if self.vogue.entropy == "sampled_token":  # the released code's u_out surrogate, per branch
-            branch_entropy = (sampled_token_entropy(raw_log_probs), sampled_token_entropy(noisy_log_probs))
+            own, paired = sampled_token_entropy(log_probs), sampled_token_entropy(paired_log_probs)
         else:
-            branch_entropy = (raw_entropy, noisy_entropy)
-        is_noisy = draw.is_noisy.to(raw_log_probs.device)
+            own, paired = entropy, paired_entropy
+        generated_noisy = plan.generated_noisy[torch.as_tensor(order)].to(log_probs.device)[:, None]
+        self._audit_generated_noisy = generated_noisy[:, 0].cpu()
+        is_noisy = draw.is_noisy.to(log_probs.device)
+        noisy_image_entropy = torch.where(generated_noisy, own, paired)  # the entropy under T(image)
         old_log_prob = DataProto.from_dict(tensors={
-            "old_log_probs": raw_log_probs, "entropys": raw_entropy,
-            "vogue_entropy": torch.where(is_noisy[:, None], branch_entropy[1], branch_entropy[0]),
+            "old_log_probs": log_probs, "entropys": entropy,
+            "vogue_entropy": torch.where(is_noisy[:, None], noisy_image_entropy, own),
             "vogue_u_per": u_per, "vogue_is_noisy": is_noisy,
         })
-        self._vogue_metrics = self._branch_metrics(batch.batch["response_mask"], draw, raw_entropy, noisy_entropy, u_per)
+        raw_image_entropy = torch.where(generated_noisy, paired_entropy, entropy)
+        noisy_entropy = torch.where(generated_noisy, entropy, paired_entropy)
+        self._vogue_metrics = self._branch_metrics(batch.batch["response_mask"], draw, raw_image_entropy, noisy_entropy,
+                                                   u_per)
+        self._vogue_metrics.update(getattr(self, "_generation_metrics", {}))
         self._vogue_metrics["vogue/no_image_frac"] = float(without_image.float().mean())
         self._vogue_metrics["timing_s/vogue_noisy_inputs_wait"] = plan.wait_seconds
         self._vogue_metrics["vogue/noisy_inputs_build_s"] = plan.build_seconds
         return old_log_prob, mfu
 
-    def _log_prob_stage(self, batch: DataProto, noisy_column: np.ndarray) -> tuple[dict[str, torch.Tensor], float]:
+    def _log_prob_stage(self, batch: DataProto, paired_column: np.ndarray) -> tuple[dict[str, torch.Tensor], float]:
         """One call of the worker's log-prob stage on every row: [B, response] tensors (OUTPUT_KEYS) and mfu."""
-        batch.non_tensor_batch[NOISY_INPUTS_KEY] = noisy_column
+        batch.non_tensor_batch[PAIRED_INPUTS_KEY] = paired_column
         try:
             batch_td = left_right_2_no_padding(batch.to_tensordict())
         finally:
-            batch.non_tensor_batch.pop(NOISY_INPUTS_KEY)
+            batch.non_tensor_batch.pop(PAIRED_INPUTS_KEY)
         budget = {}
-        probed = any(inputs is not None for inputs in noisy_column)
+        probed = any(inputs is not None for inputs in paired_column)
         if probed and self.vogue.paired_max_token_len_per_gpu and self.config.actor_rollout_ref.rollout.get(
                 "log_prob_use_dynamic_bsz"):
             budget["max_token_len_per_gpu"] = self.vogue.paired_max_token_len_per_gpu  # read by verl's infer_batch
@@ -196,7 +250,7 @@ class VogueTrainer(UnbiasedValidationMetrics, RayPPOTrainer):
         output = self.actor_rollout_wg.compute_log_prob_with_noisy_branch(batch_td)
         tensors = {key: no_padding_2_padding(tu.get(output, key), batch_td).float()
                    for key in OUTPUT_KEYS if tu.get(output, key) is not None}
-        for key in ("noisy_log_probs", "noisy_entropy"):
+        for key in ("paired_log_probs", "paired_entropy"):
             tensors.setdefault(key, torch.zeros_like(tensors["log_probs"]))
         return tensors, tu.get(output, "metrics")["mfu"]
 
@@ -221,7 +275,13 @@ class VogueTrainer(UnbiasedValidationMetrics, RayPPOTrainer):
 
     def _update_actor(self, batch: DataProto) -> DataProto:
         if not self.vogue.enable:
-            return super()._update_actor(batch)
+            if GENERATION_ORDER_KEY in batch.batch.keys():  # stamped by PlannedGeneration (NoisyRollout)
+                batch.batch.pop(GENERATION_ORDER_KEY)
+            output = super()._update_actor(batch)
+            output.meta_info["metrics"].update(getattr(self, "_generation_metrics", {}))
+            return output
+        if BRANCH_ADVANTAGES_KEY in batch.batch.keys():  # paper_two_groups: GRPO within each branch's own group
+            batch.batch["advantages"] = batch.batch.pop(BRANCH_ADVANTAGES_KEY) * batch.batch["response_mask"]
         missing = [key for key in VOGUE_COLUMNS if key not in batch.batch.keys()]
         if missing:
             raise RuntimeError(f"VOGUE columns {missing} are missing: _compute_old_log_prob did not run its noisy pass")
@@ -255,6 +315,7 @@ class VogueTrainer(UnbiasedValidationMetrics, RayPPOTrainer):
             uid=list(batch.non_tensor_batch["uid"]), entropy=entropy.cpu(), u_per=u_per.cpu(),
             is_noisy=is_noisy.cpu(), shaped=shaped.cpu(), vogue=dataclasses.asdict(self.vogue),
             has_image=has_image(inputs), image_grid_thw=[row.get("image_grid_thw") for row in inputs],
+            generated_noisy=getattr(self, "_audit_generated_noisy", None),
             prompt_image_tokens=(batch.batch["prompts"] == image_token).sum(-1).cpu(),
             perturbations=getattr(self, "_audit_perturbations", {}),
         )

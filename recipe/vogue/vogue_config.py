@@ -27,6 +27,7 @@ __all__ = [
     "ROLLOUT_SOURCES",
     "ScheduleConfig",
     "VogueConfig",
+    "NoisyRolloutConfig",
     "validate_run_config",
     "check_data_files",
     "check_multimodal_processor",
@@ -34,7 +35,9 @@ __all__ = [
 
 KL_ESTIMATORS = (*FULL_KL_ESTIMATORS, *SAMPLED_KL_ESTIMATORS)
 ENTROPY_MODES = ("full", "sampled_token")
-ROLLOUT_SOURCES = ("raw", "noisy_branch")
+ROLLOUT_SOURCES = ("raw", "noisy_branch", "paper_two_groups")
+# Estimators whose direction matters (KL(p‖q) with p the raw image's): defined for rollouts from the raw image.
+FORWARD_ESTIMATORS = ("forward", "forward_full")
 GRPO_ESTIMATORS = ("grpo", "vogue_grpo")
 # Operations some augmentation libraries offer that would change the image size, hence the number of
 # image tokens: a response generated from the raw image could not be teacher-forced under them.
@@ -118,12 +121,13 @@ class VogueConfig:
 
     def __post_init__(self):
         check_field_types(self, "vogue")
-        if self.rollout_from == "noisy_branch":
-            raise NotImplementedError(
-                "vogue.rollout_from=noisy_branch (rollouts from perturbed images, the paper's Algorithm 1) is "
-                "not implemented yet (later issue); use vogue.rollout_from=raw"
-            )
         _choice("vogue.rollout_from", self.rollout_from, ROLLOUT_SOURCES)
+        if self.rollout_from != "raw" and self.kl_estimator in FORWARD_ESTIMATORS:
+            raise ValueError(
+                f"vogue.kl_estimator={self.kl_estimator} (the forward-KL ablation, KL(raw‖noisy) sampled from the raw "
+                f"image) is defined for vogue.rollout_from=raw; {self.rollout_from} samples noisy-branch responses "
+                "from the perturbed image: use a symmetric estimator (full, sampled, dupl_code)"
+            )
         _choice("vogue.kl_estimator", self.kl_estimator, KL_ESTIMATORS)
         _choice("vogue.entropy", self.entropy, ENTROPY_MODES)
         _choice("vogue.cap_base", self.cap_base, CAP_BASES)
@@ -167,6 +171,50 @@ class VogueConfig:
         return cls(**given, schedule=ScheduleConfig(**schedule), perturbation=spec)
 
 
+@dataclasses.dataclass(frozen=True)
+class NoisyRolloutConfig:
+    """NoisyRollout (arXiv 2504.13055, METHOD.md §7), the ``noisyrollout`` section: of the 2n rollouts of a
+    prompt (``actor_rollout_ref.rollout.n`` = 2n), the last n are generated from diffusion-noised images,
+    x_t = clip(√ᾱ_t·x + √(1−ᾱ_t)·ε, 0, 1) with t = int(t0·(1 − sigmoid(c·(s − s_mid)/S))); all 2n form one
+    GRPO group and are updated on the clean image; no VOGUE shaping. t0 = ``initial_step``, c =
+    ``sharpness``, s_mid = ``midpoint``, S = the run's total steps, s = verl's step − 1; ``num_steps`` = the
+    diffusion process's length (1000)."""
+
+    enable: bool = False
+    initial_step: int = 450
+    sharpness: float = 60.0
+    midpoint: float = 40.0
+    num_steps: int = 1000
+
+    def __post_init__(self):
+        check_field_types(self, "noisyrollout")
+        if not 0 <= self.initial_step < self.num_steps:
+            raise ValueError(f"noisyrollout.initial_step must be in [0, num_steps={self.num_steps}), got {self.initial_step}")
+
+    @classmethod
+    def from_config(cls, node: Mapping[str, Any] | None) -> NoisyRolloutConfig:
+        given = _plain(node) or {}
+        _reject_unknown("noisyrollout", given, {f.name for f in dataclasses.fields(cls)})
+        return cls(**given)
+
+
+def _check_noisy_rollout(config: Any, vogue: VogueConfig) -> None:
+    noisy_rollout = NoisyRolloutConfig.from_config(config.get("noisyrollout"))
+    if not noisy_rollout.enable:
+        return
+    if vogue.enable:
+        raise ValueError("noisyrollout.enable=true is its own method (no VOGUE shaping): set vogue.enable=false")
+    if config.algorithm.adv_estimator != "grpo":
+        raise ValueError(f"NoisyRollout uses GRPO advantages: algorithm.adv_estimator must be grpo, got "
+                         f"{config.algorithm.adv_estimator!r}")
+    n = int(config.actor_rollout_ref.rollout.n)
+    if n < 2 or n % 2:
+        raise ValueError(f"NoisyRollout generates n clean + n noisy rollouts per prompt: actor_rollout_ref.rollout.n "
+                         f"must be 2n (even, >= 2), got {n}")
+    if not config.data.get("image_key"):
+        raise ValueError("noisyrollout.enable=true needs images: data.image_key is empty")
+
+
 def _check_perturbation(spec: PerturbationSpec) -> None:
     if spec.is_identity:
         raise ValueError(
@@ -181,6 +229,7 @@ def _check_perturbation(spec: PerturbationSpec) -> None:
 def validate_run_config(config: Any) -> VogueConfig:
     """Validate the ``vogue`` section and its fit with verl's config; return the parsed section."""
     vogue = VogueConfig.from_config(config.get("vogue"))
+    _check_noisy_rollout(config, vogue)
     estimator = config.algorithm.adv_estimator
     if not vogue.enable:
         if estimator == "vogue_grpo":

@@ -2,17 +2,20 @@
 
 ``compute_log_prob_with_noisy_branch`` is verl's ``compute_log_prob`` (same micro-batching, dynamic
 batch size, eval mode, offload, metrics) with ``forward_step`` replaced by ``vogue_forward_step``:
-within each micro-batch, rows without noisy inputs get one forward (log-probs, entropy), and the rows
-drawn into the noisy branch (their ``noisy_multi_modal_inputs``: perturbed ``pixel_values`` and grid)
-get the raw and the noisy forward on the same sub-batch, so both branches' per-position values align
-in every layout (padded, packed, Ulysses-sliced). For the full-vocabulary estimators u_per =
-½[KL(p‖q) + KL(q‖p)] (``full``) or KL(p‖q) (``forward_full``) is computed in the worker, chunked, fp32;
-the sampled estimators get both log-probs and compute u_per on the driver.
+within each micro-batch, rows without paired inputs get one forward under their own inputs (log-probs,
+entropy), and the probed rows get a second, paired forward on the same sub-batch under their
+``paired_multi_modal_inputs`` (the other branch's ``pixel_values`` and grid: the perturbed image for a
+row generated from the raw one, the raw image for a row generated from a perturbed one), so both
+branches' per-position values align in every layout (padded, packed, Ulysses-sliced). For the
+full-vocabulary estimators u_per = ½[KL(p‖q) + KL(q‖p)] (``full``) or KL(p‖q) (``forward_full``, rows
+generated from the raw image) is computed in the worker, chunked, fp32; the sampled estimators get both
+log-probs and compute u_per on the driver. ``actor.freeze_vision_tower`` (declared by verl 0.9.1 but
+read nowhere on its FSDP path) is applied here.
 
 Entropies and KLs are computed in fp32 (verl's own entropy is in the logits' dtype unless
 ``entropy_from_logits_with_chunking``) and only at response positions (where verl reads them; all
 positions under Ulysses sequence parallelism, whose slices do not keep whole sequences). Memory: the
-raw branch's logits are cut to the response positions and freed before the noisy forward, so a
+first forward's logits are cut to the response positions and freed before the paired forward, so a
 probed micro-batch of T tokens holds at most (T + T_response)·V logits (``cost_model``).
 """
 
@@ -24,7 +27,7 @@ from functools import partial
 import torch
 from tensordict import TensorDict
 
-from verl.single_controller.base.decorator import make_nd_compute_dataproto_dispatch_fn, register
+from verl.single_controller.base.decorator import Dispatch, make_nd_compute_dataproto_dispatch_fn, register
 from verl.utils import tensordict_utils as tu
 from verl.utils.device import get_device_id, get_device_name
 from verl.utils.model import extract_multi_modal_inputs
@@ -33,15 +36,15 @@ from verl.workers.engine_workers import ActorRolloutRefWorker
 from recipe.vogue.uncertainty import DEFAULT_CHUNK_SIZE, FULL_KL_ESTIMATORS, entropy_from_logits, kl_from_logits
 from recipe.vogue.verl_patches import patch_qwen2_vl_text_only_batches
 
-__all__ = ["NOISY_INPUTS_KEY", "CHUNK_SIZE_KEY", "ESTIMATOR_KEY", "OUTPUT_KEYS", "positions_to_jagged",
+__all__ = ["PAIRED_INPUTS_KEY", "CHUNK_SIZE_KEY", "ESTIMATOR_KEY", "OUTPUT_KEYS", "positions_to_jagged",
            "response_positions", "scalar_temperature", "vogue_forward_step", "VogueActorRolloutRefWorker"]
 
-NOISY_INPUTS_KEY = "noisy_multi_modal_inputs"
+PAIRED_INPUTS_KEY = "paired_multi_modal_inputs"
 CHUNK_SIZE_KEY = "vogue_kl_chunk_size"
 ESTIMATOR_KEY = "vogue_kl_estimator"
 RAW_KEYS = ("log_probs", "entropy")
-NOISY_KEYS = ("noisy_log_probs", "noisy_entropy", "u_per")
-OUTPUT_KEYS = RAW_KEYS + NOISY_KEYS
+PAIRED_KEYS = ("paired_log_probs", "paired_entropy", "u_per")
+OUTPUT_KEYS = RAW_KEYS + PAIRED_KEYS
 
 
 def positions_to_jagged(values: torch.Tensor, cu_seqlens: torch.Tensor) -> torch.Tensor:
@@ -132,8 +135,9 @@ class _Positions:
         return positions_to_jagged(full, self.offsets)
 
 
-def _forward_rows(engine, micro_batch: TensorDict, noisy: bool, chunk_size: int, estimator: str) -> dict:
-    """The raw forward (and, for probed rows, the noisy one) of one sub-batch: jagged per-row outputs."""
+def _forward_rows(engine, micro_batch: TensorDict, paired: bool, chunk_size: int, estimator: str) -> dict:
+    """The forward under the rows' own inputs (and, for probed rows, the paired one) of one sub-batch:
+    jagged per-row outputs."""
     raw_inputs, output_args = engine.prepare_model_inputs(micro_batch=micro_batch)
     log_probs_only = micro_batch.copy()
     tu.assign_non_tensor(log_probs_only, calculate_entropy=False)  # entropies below, fp32, response positions
@@ -148,21 +152,21 @@ def _forward_rows(engine, micro_batch: TensorDict, noisy: bool, chunk_size: int,
     logits = _full_logits(output)
     positions = _Positions(engine, micro_batch, output_args, logits.shape)
     raw_logits = positions.select(logits)
-    del output, logits  # only the response positions of the raw branch stay alive
+    del output, logits  # only the response positions of the first forward stay alive
     results = {"log_probs": raw["log_probs"],
                "entropy": positions.to_jagged(entropy_from_logits(raw_logits, chunk_size, temperature))}
-    if not noisy:
+    if not paired:
         return results
-    noisy_inputs = {**raw_inputs, **extract_multi_modal_inputs(micro_batch[NOISY_INPUTS_KEY])}
+    paired_inputs = {**raw_inputs, **extract_multi_modal_inputs(micro_batch[PAIRED_INPUTS_KEY])}
     with autocast:
-        output = engine.module(**noisy_inputs, use_cache=False)
-        noisy_out = engine.prepare_model_outputs(output, output_args, log_probs_only, None)
-    noisy_logits = positions.select(_full_logits(output))
+        output = engine.module(**paired_inputs, use_cache=False)
+        paired_out = engine.prepare_model_outputs(output, output_args, log_probs_only, None)
+    paired_logits = positions.select(_full_logits(output))
     del output
-    results["noisy_log_probs"] = noisy_out["log_probs"]
-    results["noisy_entropy"] = positions.to_jagged(entropy_from_logits(noisy_logits, chunk_size, temperature))
+    results["paired_log_probs"] = paired_out["log_probs"]
+    results["paired_entropy"] = positions.to_jagged(entropy_from_logits(paired_logits, chunk_size, temperature))
     if estimator in FULL_KL_ESTIMATORS:
-        results["u_per"] = positions.to_jagged(kl_from_logits(estimator, raw_logits, noisy_logits, chunk_size,
+        results["u_per"] = positions.to_jagged(kl_from_logits(estimator, raw_logits, paired_logits, chunk_size,
                                                               temperature))
     return results
 
@@ -183,21 +187,33 @@ def _merge_rows(parts: list[tuple[list[int], dict]], lengths: list[int], device)
     return merged
 
 
+def freeze_vision_tower(module: torch.nn.Module) -> list[str]:
+    """Stop gradients to the vision tower (``visual.*`` parameters): AdamW skips parameters without a
+    gradient, so they stay as loaded. Returns the frozen names."""
+    frozen = [name for name, parameter in module.named_parameters() if ".visual." in f".{name}"]
+    if not frozen:
+        raise ValueError("actor.freeze_vision_tower=true, but the model has no visual.* parameters")
+    for name, parameter in module.named_parameters():
+        if name in frozen:
+            parameter.requires_grad_(False)
+    return frozen
+
+
 def vogue_forward_step(engine, micro_batch: TensorDict, loss_function=None, forward_only=True, *,
                        chunk_size: int, estimator: str = "full"):
     """Replacement for ``FSDPEngineWithLMHead.forward_step`` during the old-log-prob stage (forward only)."""
     if not forward_only or loss_function is not None:
         raise RuntimeError("the VOGUE log-prob stage is inference only")
     micro_batch = micro_batch.to(get_device_id())
-    noisy_column = list(micro_batch[NOISY_INPUTS_KEY])
-    groups = [([i for i, inputs in enumerate(noisy_column) if inputs is None], False),
-              ([i for i, inputs in enumerate(noisy_column) if inputs is not None], True)]
+    paired_column = list(micro_batch[PAIRED_INPUTS_KEY])
+    groups = [([i for i, inputs in enumerate(paired_column) if inputs is None], False),
+              ([i for i, inputs in enumerate(paired_column) if inputs is not None], True)]
     parts = []
-    for indices, noisy in groups:
+    for indices, paired in groups:
         if not indices:
             continue
-        rows = micro_batch if len(indices) == len(noisy_column) else tu.index_select_tensor_dict(micro_batch, indices)
-        parts.append((indices, _forward_rows(engine, rows, noisy, chunk_size, estimator)))
+        rows = micro_batch if len(indices) == len(paired_column) else tu.index_select_tensor_dict(micro_batch, indices)
+        parts.append((indices, _forward_rows(engine, rows, paired, chunk_size, estimator)))
     lengths = micro_batch["input_ids"].offsets().diff().tolist()
     model_output = _merge_rows(parts, lengths, micro_batch["input_ids"].device)
     return torch.tensor(1.0), {"model_output": model_output, "loss": 1.0, "metrics": {}}
@@ -210,6 +226,13 @@ class VogueActorRolloutRefWorker(ActorRolloutRefWorker):
     def __init__(self, *args, **kwargs):
         patch_qwen2_vl_text_only_batches()
         super().__init__(*args, **kwargs)
+
+    @register(dispatch_mode=Dispatch.ONE_TO_ALL)
+    def init_model(self):
+        super().init_model()
+        actor = self.config.get("actor") if hasattr(self.config, "get") else None
+        if self.actor is not None and actor is not None and actor.get("freeze_vision_tower", False):
+            freeze_vision_tower(self.actor.engine.module)
 
     @register(dispatch_mode=make_nd_compute_dataproto_dispatch_fn(mesh_name="actor"))
     def compute_log_prob_with_noisy_branch(self, data: TensorDict) -> TensorDict:

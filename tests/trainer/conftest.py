@@ -14,6 +14,7 @@ from PIL import Image
 REPO = Path(__file__).resolve().parents[2]
 CONFIG_DIR = REPO / "recipe" / "vogue" / "config"
 
+CONFIG_GROUPS = ("vogue", "noisyrollout")  # composed by hydra; every other override is a value
 # Enough for the trainer to run its hooks without Ray; everything else keeps verl's defaults.
 TEST_OVERRIDES = [
     "actor_rollout_ref.model.path=/nonexistent/tiny-vl",
@@ -78,8 +79,8 @@ def compose():
     import copy
 
     def _compose(overrides=(), base=TEST_OVERRIDES):
-        groups = tuple(o for o in overrides if o.split("=", 1)[0] == "vogue")
-        values = [o for o in overrides if o.split("=", 1)[0] != "vogue"]
+        groups = tuple(o for o in overrides if o.split("=", 1)[0] in CONFIG_GROUPS)
+        values = [o for o in overrides if o.split("=", 1)[0] not in CONFIG_GROUPS]
         config = copy.deepcopy(_composed((*base, *groups)))
         apply_value_overrides(config, values)
         return config
@@ -141,15 +142,16 @@ def make_batch(image_processor):
     """make_batch() -> a DataProto shaped like verl's batch after rollout + reward, before log-probs."""
     from verl import DataProto
 
-    def _make(text_only_rows=(), uids=UIDS, indices=(0, 1)):
+    def _make(text_only_rows=(), uids=UIDS, indices=(0, 1, 2), group=3):
         """``text_only_rows``: rows whose prompt has no image (no pixel_values, no image in raw_prompt);
-        ``uids``: verl's per-step random group ids; ``indices``: extra_info.index of the two prompts."""
+        ``uids``: verl's per-step random group ids; ``indices``: extra_info.index of the prompts; ``group``:
+        responses per prompt (rows p·group … p·group + group − 1 share prompt p)."""
         tensors = rollout_tensors(PROMPT_LENS, RESPONSE_LENS)
         scores = torch.zeros(len(UIDS), RESPONSE_WIDTH)
         for row, response_len in enumerate(RESPONSE_LENS):
             scores[row, response_len - 1] = SCORES[row]
-        slots = [row // 3 for row in range(len(UIDS))]
-        images = [random_image(seed) for seed in range(2)]
+        slots = [row // group for row in range(len(UIDS))]
+        images = [random_image(seed) for seed in range(max(slots) + 1)]
         raw_prompt = np.empty(len(UIDS), dtype=object)
         multi_modal_inputs = np.empty(len(UIDS), dtype=object)
         for row, slot in enumerate(slots):
@@ -244,7 +246,7 @@ class StubActorWorkerGroup:
         self._check_dp(td)
         estimator = tu.get_non_tensor_data(td, "vogue_kl_estimator", None)
         self.estimators.append(estimator)
-        rows, noisy_rows = list(td["multi_modal_inputs"]), list(td["noisy_multi_modal_inputs"])
+        rows, noisy_rows = list(td["multi_modal_inputs"]), list(td["paired_multi_modal_inputs"])
         self.calls.append(("compute_log_prob_with_noisy_branch", rows, noisy_rows, td["input_ids"]))
         raw = [pixel_signal(i) for i in rows]
         noisy = [None if n is None else pixel_signal(n) for n in noisy_rows]
@@ -255,8 +257,8 @@ class StubActorWorkerGroup:
         tensors = {
             "log_probs": self._per_row(td, lambda r, pos: stub_log_prob(raw[r], pos)),
             "entropy": self._per_row(td, lambda r, pos: stub_entropy(raw[r], pos)),
-            "noisy_log_probs": self._per_row(td, when_noisy(lambda r, pos: stub_log_prob(noisy[r], pos))),
-            "noisy_entropy": self._per_row(td, when_noisy(lambda r, pos: stub_entropy(noisy[r], pos))),
+            "paired_log_probs": self._per_row(td, when_noisy(lambda r, pos: stub_log_prob(noisy[r], pos))),
+            "paired_entropy": self._per_row(td, when_noisy(lambda r, pos: stub_entropy(noisy[r], pos))),
         }
         if estimator in ("full", "forward_full"):
             tensors["u_per"] = self._per_row(td, when_noisy(lambda r, pos: stub_symmetric_kl(raw[r], noisy[r], pos)))
@@ -284,12 +286,13 @@ def make_trainer(compose, image_processor):
     from types import SimpleNamespace
 
     from recipe.vogue.trainer import VogueTrainer
-    from recipe.vogue.vogue_config import validate_run_config
+    from recipe.vogue.vogue_config import NoisyRolloutConfig, validate_run_config
 
     def _make(overrides=(), global_steps=1, total_training_steps=10, dp_size=2):
         trainer = object.__new__(VogueTrainer)
         trainer.config = compose(list(overrides))
         trainer.vogue = validate_run_config(trainer.config)
+        trainer.noisy_rollout = NoisyRolloutConfig.from_config(trainer.config.get("noisyrollout"))
         trainer.processor = SimpleNamespace(image_processor=image_processor)
         trainer.actor_rollout_wg = StubActorWorkerGroup(dp_size)
         trainer.global_steps = global_steps

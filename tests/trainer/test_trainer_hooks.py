@@ -71,7 +71,7 @@ def test_sampled_mode_one_call_with_perturbed_pixels_only_on_probed_rows(make_tr
     # the batch keeps its raw pixels and gets no stray column
     kept = zip(batch.non_tensor_batch["multi_modal_inputs"], raw_pixels, strict=True)
     assert all(torch.equal(inputs["pixel_values"], pixels) for inputs, pixels in kept)
-    assert "noisy_multi_modal_inputs" not in batch.non_tensor_batch
+    assert "paired_multi_modal_inputs" not in batch.non_tensor_batch
     assert mfu == 0.5
 
     raw_log_probs = expected_raw(stub_model, batch, stub_model.log_prob)
@@ -438,7 +438,7 @@ def generated_then_balanced(trainer, batch, permutation, uids):
         def generate_sequences(self, rows):
             return rows
 
-    output = PlannedGeneration(Manager(), trainer._plan_generation).generate_sequences(batch)
+    output = PlannedGeneration(Manager(), trainer._generate).generate_sequences(batch)
     output.reorder(torch.tensor(permutation))
     return output
 
@@ -491,7 +491,7 @@ def test_the_plan_is_made_before_generation_and_checked_against_the_rows(make_tr
     trainer._plan = None
     validation = make_batch()
     validation.meta_info["validate"] = True
-    out = PlannedGeneration(Manager(), trainer._plan_generation).generate_sequences(validation)
+    out = PlannedGeneration(Manager(), trainer._generate).generate_sequences(validation)
     assert trainer._plan is None and GENERATION_ORDER_KEY not in out.batch.keys()
 
 
@@ -511,3 +511,101 @@ def test_full_estimators_reach_the_worker(make_trainer, make_batch):
         trainer = make_trainer([f"vogue.kl_estimator={estimator}"], global_steps=1)
         trainer._compute_old_log_prob(make_batch())
         assert trainer.actor_rollout_wg.estimators == [estimator]
+
+
+class AgentLoop:
+    """Like verl's agent loop for these tests: each row's multi_modal_inputs come from the images of its
+    raw_prompt (processed like the raw ones), and its reward from the batch's token_level_scores."""
+
+    def __init__(self, image_processor):
+        self.image_processor, self.seen = image_processor, []
+
+    def generate_sequences(self, rows):
+        from recipe.vogue.noisy_branch import images_from_messages
+        import numpy as np
+
+        inputs = np.empty(len(rows), dtype=object)
+        for row, messages in enumerate(rows.non_tensor_batch["raw_prompt"]):
+            images = images_from_messages(messages, self.image_processor.patch_size)
+            inputs[row] = dict(self.image_processor(images=images, return_tensors="pt")) if images else {}
+        self.seen.append(rows)
+        output = rows.select_idxs(np.arange(len(rows)))
+        output.non_tensor_batch["multi_modal_inputs"] = inputs
+        scores = rows.batch["token_level_scores"].clone()
+        noisy_group = torch.tensor([str(uid).endswith("#noisy") for uid in rows.non_tensor_batch["uid"]])
+        scores[noisy_group] = (rows.batch["token_level_scores"][noisy_group] == 0).float() * rows.batch["response_mask"][
+            noisy_group].float()  # the x' group answers the other way
+        output.batch["rm_scores"] = scores
+        return output
+
+
+@pytest.mark.parametrize("mode", ["noisy_branch", "paper_two_groups"])
+def test_noisy_generation_modes_generate_and_update_under_the_perturbed_image(make_trainer, make_batch, stub_model,
+                                                                              image_processor, mode):
+    """z_i is drawn before generation; noisy-branch rows are generated from T(image) and their old log-probs
+    use those inputs; their paired pass (for u_per) is under the RAW image, their u_out the noisy branch's."""
+    from recipe.vogue.noisy_inputs import PlannedGeneration
+
+    overrides = [f"vogue.rollout_from={mode}", "vogue.kl_estimator=sampled", *FIXED_HALF]
+    step = mixed_step(make_trainer, make_batch, overrides)
+    trainer = make_trainer(overrides, global_steps=step)
+    batch = make_batch()
+    raw_pixels = [inputs["pixel_values"] for inputs in batch.non_tensor_batch["multi_modal_inputs"]]
+    agent_loop = AgentLoop(image_processor)
+    generated = PlannedGeneration(agent_loop, trainer._generate).generate_sequences(batch)
+    z = trainer._plan.draw.is_noisy
+    assert 0 < int(z.sum()) < len(batch) and torch.equal(trainer._plan.generated_noisy, z)
+    assert len(agent_loop.seen[0]) == (2 * len(batch) if mode == "paper_two_groups" else len(batch))
+    own = generated.non_tensor_batch["multi_modal_inputs"]
+    for row in range(len(batch)):
+        assert torch.equal(own[row]["pixel_values"], raw_pixels[row]) != bool(z[row])  # updated under x' iff z_i
+    out, _ = trainer._compute_old_log_prob(generated)
+    paired = trainer.actor_rollout_wg.calls[0][2]
+    for row in range(len(batch)):
+        if z[row]:
+            # the raw image, shipped in the compute dtype
+            assert torch.equal(paired[row]["pixel_values"], raw_pixels[row].to(paired[row]["pixel_values"].dtype))
+            expected = stub_model.response_aligned(
+                lambda pos, s=stub_model.pixel_signal(own[row]): stub_model.entropy(s, pos), row)
+            torch.testing.assert_close(out.batch["vogue_entropy"][row].double(), expected, rtol=0, atol=1e-5)
+            assert out.batch["vogue_u_per"][row][: stub_model.response_lens[row]].gt(0).all()
+        else:
+            assert paired[row] is None
+    if mode == "paper_two_groups":
+        from recipe.vogue.rollout_modes import BRANCH_ADVANTAGES_KEY
+
+        batch, grpo_advantages = grpo(generated.union(out))
+        branch = batch.batch[BRANCH_ADVANTAGES_KEY].clone()
+        trainer._update_actor(batch)
+        expected, _ = shape_advantages(branch * batch.batch["response_mask"], batch.batch["response_mask"],
+                                       out.batch["vogue_entropy"], out.batch["vogue_u_per"], out.batch["vogue_is_noisy"])
+        torch.testing.assert_close(trainer.actor_rollout_wg.updates[0], expected)  # shaping of the branch advantages
+        assert not torch.allclose(branch, grpo_advantages)  # (not of GRPO over the kept rows)
+
+
+def test_noisy_rollout_generates_half_of_each_group_from_noised_images(make_trainer, make_batch, image_processor):
+    """n clean + n noisy rollouts (rollout.n = 2n) in one group, all updated on the clean image; the noise
+    step follows NoisyRollout's decay; no VOGUE shaping (verl's own log-prob stage and update)."""
+    from recipe.vogue.noisy_inputs import GENERATION_ORDER_KEY, PlannedGeneration
+    from recipe.vogue.schedule import diffusion_noise_step
+
+    import numpy as np
+
+    overrides = ["vogue.enable=false", "noisyrollout=geo3k", "actor_rollout_ref.rollout.n=2"]
+    trainer = make_trainer(overrides, global_steps=3, total_training_steps=10)
+    batch = make_batch(uids=["a", "a", "b", "b", "c", "c"], group=2)
+    agent_loop = AgentLoop(image_processor)
+    generated = PlannedGeneration(agent_loop, trainer._generate).generate_sequences(batch)
+    clean = [inputs["pixel_values"] for inputs in batch.non_tensor_batch["multi_modal_inputs"]]
+    seen = agent_loop.seen[0].non_tensor_batch["raw_prompt"]
+    for row in range(len(batch)):
+        generated_from = seen[row][0]["content"][0]["image"]
+        original = batch.non_tensor_batch["raw_prompt"][row][0]["content"][0]["image"]
+        assert (generated_from is original) == (row % 2 == 0)  # the second of each pair from a noised image
+        assert torch.equal(generated.non_tensor_batch["multi_modal_inputs"][row]["pixel_values"], clean[row])
+    assert trainer._generation_metrics["noisyrollout/diffusion_step"] == diffusion_noise_step(2, 10, 500, 30.0, 40.0)
+    assert trainer._generation_metrics["noisyrollout/noised_frac"] == 0.5
+    trainer._compute_old_log_prob(generated)
+    assert [c[0] for c in trainer.actor_rollout_wg.calls] == ["compute_log_prob"]  # verl's own
+    assert GENERATION_ORDER_KEY in generated.batch.keys() and np.array_equal(
+        generated.non_tensor_batch["uid"], np.array(["a", "a", "b", "b", "c", "c"], dtype=object))

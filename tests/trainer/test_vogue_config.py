@@ -95,9 +95,34 @@ def test_identity_perturbation_is_refused_unless_disabled(compose):
     assert validate_run_config(compose([*off, "vogue.enable=false"])).enable is False
 
 
-def test_noisy_branch_rollouts_are_not_implemented_yet(compose):
-    with pytest.raises(NotImplementedError, match="not implemented yet \\(later issue\\)"):
-        validate_run_config(compose(["vogue.rollout_from=noisy_branch"]))
+@pytest.mark.parametrize("mode", ["noisy_branch", "paper_two_groups"])
+def test_rollout_modes_and_their_estimators(compose, mode):
+    assert validate_run_config(compose([f"vogue.rollout_from={mode}"])).rollout_from == mode
+    for estimator in ("forward", "forward_full"):
+        with pytest.raises(ValueError, match=f"kl_estimator={estimator} .* is defined for vogue.rollout_from=raw"):
+            validate_run_config(compose([f"vogue.rollout_from={mode}", f"vogue.kl_estimator={estimator}"]))
+
+
+def test_noisy_rollout_presets_and_checks(compose):
+    from recipe.vogue.vogue_config import NoisyRolloutConfig
+
+    on = ["vogue.enable=false", "noisyrollout=geo3k", "actor_rollout_ref.rollout.n=10"]
+    config = compose(on)
+    validate_run_config(config)
+    assert NoisyRolloutConfig.from_config(config.noisyrollout) == NoisyRolloutConfig(True, 500, 30.0, 40.0, 1000)
+    assert NoisyRolloutConfig.from_config(compose(["vogue.enable=false", "noisyrollout=k12"]).noisyrollout).initial_step == 450
+    assert NoisyRolloutConfig.from_config(compose().noisyrollout).enable is False
+    off = ["vogue.enable=false", "noisyrollout=k12"]
+    for overrides, message in (
+        (["noisyrollout=k12", "actor_rollout_ref.rollout.n=6"], "set vogue.enable=false"),
+        ([*off, "actor_rollout_ref.rollout.n=5"], "must be 2n \\(even"),
+        ([*off, "noisyrollout.initial_step=1000"], "initial_step must be in"),
+        ([*off, "+noisyrollout.t=3"], "noisyrollout: unknown keys"),
+        ([*off, "noisyrollout.enable='yes'"], "noisyrollout.enable must be true or false"),
+        ([*off, "algorithm.adv_estimator=gae"], "must be grpo"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            validate_run_config(compose(overrides))
 
 
 @pytest.mark.parametrize(

@@ -90,12 +90,12 @@ def test_entry_point_rejects_a_bad_config_before_starting_ray(tmp_path):
     import sys
 
     result = subprocess.run(
-        [sys.executable, "-m", "recipe.vogue.main_vogue", "vogue.rollout_from=noisy_branch",
+        [sys.executable, "-m", "recipe.vogue.main_vogue", "vogue.rollout_from=sideways",
          f"hydra.run.dir={tmp_path}"],
         cwd=tmp_path, env={**os.environ, "HYDRA_FULL_ERROR": "1"}, capture_output=True, text=True, timeout=300,
     )
     assert result.returncode != 0
-    assert "not implemented yet (later issue)" in result.stderr
+    assert "vogue.rollout_from must be one of" in result.stderr
     assert "ray init kwargs" not in result.stdout
 
 
@@ -114,5 +114,6 @@ def test_trainer_refuses_a_text_only_model_at_construction(compose, monkeypatch,
     assert VogueTrainer(config=compose(["vogue.enable=false"]), processor=None).vogue.enable is False
     trainer = VogueTrainer(config=compose(), processor=SimpleNamespace(image_processor=image_processor))
     assert trainer.vogue.kl_estimator == "full" and trainer._vogue_metrics == {}
-    with pytest.raises(NotImplementedError, match="later issue"):
-        VogueTrainer(config=compose(["vogue.rollout_from=noisy_branch"]), processor=None)
+    with pytest.raises(ValueError, match="needs a multimodal model"):
+        VogueTrainer(config=compose(["vogue.enable=false", "noisyrollout=k12", "actor_rollout_ref.rollout.n=4"]),
+                     processor=None)

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 import verl.utils.torch_functional as verl_F
 from recipe.vogue.worker import (
-    NOISY_INPUTS_KEY,
+    PAIRED_INPUTS_KEY,
     positions_to_jagged,
     response_positions,
     scalar_temperature,
@@ -76,7 +76,7 @@ def make_micro_batch(make_rollout_tensors, prompt_lens, response_lens, temperatu
             noisy[row] = None
     data = DataProto.from_dict(
         tensors=tensors,
-        non_tensors={"multi_modal_inputs": raw, NOISY_INPUTS_KEY: noisy},
+        non_tensors={"multi_modal_inputs": raw, PAIRED_INPUTS_KEY: noisy},
         meta_info={"temperature": temperature},
     )
     td = left_right_2_no_padding(data.to_tensordict())
@@ -91,8 +91,8 @@ def reference(model, data, temperature, estimator="full"):
     group (raw-only rows, probed rows) is one forward of the model, so it sees its own rows' pixels."""
     batch = data.batch
     out = {key: torch.zeros(batch["responses"].shape, dtype=torch.float64) for key in
-           ("log_probs", "entropy", "noisy_log_probs", "noisy_entropy", "u_per")}
-    noisy_column = list(data.non_tensor_batch[NOISY_INPUTS_KEY])
+           ("log_probs", "entropy", "paired_log_probs", "paired_entropy", "u_per")}
+    noisy_column = list(data.non_tensor_batch[PAIRED_INPUTS_KEY])
     group_of = {False: [r for r, n in enumerate(noisy_column) if n is None],
                 True: [r for r, n in enumerate(noisy_column) if n is not None]}
 
@@ -107,7 +107,7 @@ def reference(model, data, temperature, estimator="full"):
         response_len = len(ids) - prompt_len
         positions = torch.arange(prompt_len - 1, len(ids) - 1)
         targets = ids[positions + 1]
-        branches = [("", "multi_modal_inputs")] + ([("noisy_", NOISY_INPUTS_KEY)] if probed else [])
+        branches = [("", "multi_modal_inputs")] + ([("paired_", PAIRED_INPUTS_KEY)] if probed else [])
         log_softmax = {}
         for prefix, key in branches:
             logits = model.logits(ids[positions], group_pixels(rows, key)).double() / temperature
@@ -115,7 +115,7 @@ def reference(model, data, temperature, estimator="full"):
             out[prefix + "log_probs"][row, :response_len] = log_p.gather(-1, targets[:, None]).squeeze(-1)
             out[prefix + "entropy"][row, :response_len] = -(log_p.exp() * log_p).sum(-1)
         if probed:
-            log_p, log_q = log_softmax[""], log_softmax["noisy_"]
+            log_p, log_q = log_softmax[""], log_softmax["paired_"]
             if estimator == "full":
                 u_per = 0.5 * ((log_p.exp() - log_q.exp()) * (log_p - log_q)).sum(-1)
             else:
@@ -152,8 +152,8 @@ def test_sampled_estimators_get_both_branches_log_probs_and_no_kl(make_rollout_t
     assert "u_per" not in output["model_output"]
     expected = reference(model, data, 1.0)
     mask = data.batch["response_mask"].bool()
-    got = no_padding_2_padding(output["model_output"]["noisy_log_probs"], td).double()
-    torch.testing.assert_close(got[mask], expected["noisy_log_probs"][mask], rtol=1e-4, atol=1e-5)
+    got = no_padding_2_padding(output["model_output"]["paired_log_probs"], td).double()
+    torch.testing.assert_close(got[mask], expected["paired_log_probs"][mask], rtol=1e-4, atol=1e-5)
 
 
 @settings(max_examples=40, deadline=None)
