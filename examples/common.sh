@@ -23,6 +23,9 @@ ROLLOUT_NAME=${ROLLOUT_NAME:-vllm}
 TRAIN_BATCH_SIZE=${TRAIN_BATCH_SIZE:-256}
 MINI_BATCH_SIZE=${MINI_BATCH_SIZE:-128}
 TOTAL_STEPS=${TOTAL_STEPS:-200}
+# Rollouts per prompt (METHOD.md §6: 5). NoisyRollout's launchers use 2n = 10; ROLLOUT_N=10 with the GRPO
+# launchers is the matching GRPO baseline.
+ROLLOUT_N=${ROLLOUT_N:-5}
 VAL_BATCH_SIZE=${VAL_BATCH_SIZE:-256}
 # Per-image pixel limits (README "First run on a cluster"): min = the released code's 512²; max =
 # 1,254,400 = 1,600 image tokens of 28×28, so one image at the cap plus ~450 text tokens fits
@@ -73,7 +76,7 @@ vogue_launch() {
         "actor_rollout_ref.rollout.name=$ROLLOUT_NAME"
         "actor_rollout_ref.rollout.tensor_model_parallel_size=$rollout_tp"
         actor_rollout_ref.rollout.gpu_memory_utilization=0.6
-        actor_rollout_ref.rollout.n=5
+        "actor_rollout_ref.rollout.n=$ROLLOUT_N"
         actor_rollout_ref.rollout.temperature=1.0
         actor_rollout_ref.rollout.log_prob_use_dynamic_bsz=True
         "vogue.paired_max_token_len_per_gpu=$PAIRED_MAX_TOKENS"

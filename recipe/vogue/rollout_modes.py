@@ -80,9 +80,9 @@ def generate_two_groups(manager: Any, rows: DataProto, noisy_images: Mapping[int
     rows get the uid ``uid + NOISY_UID_SUFFIX`` for the advantages only; the kept rows keep the original uid.
     """
     count = len(rows)
+    uids = rows.non_tensor_batch["uid"]
     noisy_rows = _with_row_images(rows, noisy_images)
-    noisy_rows.non_tensor_batch["uid"] = np.array([f"{uid}{NOISY_UID_SUFFIX}" for uid in rows.non_tensor_batch["uid"]],
-                                                  dtype=object)
+    noisy_rows.non_tensor_batch["uid"] = np.array([f"{uid}{NOISY_UID_SUFFIX}" for uid in uids], dtype=object)
     output = manager.generate_sequences(DataProto.concat([rows, noisy_rows]))
     if len(output) != 2 * count:
         raise RuntimeError(f"the rollout returned {len(output)} rows for the {2 * count} of both groups")
@@ -91,11 +91,12 @@ def generate_two_groups(manager: Any, rows: DataProto, noisy_images: Mapping[int
         response_mask = output.batch["attention_mask"][:, -output.batch["responses"].shape[1]:]
     advantages, _ = compute_grpo_outcome_advantage(  # verl's GRPO, within each branch's own group
         token_level_rewards=output.batch["rm_scores"], response_mask=response_mask,
-        index=output.non_tensor_batch["uid"], norm_adv_by_std_in_grpo=norm_adv_by_std,
-    )
+        index=np.concatenate([uids, noisy_rows.non_tensor_batch["uid"]]), norm_adv_by_std_in_grpo=norm_adv_by_std,
+    )  # (the agent loop's output need not carry the uid column: the groups come from the rows generated)
     keep = torch.arange(count) + count * is_noisy.long()
     kept = output.select_idxs(keep.numpy())
-    kept.non_tensor_batch["uid"] = rows.non_tensor_batch["uid"].copy()
+    if "uid" in kept.non_tensor_batch:
+        kept.non_tensor_batch["uid"] = uids.copy()
     kept.batch[BRANCH_ADVANTAGES_KEY] = advantages[keep]
     return kept
 

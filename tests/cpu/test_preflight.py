@@ -267,6 +267,7 @@ LAUNCHERS = [
     ("run_vogue_qwen2_5_vl_7b.sh",), ("run_vogue_ablation_qwen2_5_vl_7b.sh", "forward_kl"),
     ("run_vogue_ablation_qwen2_5_vl_7b.sh", "wo_both"), ("run_vogue_qwen2_5_vl_7b_multinode.sh",),
     ("run_grpo_qwen3_vl_4b.sh",), ("run_vogue_qwen3_vl_4b.sh",), ("run_grpo_qwen3_vl_8b.sh",), ("run_vogue_qwen3_vl_8b.sh",),
+    ("run_noisyrollout_qwen2_5_vl_3b.sh",), ("run_noisyrollout_qwen2_5_vl_7b.sh",),
 ]
 
 

@@ -43,3 +43,29 @@ def test_batches_with_pixels_go_to_verls_function(tiny_model, qwen2_vl_module, m
     pixels = torch.zeros(16, 3)
     assert qwen2_vl_module._get_input_embeds(tiny_model, torch.zeros(1, 2, dtype=torch.long), None, pixels) == "verl"
     assert calls[0][3] is pixels
+
+
+def test_freeze_vision_tower_keeps_the_vision_parameters(tiny_model_dir):
+    """verl 0.9.1 declares actor.freeze_vision_tower but never reads it on the FSDP path; the worker applies
+    it: after a training step the visual.* parameters are unchanged and the language model's moved."""
+    from transformers import Qwen2_5_VLForConditionalGeneration
+
+    from recipe.vogue.worker import freeze_vision_tower
+
+    model = Qwen2_5_VLForConditionalGeneration.from_pretrained(tiny_model_dir, torch_dtype=torch.float32)
+    frozen = set(freeze_vision_tower(model))
+    assert frozen and all(".visual." in f".{name}" for name in frozen)
+    before = {name: p.detach().clone() for name, p in model.named_parameters()}
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2, weight_decay=0.1)  # as verl builds it: all parameters
+    pixels = torch.rand(16, 3 * 2 * 14 * 14)
+    image_token = model.config.image_token_id
+    ids = torch.tensor([[5, image_token, image_token, image_token, image_token, 7, 8, 9]])
+    loss = model(input_ids=ids, pixel_values=pixels, image_grid_thw=torch.tensor([[1, 4, 4]]),
+                 mm_token_type_ids=(ids == image_token).long(), labels=ids).loss
+    loss.backward()
+    optimizer.step()
+    changed = {name for name, p in model.named_parameters() if not torch.equal(p, before[name])}
+    assert not changed & frozen
+    assert changed and all(name not in frozen for name in changed)
+    with pytest.raises(ValueError, match="no visual"):
+        freeze_vision_tower(torch.nn.Linear(2, 2))

@@ -63,6 +63,9 @@ LAUNCHES = {
     ("run_vogue_qwen3_vl_4b.sh",): {"enable": True, "tp": 1, "kl_estimator": "full", "qwen3_vl": True},
     ("run_grpo_qwen3_vl_8b.sh",): {"enable": False, "tp": 2, "qwen3_vl": True},
     ("run_grpo_qwen3_vl_4b.sh",): {"enable": False, "tp": 1, "qwen3_vl": True},
+    # NoisyRollout (Table 1 "+ NoisyRollout"): 5 clean + 5 noisy rollouts, vision tower frozen, K12 settings
+    ("run_noisyrollout_qwen2_5_vl_7b.sh",): {"enable": False, "tp": 2, "n": 10, "noisyrollout": 450},
+    ("run_noisyrollout_qwen2_5_vl_3b.sh",): {"enable": False, "tp": 1, "n": 10, "noisyrollout": 450},
 }
 
 
@@ -101,7 +104,12 @@ def check_launch(config, expected):
     rollout = config.actor_rollout_ref.rollout
     assert rollout.tensor_model_parallel_size == expected.get("tp", 2)
     assert config.trainer.nnodes == expected.get("nnodes", 1)
-    assert (rollout.n, config.trainer.n_gpus_per_node, config.trainer.total_training_steps) == (5, 8, 200)
+    assert (rollout.n, config.trainer.n_gpus_per_node, config.trainer.total_training_steps) == (expected.get("n", 5), 8, 200)
+    noisy_rollout = config.noisyrollout
+    assert noisy_rollout.enable == ("noisyrollout" in expected)
+    if noisy_rollout.enable:
+        assert noisy_rollout.initial_step == expected["noisyrollout"]
+        assert config.actor_rollout_ref.actor.freeze_vision_tower is True
     assert config.actor_rollout_ref.model.path == ENV["MODEL_PATH"]
     assert config.data.train_files == ENV["TRAIN_FILES"]
     assert config.reward.custom_reward_function.path == ENV["VOGUE_REWARD_FN"]
@@ -157,6 +165,13 @@ def test_each_ablation_changes_only_its_own_knob(compose, preset, forward, ablat
     assert changed == ABLATION_CHANGES[ablation]
     if ablation == "forward_kl":
         assert (full.kl_estimator, ablated.kl_estimator) == ({"paper": "full", "authors_code": "dupl_code"}[preset], forward)
+
+
+def test_the_grpo_baseline_of_noisy_rollout_has_its_2n_rollouts(compose):
+    config = compose(launcher_overrides("run_grpo_qwen2_5_vl_7b.sh", env={"ROLLOUT_N": "10"}), base=())
+    assert config.actor_rollout_ref.rollout.n == 10 and config.vogue.enable is False and not config.noisyrollout.enable
+    geo = compose(launcher_overrides("run_noisyrollout_qwen2_5_vl_7b.sh", env={"NOISYROLLOUT_PRESET": "geo3k"}), base=())
+    assert (geo.noisyrollout.initial_step, geo.noisyrollout.sharpness) == (500, 30.0)
 
 
 def test_unknown_ablation_is_refused():

@@ -1,0 +1,91 @@
+"""Each rollout mode trains end to end through verl's own loop on the CPU backend (2 steps each, one run
+per mode shared by its tests): VOGUE with rollout_from=noisy_branch and paper_two_groups, and NoisyRollout."""
+
+import math
+import os
+
+import pytest
+import torch
+
+from recipe.vogue.cpu import tiny_run
+from recipe.vogue.schedule import diffusion_noise_step
+
+pytestmark = pytest.mark.slow
+
+STEPS, SCHEDULE_STEPS = 2, 4
+SMALL = [
+    "data.train_batch_size=4", "actor_rollout_ref.actor.ppo_mini_batch_size=4", "actor_rollout_ref.rollout.n=2",
+    "actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu=8",
+    "actor_rollout_ref.rollout.log_prob_micro_batch_size_per_gpu=8", "trainer.test_freq=-1",
+    "trainer.val_before_train=false",
+]
+MODES = {
+    "noisy_branch": ["vogue.rollout_from=noisy_branch", "vogue.kl_estimator=full", "vogue.schedule.type=fixed",
+                     "vogue.schedule.fixed=0.5"],
+    "paper_two_groups": ["vogue.rollout_from=paper_two_groups", "vogue.kl_estimator=full", "vogue.schedule.type=fixed",
+                         "vogue.schedule.fixed=0.5"],
+    "noisyrollout": ["vogue.enable=false", "noisyrollout=geo3k", "actor_rollout_ref.rollout.n=4",
+                     "actor_rollout_ref.actor.freeze_vision_tower=true", "trainer.save_freq=2",
+                     "actor_rollout_ref.actor.checkpoint.save_contents=['model','optimizer','extra','hf_model']"],
+}
+
+
+@pytest.fixture(scope="module", params=sorted(MODES))
+def run(request, tiny_assets, tmp_path_factory):
+    mode = request.param
+    data_dir, model_dir = tiny_assets
+    work_dir = str(tmp_path_factory.mktemp(f"mode_{mode}"))
+    audit_dir = os.path.join(work_dir, "audit")
+    overrides = [*SMALL, *MODES[mode], f"vogue.audit_dir={audit_dir}", f"trainer.total_training_steps={STEPS}"]
+    if mode != "noisyrollout":
+        overrides.append(f"vogue.schedule.total_steps={SCHEDULE_STEPS}")
+    records = tiny_run.train("vogue", data_dir, model_dir, work_dir, STEPS, overrides,
+                             os.path.join(work_dir, "metrics.jsonl"), os.path.join(work_dir, "train.log"), timeout=900)
+    steps = [r for r in records if "timing_s/step" in r["data"]]
+    return mode, work_dir, model_dir, audit_dir, steps
+
+
+def audit(audit_dir, step):
+    return torch.load(os.path.join(audit_dir, f"step_{step}.pt"), weights_only=False)
+
+
+def test_the_mode_trains_through_verls_loop(run):
+    mode, _, _, _, steps = run
+    assert [r["step"] for r in steps] == list(range(1, STEPS + 1))
+    for record in steps:
+        for key in ("actor/pg_loss", "actor/grad_norm", "critic/score/mean", "timing_s/step"):
+            assert math.isfinite(record["data"][key]), (mode, record["step"], key)
+
+
+def test_noisy_generation_modes_record_the_branch_of_every_sample(run):
+    mode, _, _, audit_dir, steps = run
+    if mode == "noisyrollout":
+        pytest.skip("NoisyRollout has no VOGUE branches (tested below)")
+    for step in range(1, STEPS + 1):
+        record = audit(audit_dir, step)
+        noisy = record["is_noisy"].bool()
+        assert torch.equal(record["generated_noisy"].bool(), noisy)  # generated from T(image) iff z_i = 1
+        mask = record["response_mask"].bool()
+        per_row = (record["u_per"] * mask).sum(-1)
+        assert (per_row[noisy] > 0).all() and not per_row[~noisy].any()  # u_per vs the raw image's pass
+        counts = {uid: record["uid"].count(uid) for uid in record["uid"]}
+        assert set(counts.values()) == {2}  # G = rollout.n rows per prompt reach the update
+    assert all("timing_s/vogue_generation_images" in r["data"] for r in steps)
+
+
+def test_noisy_rollout_anneals_the_noise_and_freezes_the_vision_tower(run):
+    mode, work_dir, model_dir, _, steps = run
+    if mode != "noisyrollout":
+        pytest.skip("NoisyRollout only")
+    for record in steps:
+        expected = diffusion_noise_step(record["step"] - 1, STEPS, 500, 30.0, 40.0)
+        assert record["data"]["noisyrollout/diffusion_step"] == expected
+        assert record["data"]["noisyrollout/noised_frac"] == 0.5
+    from safetensors.torch import load_file
+
+    trained = load_file(os.path.join(work_dir, "checkpoints", "vogue", f"global_step_{STEPS}", "actor", "huggingface",
+                                     "model.safetensors"))
+    initial = load_file(os.path.join(model_dir, "model.safetensors"))
+    visual = [name for name in initial if ".visual." in f".{name}"]
+    assert visual and all(torch.equal(trained[name].float(), initial[name].float()) for name in visual)
+    assert any(not torch.equal(trained[name].float(), initial[name].float()) for name in initial if name not in visual)
