@@ -356,6 +356,11 @@ def check_batches(config) -> list[Finding]:
                 (("train_batch_size × n =", rows), ("ppo_mini_batch_size × n =", mini)) if value % gpus]
     if rows % mini:
         problems.append(f"train_batch_size × n = {rows} is not a multiple of ppo_mini_batch_size × n = {mini}")
+    generated = int(config.data.get("gen_batch_size") or config.data.train_batch_size) * n
+    agent_workers = int(config.actor_rollout_ref.rollout.agent.num_workers)
+    if generated % agent_workers:  # DataProto.chunk asserts equal chunks
+        problems.append(f"each generation round's (data.gen_batch_size or train_batch_size) × n = {generated} rows "
+                        f"do not split evenly over rollout.agent.num_workers = {agent_workers} agent-loop workers")
     findings.append(Finding("ERROR" if problems else "OK", "batch arithmetic",
                             "; ".join(problems) or f"{rows} responses/step over {gpus} GPUs, mini-batches of {mini}"))
     if config.data.get("val_batch_size") is None:

@@ -9,10 +9,13 @@
   monitored raw rows); stores the per-row branch entropy, u_per and z_i in the batch (``vogue_*`` columns).
 - ``_update_actor``: receives the batch with GRPO advantages, adds the VOGUE bonuses
   (``shaping.shape_advantages``) and hands the shaped batch to verl's actor update; logs ``vogue/*``.
+- ``_balance_batch``: with ``algorithm.filter_groups.enable`` (DAPO), first keeps only the groups that pass
+  the filter and refills the step (``dynamic_sampling``); the branches are then drawn over the kept rows.
 
-With ``vogue.enable=false`` every hook is verl's, so the baseline is plain GRPO on the same code.
-``rollout_from=raw`` only (METHOD.md §5); the schedule's step is ``global_steps − 1 + schedule.step_base``
-(verl restores global_steps from the checkpoint on resume), and the draws are seeded from (vogue.seed, step).
+With ``vogue.enable=false`` (and no NoisyRollout or filter) every hook is verl's, so the baseline is plain
+GRPO on the same code. ``vogue.rollout_from`` picks how rollouts are generated (``rollout_modes``). The
+schedule's step is ``global_steps − 1 + schedule.step_base`` (verl restores global_steps from the
+checkpoint on resume), and the draws are seeded from (vogue.seed, step).
 Prompts without an image are raw-branch rows (z = 0, u_per = 0), counted in ``vogue/no_image_frac``.
 Validation metrics come from ``validation.UnbiasedValidationMetrics`` (unbiased pass@k, for GRPO too).
 """
@@ -23,17 +26,19 @@ import dataclasses
 import hashlib
 import logging
 import os
+import uuid
 
 import numpy as np
 import torch
 
 from verl import DataProto
-from verl.trainer.ppo.ray_trainer import RayPPOTrainer
+from verl.trainer.ppo.ray_trainer import RayPPOTrainer, compute_response_mask
 from verl.utils import tensordict_utils as tu
 from verl.utils.torch_functional import masked_mean
 from verl.workers.utils.padding import left_right_2_no_padding, no_padding_2_padding
 
 import recipe.vogue.registration  # noqa: F401  (vogue_grpo, even where the entry point is not installed)
+from recipe.vogue.dynamic_sampling import DynamicSampling, refill_prompts
 from recipe.vogue.noisy_branch import BranchDraw, NoisyBranchError, attach_noisy_pixels, draw_branches, has_image
 from recipe.vogue.noisy_inputs import (
     GENERATION_ORDER_KEY,
@@ -75,6 +80,7 @@ class VogueTrainer(UnbiasedValidationMetrics, RayPPOTrainer):
         self.noisy_rollout = NoisyRolloutConfig.from_config(self.config.get("noisyrollout"))
         if self.vogue.enable or self.noisy_rollout.enable:
             check_multimodal_processor(self.processor, self.config.actor_rollout_ref.model.path)
+        self.dynamic_sampling = DynamicSampling.from_config(self.config)
         self._vogue_metrics: dict[str, float] = {}
         self._warned_no_image = False
         self._plan: StepPlan | None = None
@@ -91,8 +97,10 @@ class VogueTrainer(UnbiasedValidationMetrics, RayPPOTrainer):
         as the rollout mode says (``rollout_modes``)."""
         if self.noisy_rollout.enable:
             return self._generate_noisy_rollout(manager, rows)
-        plan = self._plan = self._make_plan(rows)
         mode = self.vogue.rollout_from
+        if mode == "raw" and self.dynamic_sampling:  # drawn over the kept groups, after filtering (_plan_for)
+            return generate_raw(manager, rows)
+        plan = self._plan = self._make_plan(rows)
         if mode == "raw":
             return generate_raw(manager, rows)
         drawn = plan.draw.is_noisy.nonzero().flatten().tolist()
@@ -271,6 +279,37 @@ class VogueTrainer(UnbiasedValidationMetrics, RayPPOTrainer):
             "vogue/entropy_noisy_mean": float(masked_mean(noisy_entropy, probed_tokens)),
         }
 
+    # ---- dynamic sampling (DAPO's group filter) ------------------------------------------------------
+
+    def _balance_batch(self, batch: DataProto, metrics, logging_prefix="global_seqlen", keep_minibatch=False):
+        """fit()'s hook between the union of the generated rows and the rewards: with
+        ``algorithm.filter_groups.enable``, first keep only the groups that pass the filter, refilled to
+        ``train_batch_size`` groups (``dynamic_sampling``), then verl's balancing."""
+        if self.dynamic_sampling:
+            self.dynamic_sampling.fill(batch, self._refill_round, metrics)
+        return super()._balance_batch(batch, metrics, logging_prefix=logging_prefix, keep_minibatch=keep_minibatch)
+
+    def _refill_round(self, round_index: int) -> DataProto:
+        """One refill round of dynamic sampling: ``gen_batch_size`` more prompts, generated and joined to their
+        prompt rows as fit() does for a step (``dynamic_sampling`` explains the choices)."""
+        data = self.config.data
+        indices = refill_prompts(len(self.train_dataset), int(data.get("gen_batch_size") or data.train_batch_size),
+                                 self.vogue.seed, self.global_steps, round_index)
+        batch = DataProto.from_single_dict(self.train_dataloader.collate_fn([self.train_dataset[i] for i in indices]))
+        batch.meta_info["temperature"] = self.config.actor_rollout_ref.rollout.temperature
+        batch.non_tensor_batch["uid"] = np.array([str(uuid.uuid4()) for _ in range(len(batch))], dtype=object)
+        gen_batch = self._get_gen_batch(batch)
+        gen_batch.meta_info["global_steps"] = self.global_steps
+        n = int(self.config.actor_rollout_ref.rollout.n)
+        self.checkpoint_manager.update_weights(self.global_steps)  # wake the sleeping replicas (verl's _validate)
+        output = self.async_rollout_manager.generate_sequences(gen_batch.repeat(repeat_times=n, interleave=True))
+        self.checkpoint_manager.sleep_replicas()
+        output.meta_info.pop("timing", None)
+        batch = batch.repeat(repeat_times=n, interleave=True).union(output)
+        if "response_mask" not in batch.batch.keys():
+            batch.batch["response_mask"] = compute_response_mask(batch)
+        return batch
+
     # ---- shaping after GRPO -------------------------------------------------------------------------
 
     def _update_actor(self, batch: DataProto) -> DataProto:
@@ -306,7 +345,7 @@ class VogueTrainer(UnbiasedValidationMetrics, RayPPOTrainer):
     def _save_audit(self, batch: DataProto, entropy, u_per, is_noisy, shaped) -> None:
         """Everything needed to recompute GRPO + shaping for this step (``vogue.audit_dir``), a digest of each
         probed response's perturbed pixel_values keyed by its perturbation seed, and per row the image grid the
-        actor used and the number of image tokens in the rollout's prompt."""
+        actor used, the number of image tokens in the rollout's prompt and the reward's per-row outputs."""
         os.makedirs(self.vogue.audit_dir, exist_ok=True)
         record = {key: batch.batch[key].cpu() for key in ("token_level_rewards", "response_mask", "advantages")}
         inputs = batch.non_tensor_batch["multi_modal_inputs"]
@@ -318,6 +357,8 @@ class VogueTrainer(UnbiasedValidationMetrics, RayPPOTrainer):
             generated_noisy=getattr(self, "_audit_generated_noisy", None),
             prompt_image_tokens=(batch.batch["prompts"] == image_token).sum(-1).cpu(),
             perturbations=getattr(self, "_audit_perturbations", {}),
+            reward_extra={key: batch.non_tensor_batch[key] for key in batch.meta_info.get("reward_extra_keys", [])
+                          if key in batch.non_tensor_batch},
         )
         self._audit_perturbations = {}
         torch.save(record, os.path.join(self.vogue.audit_dir, f"step_{self.global_steps}.pt"))

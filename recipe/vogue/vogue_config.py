@@ -226,10 +226,50 @@ def _check_perturbation(spec: PerturbationSpec) -> None:
         raise ValueError("vogue.perturbation changes the image size; it must keep it (METHOD.md §1)")
 
 
+def _check_dynamic_sampling(config: Any, vogue: VogueConfig) -> None:
+    """``algorithm.filter_groups`` runs in VogueTrainer's ``_balance_batch`` hook (``dynamic_sampling``)."""
+    node = config.algorithm.get("filter_groups") or {}
+    if not node.get("enable", False):
+        return
+    if not config.trainer.get("balance_batch", True):
+        raise ValueError("algorithm.filter_groups.enable=true filters groups in fit()'s _balance_batch hook, which "
+                         "trainer.balance_batch=false skips: set trainer.balance_batch=true")
+    if vogue.enable and vogue.rollout_from != "raw":
+        raise ValueError(f"algorithm.filter_groups.enable=true draws VOGUE's branches over the kept groups, after "
+                         f"generation: it needs vogue.rollout_from=raw, got {vogue.rollout_from!r}")
+    rounds = node.get("max_num_gen_batches", 0)
+    if isinstance(rounds, bool) or not isinstance(rounds, int):
+        raise ValueError(f"algorithm.filter_groups.max_num_gen_batches must be an integer, got {rounds!r}")
+    gen_batch_size = config.data.get("gen_batch_size")
+    if gen_batch_size is not None and (isinstance(gen_batch_size, bool) or not isinstance(gen_batch_size, int)
+                                       or gen_batch_size < 1):
+        raise ValueError(f"data.gen_batch_size must be a positive integer or null, got {gen_batch_size!r}")
+
+
+def _check_overlong_buffer(config: Any) -> None:
+    """verl's ``dapo`` reward manager reads ``reward.reward_kwargs.{overlong_buffer_cfg,max_resp_len}``; say
+    what is wrong with them by name (its own asserts do not), and that no other manager reads them."""
+    kwargs = config.reward.get("reward_kwargs") or {}
+    buffer = kwargs.get("overlong_buffer_cfg") or {}
+    if not buffer.get("enable", False):
+        return
+    if config.reward.reward_manager.get("name") != "dapo":
+        raise ValueError("reward.reward_kwargs.overlong_buffer_cfg.enable=true is read only by verl's dapo reward "
+                         f"manager: set reward.reward_manager.name=dapo (got {config.reward.reward_manager.get('name')!r})")
+    length, max_len = buffer.get("len"), kwargs.get("max_resp_len")
+    if not isinstance(length, int) or isinstance(length, bool) or length < 1:
+        raise ValueError(f"reward.reward_kwargs.overlong_buffer_cfg.len must be a positive integer, got {length!r}")
+    if not isinstance(max_len, int) or isinstance(max_len, bool) or max_len < length:
+        raise ValueError(f"reward.reward_kwargs.max_resp_len must be an integer >= overlong_buffer_cfg.len = {length}, "
+                         f"got {max_len!r}")
+
+
 def validate_run_config(config: Any) -> VogueConfig:
     """Validate the ``vogue`` section and its fit with verl's config; return the parsed section."""
     vogue = VogueConfig.from_config(config.get("vogue"))
     _check_noisy_rollout(config, vogue)
+    _check_dynamic_sampling(config, vogue)
+    _check_overlong_buffer(config)
     estimator = config.algorithm.adv_estimator
     if not vogue.enable:
         if estimator == "vogue_grpo":

@@ -211,6 +211,18 @@ def test_unsupported_requests_fail_clearly(server, shape_images):
         run([server.generate(ids, {"temperature": 0}, "x", image_data=shape_images[:2])])
 
 
+def test_a_sleeping_replica_refuses_to_generate_until_the_next_weight_sync(model_dir, shape_images):
+    # vLLM with free_cache_engine frees its weights in sleep(): a generation the trainer did not wake the
+    # replicas for (e.g. a dynamic-sampling refill) must fail on CPU too, not silently work
+    server = make_server(model_dir)
+    ids = prompt_ids(server, QUESTIONS[0], shape_images[:1])
+    asyncio.run(server.sleep())
+    with pytest.raises(RuntimeError, match="asleep"):
+        run([server.generate(ids, {"temperature": 0}, "a", image_data=shape_images[:1])])
+    asyncio.run(server.update_weights(dict(server.model.state_dict()), global_steps=1))
+    assert run([server.generate(ids, {"temperature": 0}, "b", image_data=shape_images[:1])])[0].token_ids
+
+
 def test_weight_sync_loads_every_tensor_by_name(model_dir):
     from recipe.vogue import tiny
 

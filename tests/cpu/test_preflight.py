@@ -135,6 +135,9 @@ def test_duplicate_validation_ids(check):
 @pytest.mark.parametrize("overrides, check_name, message", [
     (["trainer.n_gpus_per_node=3"], "batch arithmetic", "not divisible by 3 GPUs"),
     (["data.val_batch_size=null"], "data.val_batch_size", "ONE batch"),
+    (["data.gen_batch_size=3", "actor_rollout_ref.rollout.agent.num_workers=2", "actor_rollout_ref.rollout.n=3"],
+     "batch arithmetic", "= 9 rows do not split evenly over rollout.agent.num_workers = 2"),
+    (["base=dapo", "trainer.balance_batch=false"], "vogue config", "trainer.balance_batch=true"),
     (["data.image_patch_size=16"], "data.image_patch_size", "16 vs the processor's patch_size 14"),
     (["data.image_max_pixels=250000"], "pixel cap vs prompt budget", "318 tokens"),
     (["actor_rollout_ref.actor.use_dynamic_bsz=true", "actor_rollout_ref.actor.ppo_max_token_len_per_gpu=100"],
@@ -268,6 +271,7 @@ LAUNCHERS = [
     ("run_vogue_ablation_qwen2_5_vl_7b.sh", "wo_both"), ("run_vogue_qwen2_5_vl_7b_multinode.sh",),
     ("run_grpo_qwen3_vl_4b.sh",), ("run_vogue_qwen3_vl_4b.sh",), ("run_grpo_qwen3_vl_8b.sh",), ("run_vogue_qwen3_vl_8b.sh",),
     ("run_noisyrollout_qwen2_5_vl_3b.sh",), ("run_noisyrollout_qwen2_5_vl_7b.sh",),
+    ("run_grpo_dapo_qwen2_5_vl_7b.sh",), ("run_vogue_dapo_qwen2_5_vl_7b.sh",),
 ]
 
 

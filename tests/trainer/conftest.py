@@ -14,7 +14,7 @@ from PIL import Image
 REPO = Path(__file__).resolve().parents[2]
 CONFIG_DIR = REPO / "recipe" / "vogue" / "config"
 
-CONFIG_GROUPS = ("vogue", "noisyrollout")  # composed by hydra; every other override is a value
+CONFIG_GROUPS = ("vogue", "noisyrollout", "base")  # composed by hydra; every other override is a value
 # Enough for the trainer to run its hooks without Ray; everything else keeps verl's defaults.
 TEST_OVERRIDES = [
     "actor_rollout_ref.model.path=/nonexistent/tiny-vl",
@@ -285,6 +285,7 @@ def make_trainer(compose, image_processor):
     """make_trainer(overrides, global_steps) -> VogueTrainer built without Ray (object.__new__ + attributes)."""
     from types import SimpleNamespace
 
+    from recipe.vogue.dynamic_sampling import DynamicSampling
     from recipe.vogue.trainer import VogueTrainer
     from recipe.vogue.vogue_config import NoisyRolloutConfig, validate_run_config
 
@@ -293,6 +294,7 @@ def make_trainer(compose, image_processor):
         trainer.config = compose(list(overrides))
         trainer.vogue = validate_run_config(trainer.config)
         trainer.noisy_rollout = NoisyRolloutConfig.from_config(trainer.config.get("noisyrollout"))
+        trainer.dynamic_sampling = DynamicSampling.from_config(trainer.config)
         trainer.processor = SimpleNamespace(image_processor=image_processor)
         trainer.actor_rollout_wg = StubActorWorkerGroup(dp_size)
         trainer.global_steps = global_steps

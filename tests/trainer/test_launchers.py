@@ -66,6 +66,9 @@ LAUNCHES = {
     # NoisyRollout (Table 1 "+ NoisyRollout"): 5 clean + 5 noisy rollouts, vision tower frozen, K12 settings
     ("run_noisyrollout_qwen2_5_vl_7b.sh",): {"enable": False, "tp": 2, "n": 10, "noisyrollout": 450},
     ("run_noisyrollout_qwen2_5_vl_3b.sh",): {"enable": False, "tp": 1, "n": 10, "noisyrollout": 450},
+    # DAPO as the base algorithm (paper v3 Table 6)
+    ("run_grpo_dapo_qwen2_5_vl_7b.sh",): {"enable": False, "tp": 2, "dapo": True},
+    ("run_vogue_dapo_qwen2_5_vl_7b.sh",): {"enable": True, "tp": 2, "kl_estimator": "full", "dapo": True},
 }
 
 
@@ -110,6 +113,14 @@ def check_launch(config, expected):
     if noisy_rollout.enable:
         assert noisy_rollout.initial_step == expected["noisyrollout"]
         assert config.actor_rollout_ref.actor.freeze_vision_tower is True
+    dapo = expected.get("dapo", False)
+    assert config.algorithm.filter_groups.enable is dapo
+    assert config.actor_rollout_ref.actor.clip_ratio_high == (0.28 if dapo else 0.3)
+    assert config.reward.reward_manager.name == ("dapo" if dapo else "naive")
+    if dapo:
+        assert config.algorithm.filter_groups.metric == "acc" and config.data.gen_batch_size == config.data.train_batch_size
+        assert config.reward.reward_kwargs.overlong_buffer_cfg.enable is True
+        assert config.reward.reward_kwargs.max_resp_len == config.data.max_response_length == 2048
     assert config.actor_rollout_ref.model.path == ENV["MODEL_PATH"]
     assert config.data.train_files == ENV["TRAIN_FILES"]
     assert config.reward.custom_reward_function.path == ENV["VOGUE_REWARD_FN"]
@@ -143,6 +154,11 @@ def test_extra_arguments_and_env_reach_the_overrides(compose):
     config = compose(lines, base=())
     assert (config.vogue.seed, config.vogue.kl_estimator) == (9, "dupl_code")
     assert config.data.train_batch_size == 512 and config.actor_rollout_ref.rollout.name == "sglang"
+
+
+def test_dapo_launchers_over_sample_with_dapo_gen_batch_size(compose):
+    config = compose(launcher_overrides("run_vogue_dapo_qwen2_5_vl_7b.sh", env={"DAPO_GEN_BATCH_SIZE": "384"}), base=())
+    assert (config.data.gen_batch_size, config.data.train_batch_size) == (384, 256)
 
 
 ABLATION_CHANGES = {

@@ -162,6 +162,9 @@ class HFRolloutServer:
         self.max_batch_size = self.options.max_batch_size or self.config.max_num_seqs
         self.global_steps = None
         self.weight_version = 0
+        # Like vLLM with free_cache_engine, a sleeping replica has no weights until the next sync: generating
+        # then is an error here too, so the CPU runs catch a generation the trainer did not wake the replicas for.
+        self.asleep = False
         self._model_lock = threading.Lock()  # generation and weight loads never overlap
         self._pending: list[_Request] = []
         self._batcher: Optional[asyncio.Task] = None
@@ -172,10 +175,10 @@ class HFRolloutServer:
         return ray.util.get_node_ip_address(), 0
 
     async def wake_up(self, tags: Optional[list[str]] = None):
-        return None
+        self.asleep = False
 
     async def sleep(self):
-        return None
+        self.asleep = bool(self.config.free_cache_engine)
 
     async def clear_kv_cache(self):
         return None
@@ -219,6 +222,7 @@ class HFRolloutServer:
                     raise ValueError(f"hf rollout weight sync: {name} has shape {tuple(tensor.shape)}, model {tuple(target.shape)}")
                 target.copy_(tensor.to(target.dtype))
         self.weight_version += 1
+        self.asleep = False
         if global_steps is not None:
             self.global_steps = global_steps
         print(f"[hf-rollout] replica {self.replica_rank}: loaded {len(named_tensors)} tensors, weight version "
@@ -246,6 +250,9 @@ class HFRolloutServer:
         priority: int = 0,
         **kwargs,
     ) -> TokenOutput:
+        if self.asleep:
+            raise RuntimeError(f"request {request_id}: replica {self.replica_rank} is asleep (its weights are freed "
+                               "until the next weight sync); wake it with checkpoint_manager.update_weights first")
         if video_data or audio_data:
             raise NotImplementedError("the hf rollout supports text and images only (no video or audio)")
         if image_data and not self.is_multimodal:
