@@ -22,6 +22,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 REWARD_FILE = os.path.join(REPO_ROOT, "vogue_reward", "verl_entry.py")
@@ -44,14 +45,15 @@ def cpu_environment() -> dict[str, str]:
     return env
 
 
-def ensure_assets(work_dir: str, seed: int) -> tuple[str, str]:
-    """Synthetic data and tiny model under ``work_dir`` (built once, reused afterwards; output in
-    WORK_DIR/logs/assets.log)."""
+def ensure_assets(work_dir: str, seed: int, data_args: Sequence[str] = ()) -> tuple[str, str]:
+    """Synthetic data (``python -m data_prep synthetic`` with ``data_args``) and tiny model under
+    ``work_dir`` (built once, reused afterwards; output in WORK_DIR/logs/assets.log)."""
     data_dir = os.path.join(work_dir, "data")
     model_dir = os.path.join(work_dir, "model")
     log_path = os.path.join(work_dir, "logs", "assets.log")
     if not os.path.exists(os.path.join(data_dir, "val.parquet")):
-        _run("the synthetic data", [sys.executable, "-m", "data_prep", "synthetic", "--out-dir", data_dir, "--seed", str(seed)], log_path)
+        _run("the synthetic data", [sys.executable, "-m", "data_prep", "synthetic", "--out-dir", data_dir, "--seed", str(seed),
+                                  *data_args], log_path)
     if not os.path.exists(os.path.join(model_dir, "tiny_build.json")):
         _run("the warm-started tiny model", [sys.executable, "-m", "recipe.vogue.tiny", "build", "--out", model_dir,
                                              "--seed", str(seed), "--warm-start-data", os.path.join(data_dir, "train.parquet")], log_path)

@@ -1,0 +1,327 @@
+"""Does visual-uncertainty exploration slow exploration decay? GRPO, VOGUE and NoisyRollout on the
+synthetic shapes task, on the CPU backend, several seeds each (issue 16; results: docs/study_exploration.md).
+
+    python bench/study_exploration.py [--work-dir runs/study_exploration] [--methods grpo,vogue,noisyrollout]
+        [--seeds 3] [--steps 100] [--val-every 20] [--val-n 16] [-- hydra overrides for every run]
+
+Every method trains the same warm-started tiny model (``python -m recipe.vogue.tiny``) on the same
+synthetic data (``python -m data_prep synthetic``, 512 train / 128 validation prompts; both questions
+are flip- and rotation-invariant, so VOGUE's perturbations keep them answerable) with verl's own loop
+(``recipe.vogue.cpu.tiny_run.train``). Seed s sets ``data.seed`` (the order of prompts) and
+``vogue.seed`` (branch draws, perturbations); generation sampling is not seeded, so a rerun differs
+within the seed spread. Every ``--val-every`` steps (and before training) the run is measured on the
+validation prompts: pass@k (unbiased, ``recipe.vogue.evaluation.pass_at_k``) from ``--val-n`` samples
+at T = 1 (verl's validation dump), and greedy pass@1 from the checkpoint verl saved at that step (Hugging
+Face ``generate``, scored by vogue_reward like training). Training curves come from verl's file logger.
+
+Resumable: a run's WORK_DIR/runs/<method>-s<seed>/summary.json is written last (atomically), and a run
+that has one is not redone; an unfinished run is restarted from scratch. The report goes to
+WORK_DIR/report/: study.md (final table with mean ± sd over seeds and per-seed paired differences against
+GRPO, the change from step 0), curves.png (pass@1 greedy and sampled, pass@8, pass@16, entropy, u_per,
+noisy fraction vs step; one colour per method, thin lines per seed), results.json, and evaluation/ (the
+evaluation report of ``recipe.vogue.report`` over every run and checkpoint).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import statistics
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from recipe.vogue.cpu import tiny_run  # noqa: E402
+from recipe.vogue.evaluation import GREEDY, SAMPLED, Generation, mean_pass_at_k  # noqa: E402
+
+# method → (tiny_run algorithm, overrides); VOGUE's preset and NoisyRollout's 2n follow the paper/launchers
+METHODS = {
+    "grpo": ("grpo", []),
+    "vogue": ("vogue", []),
+    "vogue_authors": ("vogue", ["vogue=authors_code"]),
+    # NoisyRollout: 2n rollouts per prompt (n clean + n from diffusion-noised images), vision tower frozen,
+    # Geometry3K's noise schedule (midpoint 40 steps, fits a 100-step run)
+    "noisyrollout": ("grpo", ["noisyrollout=geo3k", "actor_rollout_ref.rollout.n=8",
+                              "actor_rollout_ref.actor.freeze_vision_tower=true"]),
+}
+REFERENCE = "grpo"
+KS = (1, 2, 4, 8, 16)
+TRAIN_METRICS = {"entropy": "actor/entropy", "u_per": "vogue/u_per_token_mean", "noisy_frac": "vogue/noisy_frac",
+                 "reward": "critic/score/mean", "step_s": "timing_s/step"}
+# (summary key, column title) of the final-step table
+TABLE = (("greedy_pass@1", "greedy pass@1"), ("pass@1", "pass@1"), ("pass@8", "pass@8"), ("pass@16", "pass@16"),
+         ("entropy_last10", "entropy (last 10 steps)"))
+LAST_STEPS = 10
+PANELS = (("greedy_pass@1", "validation pass@1, greedy", "validation"), ("pass@1", "validation pass@1, T = 1", "validation"),
+          ("pass@8", "validation pass@8", "validation"), ("pass@16", "validation pass@16", "validation"),
+          ("entropy", "policy entropy (training)", "train"), ("u_per", "u_per (VOGUE)", "train"),
+          ("noisy_frac", "noisy-branch fraction (VOGUE)", "train"))
+
+
+def run_overrides(method: str, seed: int, steps: int, val_every: int, val_n: int, extra: Sequence[str]) -> list[str]:
+    return [
+        *METHODS[method][1], f"data.seed={seed}", f"vogue.seed={seed}", f"vogue.schedule.total_steps={steps}",
+        f"actor_rollout_ref.rollout.val_kwargs.n={val_n}", f"trainer.test_freq={val_every}", "trainer.val_before_train=true",
+        f"trainer.save_freq={val_every}", "actor_rollout_ref.actor.checkpoint.save_contents=['model','hf_model']",
+        *extra,
+    ]
+
+
+def checkpoint_dir(run_dir: str, algorithm: str, step: int) -> str:
+    return os.path.join(run_dir, "checkpoints", algorithm, f"global_step_{step}", "actor", "huggingface")
+
+
+@torch.no_grad()
+def greedy_generations(model_dir: str, processor_dir: str, val_file: str, step: int, max_new_tokens: int) -> list[Generation]:
+    """Greedy responses of the Hugging Face model in ``model_dir`` to every row of ``val_file``, scored by
+    vogue_reward (``acc``) as verl's reward loop scores them."""
+    import pyarrow.parquet as pq
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    from recipe.vogue.warm_start import encode, load_examples
+    from vogue_reward.score import compute_score, row_id
+
+    model = AutoModelForImageTextToText.from_pretrained(model_dir, dtype=torch.float32, attn_implementation="sdpa").eval()
+    processor = AutoProcessor.from_pretrained(processor_dir)
+    examples = load_examples(val_file)
+    batch = encode(processor, examples, with_answer=False)
+    output = model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False)
+    texts = processor.tokenizer.batch_decode(output[:, batch["input_ids"].shape[1]:], skip_special_tokens=True)
+    rows = pq.read_table(val_file, columns=["data_source", "extra_info", "reward_model"]).to_pylist()
+    generations = []
+    for text, row in zip(texts, rows):
+        extra_info = row["extra_info"] or {}
+        scored = compute_score(row["data_source"], text, row["reward_model"]["ground_truth"], extra_info)
+        generations.append(Generation(data_source=row["data_source"], row_id=row_id(extra_info), acc=float(scored["acc"]),
+                                      score=float(scored["score"]), output=text, decoding=GREEDY, step=step,
+                                      extra_info=extra_info))
+    return generations
+
+
+def sampled_generations(run_dir: str, algorithm: str, val_file: str) -> list[Generation]:
+    """verl's validation dumps of a run (one file per validation step) as scored generations."""
+    from recipe.vogue.evaluate import convert_dump, identities
+
+    rows = identities(val_file)
+    generations = []
+    for dump in sorted(Path(tiny_run.validation_dir(run_dir, algorithm)).glob("*.jsonl"), key=lambda path: int(path.stem)):
+        lines = tiny_run.read_metrics(str(dump))
+        generations += [Generation.from_dump(line) for line in convert_dump(lines, rows, SAMPLED, int(dump.stem))]
+    return generations
+
+
+def pass_at_k_by_step(generations: Sequence[Generation], ks: Sequence[int]) -> dict[int, dict[str, float]]:
+    """step → {pass@k: unbiased pass@k over prompts} from each prompt's (samples, correct) at that step."""
+    counts: dict[int, dict[tuple[str, str], list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
+    for generation in generations:
+        count = counts[generation.step][generation.prompt]
+        count[0] += 1
+        count[1] += generation.correct
+    return {step: {f"pass@{k}": mean_pass_at_k([tuple(c) for c in prompts.values()], k) for k in ks}
+            for step, prompts in sorted(counts.items())}
+
+
+def train_curves(records: Sequence[dict]) -> dict[str, list[tuple[int, float]]]:
+    curves = defaultdict(list)
+    for record in records:
+        for name, key in TRAIN_METRICS.items():
+            if key in record["data"] and "timing_s/step" in record["data"]:
+                curves[name].append((record["step"], float(record["data"][key])))
+    return dict(curves)
+
+
+def _write_json(path: str, payload) -> None:
+    temporary = f"{path}.tmp"
+    with open(temporary, "w") as f:
+        json.dump(payload, f, indent=1)
+    os.replace(temporary, path)
+
+
+def run_one(method: str, seed: int, args, data_dir: str, model_dir: str) -> dict:
+    """Train one (method, seed), measure it, write its summary.json; a finished run is read back."""
+    run_dir = os.path.join(args.work_dir, "runs", f"{method}-s{seed}")
+    summary_path = os.path.join(run_dir, "summary.json")
+    if os.path.exists(summary_path):
+        print(f"[study] {method} seed {seed}: finished earlier ({summary_path})", flush=True)
+        with open(summary_path) as f:
+            return json.load(f)
+    shutil.rmtree(run_dir, ignore_errors=True)
+    algorithm, _ = METHODS[method]
+    overrides = run_overrides(method, seed, args.steps, args.val_every, args.val_n, args.overrides)
+    print(f"[study] {method} seed {seed}: training {args.steps} steps (log: {run_dir}/train.log)", flush=True)
+    started = time.monotonic()
+    records = tiny_run.train(algorithm, data_dir, model_dir, run_dir, args.steps, overrides,
+                             os.path.join(run_dir, "metrics.jsonl"), os.path.join(run_dir, "train.log"))
+    train_seconds = time.monotonic() - started
+    val_file = os.path.join(data_dir, "val.parquet")
+    sampled = sampled_generations(run_dir, algorithm, val_file)
+    validation = pass_at_k_by_step(sampled, [k for k in KS if k <= args.val_n])
+    greedy = [g for step in validation
+              for g in greedy_generations(model_dir if step == 0 else checkpoint_dir(run_dir, algorithm, step), model_dir,
+                                          val_file, step, args.max_response_length)]
+    for step, values in pass_at_k_by_step(greedy, [1]).items():
+        validation[step]["greedy_pass@1"] = values["pass@1"]
+    with open(os.path.join(run_dir, "generations.jsonl"), "w") as f:
+        f.writelines(json.dumps(g.to_dump()) + "\n" for g in sampled + greedy)
+    summary = {"method": method, "seed": seed, "steps": args.steps, "train_seconds": train_seconds,
+               "validation": {str(step): values for step, values in validation.items()}, "train": train_curves(records)}
+    shutil.rmtree(os.path.join(run_dir, "checkpoints"), ignore_errors=True)  # measured; only the summary is kept
+    _write_json(summary_path, summary)
+    print(f"[study] {method} seed {seed}: {train_seconds:.0f} s; last validation "
+          + ", ".join(f"{k} {v:.3f}" for k, v in validation[max(validation)].items()), flush=True)
+    return summary
+
+
+def final_values(summary: dict) -> dict[str, float]:
+    """The last validation's metrics, the entropy over the last LAST_STEPS steps and the mean step time."""
+    last = summary["validation"][str(max(int(step) for step in summary["validation"]))]
+    entropy = [value for _, value in summary["train"].get("entropy", [])][-LAST_STEPS:]
+    step_s = [value for _, value in summary["train"].get("step_s", [])]
+    return {**last, "entropy_last10": statistics.fmean(entropy) if entropy else math.nan,
+            "step_s": statistics.fmean(step_s) if step_s else math.nan}
+
+
+def _spread(values: Sequence[float]) -> str:
+    values = [v for v in values if not math.isnan(v)]
+    if not values:
+        return "—"
+    sd = statistics.stdev(values) if len(values) > 1 else math.nan
+    return f"{statistics.fmean(values):.3f} ± {sd:.3f}" if not math.isnan(sd) else f"{values[0]:.3f}"
+
+
+def paired_differences(summaries: Sequence[dict], key: str) -> dict[str, list[float]]:
+    """method → [value(method, s) − value(GRPO, s)] over the seeds both ran, in seed order."""
+    by = {(s["method"], s["seed"]): final_values(s).get(key, math.nan) for s in summaries}
+    methods = sorted({m for m, _ in by}, key=list(METHODS).index)
+    return {m: [by[(m, seed)] - by[(REFERENCE, seed)] for (mm, seed) in sorted(by) if mm == m and (REFERENCE, seed) in by]
+            for m in methods if m != REFERENCE}
+
+
+def render(summaries: Sequence[dict], command: str, wall_seconds: float) -> str:
+    methods = sorted({s["method"] for s in summaries}, key=list(METHODS).index)
+    per_method = {m: [s for s in summaries if s["method"] == m] for m in methods}
+    lines = [f"# Exploration-decay study: {', '.join(methods)}", "", f"Command: `{command}`", "",
+             f"Wall time of this invocation: {wall_seconds / 60:.1f} min (finished runs are reused). "
+             f"{os.cpu_count()} CPUs, load average {' '.join(f'{x:.1f}' for x in os.getloadavg())} at the end.", "",
+             "## Final validation (mean ± sd over seeds)", "",
+             "| method | seeds | " + " | ".join(title for _, title in TABLE) + " | s/step |",
+             "|---" * (len(TABLE) + 3) + "|"]
+    for m in methods:
+        finals = [final_values(s) for s in per_method[m]]
+        cells = [_spread([f.get(key, math.nan) for f in finals]) for key, _ in TABLE]
+        lines.append(f"| {m} | {len(finals)} | " + " | ".join(cells) + f" | {_spread([f['step_s'] for f in finals])} |")
+    if REFERENCE in methods:
+        lines += ["", f"## Paired differences against {REFERENCE} (same seed): mean ± sd [per seed]", "",
+                  "| method | " + " | ".join(title for _, title in TABLE) + " |", "|---" * (len(TABLE) + 1) + "|"]
+        differences = {key: paired_differences(summaries, key) for key, _ in TABLE}
+        for m in methods:
+            if m != REFERENCE:
+                cells = [f"{_spread(differences[key][m])} [{', '.join(f'{d:+.3f}' for d in differences[key][m])}]"
+                         for key, _ in TABLE]
+                lines.append(f"| {m} | " + " | ".join(cells) + " |")
+    lines += ["", "## Change from step 0 to the last validation (mean ± sd over seeds)", "",
+              "| method | " + " | ".join(f"Δ {title}" for key, title in TABLE if key != "entropy_last10") + " |",
+              "|---" * len(TABLE) + "|"]
+    for m in methods:
+        cells = []
+        for key, _ in TABLE:
+            if key != "entropy_last10":
+                deltas = [final_values(s).get(key, math.nan) - s["validation"]["0"].get(key, math.nan) for s in per_method[m]]
+                cells.append(_spread(deltas))
+        lines.append(f"| {m} | " + " | ".join(cells) + " |")
+    lines += ["", "Curves: curves.png. Per-checkpoint evaluation report: evaluation/report.md.", ""]
+    return "\n".join(lines)
+
+
+def plot(summaries: Sequence[dict], path: str) -> None:
+    from matplotlib import colormaps
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+
+    methods = sorted({s["method"] for s in summaries}, key=list(METHODS).index)
+    colours = {m: colormaps["tab10"](i) for i, m in enumerate(METHODS)}
+    figure = Figure(figsize=(16, 7.5))
+    axes = figure.subplots(2, 4).flat
+    for (key, title, source), axis in zip(PANELS, axes):
+        for m in methods:
+            runs = [sorted((int(step), values[key]) for step, values in s["validation"].items() if key in values) if source == "validation"
+                    else sorted(s["train"].get(key, [])) for s in summaries if s["method"] == m]
+            runs = [r for r in runs if r]
+            for points in runs:
+                axis.plot(*zip(*points), color=colours[m], alpha=0.3, linewidth=0.8)
+            common = sorted(set.intersection(*(set(step for step, _ in r) for r in runs))) if runs else []
+            if common:
+                mean = [statistics.fmean(dict(r)[step] for r in runs) for step in common]
+                axis.plot(common, mean, color=colours[m], linewidth=2, marker="o" if source == "validation" else None, markersize=3)
+        axis.set_title(title, fontsize=9)
+        axis.set_xlabel("step", fontsize=8)
+        axis.tick_params(labelsize=7)
+        axis.grid(alpha=0.3)
+    for axis in axes:
+        axis.axis("off")
+    figure.legend(handles=[Line2D([], [], color=colours[m], linewidth=2, label=m) for m in methods], loc="upper center",
+                  ncol=len(methods), fontsize=9, frameon=False)
+    figure.tight_layout(rect=(0, 0, 1, 0.95))
+    figure.savefig(path, dpi=90)
+
+
+def write_reports(summaries: Sequence[dict], args, command: str, wall_seconds: float) -> str:
+    from recipe.vogue import report
+
+    out = Path(args.work_dir) / "report"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "study.md").write_text(render(summaries, command, wall_seconds), encoding="utf-8")
+    plot(summaries, str(out / "curves.png"))
+    _write_json(str(out / "results.json"), list(summaries))
+    runs = []
+    for s in summaries:
+        run_dir = Path(args.work_dir) / "runs" / f"{s['method']}-s{s['seed']}"
+        run = report.load_run(f"{s['method']} s{s['seed']}", run_dir / "metrics.jsonl")
+        run.generations = [Generation.from_dump(json.loads(line)) for line in open(run_dir / "generations.jsonl")]
+        runs.append(run)
+    report.write_report(runs, out / "evaluation", ks=[k for k in KS if k <= args.val_n])
+    return str(out / "study.md")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--work-dir", default=os.path.join(tiny_run.REPO_ROOT, "runs", "study_exploration"))
+    parser.add_argument("--methods", default="grpo,vogue,noisyrollout", help=f"comma-separated, from {list(METHODS)}")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=100)
+    parser.add_argument("--val-every", type=int, default=20)
+    parser.add_argument("--val-n", type=int, default=16, help="samples per validation prompt (pass@k up to this k)")
+    parser.add_argument("--train-rows", type=int, default=512)
+    parser.add_argument("--val-rows", type=int, default=128)
+    parser.add_argument("--max-response-length", type=int, default=24, help="as data.max_response_length of cpu/tiny.yaml")
+    parser.add_argument("overrides", nargs="*", help="hydra overrides for every run")
+    args = parser.parse_args(argv)
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    unknown = sorted(set(methods) - set(METHODS))
+    if unknown or not methods:
+        parser.error(f"unknown methods {unknown}; choose from {list(METHODS)}")
+    if args.steps < 1 or args.seeds < 1 or args.val_every < 1 or args.val_n < 1:
+        parser.error("--steps, --seeds, --val-every and --val-n must be >= 1")
+    args.work_dir = os.path.abspath(args.work_dir)
+    command = " ".join(["python bench/study_exploration.py", *(argv if argv is not None else sys.argv[1:])])
+    started = time.monotonic()
+    data_dir, model_dir = tiny_run.ensure_assets(args.work_dir, 0, ["--train", str(args.train_rows), "--val", str(args.val_rows)])
+    # seeds outermost: an interrupted study has every method at the same number of seeds
+    summaries = [run_one(m, seed, args, data_dir, model_dir) for seed in range(args.seeds) for m in methods]
+    path = write_reports(summaries, args, command, time.monotonic() - started)
+    print(open(path).read())
+    print(f"[study] report: {path}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
