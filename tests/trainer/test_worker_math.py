@@ -92,15 +92,15 @@ def reference(model, data, temperature, estimator="full"):
     batch = data.batch
     out = {key: torch.zeros(batch["responses"].shape, dtype=torch.float64) for key in
            ("log_probs", "entropy", "paired_log_probs", "paired_entropy", "u_per")}
-    noisy_column = list(data.non_tensor_batch[PAIRED_INPUTS_KEY])
-    group_of = {False: [r for r, n in enumerate(noisy_column) if n is None],
-                True: [r for r, n in enumerate(noisy_column) if n is not None]}
+    paired_inputs = list(data.non_tensor_batch[PAIRED_INPUTS_KEY])
+    group_of = {False: [r for r, n in enumerate(paired_inputs) if n is None],
+                True: [r for r, n in enumerate(paired_inputs) if n is not None]}
 
     def group_pixels(rows, key):
         return torch.cat([data.non_tensor_batch[key][r]["pixel_values"] for r in rows])
 
     for row in range(len(data)):
-        probed = noisy_column[row] is not None
+        probed = paired_inputs[row] is not None
         rows = group_of[probed]
         ids = batch["input_ids"][row][batch["attention_mask"][row].bool()]
         prompt_len = int(batch["attention_mask"][row, : batch["prompts"].shape[1]].sum())
