@@ -61,7 +61,7 @@ from recipe.vogue.shaping import shape_advantages
 from recipe.vogue.uncertainty import FULL_KL_ESTIMATORS, sampled_token_entropy, symmetric_kl_from_sampled
 from recipe.vogue.validation import UnbiasedValidationMetrics
 from recipe.vogue.vogue_config import NoisyRolloutConfig, check_multimodal_processor, validate_run_config
-from recipe.vogue.worker import CHUNK_SIZE_KEY, ESTIMATOR_KEY, PAIRED_INPUTS_KEY, OUTPUT_KEYS
+from recipe.vogue.worker import CHUNK_SIZE_KEY, ESTIMATOR_KEY, PAIRED_INPUTS_KEY, output_keys
 
 __all__ = ["VOGUE_COLUMNS", "VogueTrainer"]
 
@@ -240,7 +240,7 @@ class VogueTrainer(UnbiasedValidationMetrics, RayPPOTrainer):
         return old_log_prob, mfu
 
     def _log_prob_stage(self, batch: DataProto, paired_column: np.ndarray) -> tuple[dict[str, torch.Tensor], float]:
-        """One call of the worker's log-prob stage on every row: [B, response] tensors (OUTPUT_KEYS) and mfu."""
+        """One call of the worker's log-prob stage on every row: [B, response] tensors (``output_keys``) and mfu."""
         batch.non_tensor_batch[PAIRED_INPUTS_KEY] = paired_column
         try:
             batch_td = left_right_2_no_padding(batch.to_tensordict())
@@ -257,9 +257,7 @@ class VogueTrainer(UnbiasedValidationMetrics, RayPPOTrainer):
         )
         output = self.actor_rollout_wg.compute_log_prob_with_noisy_branch(batch_td)
         tensors = {key: no_padding_2_padding(tu.get(output, key), batch_td).float()
-                   for key in OUTPUT_KEYS if tu.get(output, key) is not None}
-        for key in ("paired_log_probs", "paired_entropy"):
-            tensors.setdefault(key, torch.zeros_like(tensors["log_probs"]))
+                   for key in output_keys(self.vogue.kl_estimator)}
         return tensors, tu.get(output, "metrics")["mfu"]
 
     def _branch_metrics(self, response_mask, draw: BranchDraw, raw_entropy, noisy_entropy, u_per) -> dict[str, float]:

@@ -21,6 +21,7 @@ probed micro-batch of T tokens holds at most (T + T_response)·V logits (``cost_
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import nullcontext
 from functools import partial
 
@@ -36,7 +37,7 @@ from verl.workers.engine_workers import ActorRolloutRefWorker
 from recipe.vogue.uncertainty import DEFAULT_CHUNK_SIZE, FULL_KL_ESTIMATORS, entropy_from_logits, kl_from_logits
 from recipe.vogue.verl_patches import patch_qwen2_vl_text_only_batches
 
-__all__ = ["PAIRED_INPUTS_KEY", "CHUNK_SIZE_KEY", "ESTIMATOR_KEY", "OUTPUT_KEYS", "positions_to_jagged",
+__all__ = ["PAIRED_INPUTS_KEY", "CHUNK_SIZE_KEY", "ESTIMATOR_KEY", "output_keys", "positions_to_jagged",
            "response_positions", "scalar_temperature", "vogue_forward_step", "VogueActorRolloutRefWorker"]
 
 PAIRED_INPUTS_KEY = "paired_multi_modal_inputs"
@@ -44,7 +45,6 @@ CHUNK_SIZE_KEY = "vogue_kl_chunk_size"
 ESTIMATOR_KEY = "vogue_kl_estimator"
 RAW_KEYS = ("log_probs", "entropy")
 PAIRED_KEYS = ("paired_log_probs", "paired_entropy", "u_per")
-OUTPUT_KEYS = RAW_KEYS + PAIRED_KEYS
 
 
 def positions_to_jagged(values: torch.Tensor, cu_seqlens: torch.Tensor) -> torch.Tensor:
@@ -171,19 +171,25 @@ def _forward_rows(engine, micro_batch: TensorDict, paired: bool, chunk_size: int
     return results
 
 
-def _merge_rows(parts: list[tuple[list[int], dict]], lengths: list[int], device) -> dict:
-    """Per-row outputs of the sub-batches → jagged tensors in micro-batch order (0 where a row has none)."""
+def output_keys(estimator: str) -> tuple[str, ...]:
+    """The keys EVERY micro-batch returns, whichever of its rows are probed: verl concatenates the
+    micro-batches' (and data-parallel ranks') outputs key by key, so a key missing from one raw-only
+    micro-batch would leave that key short of rows. u_per comes from the worker for the full-vocabulary
+    estimators only (the driver computes the sampled ones from both log-probs)."""
+    return RAW_KEYS + tuple(key for key in PAIRED_KEYS if key != "u_per" or estimator in FULL_KL_ESTIMATORS)
+
+
+def _merge_rows(parts: list[tuple[list[int], dict]], lengths: list[int], keys: Sequence[str], device) -> dict:
+    """Per-row outputs of the sub-batches → jagged tensors in micro-batch order, one per key (0 where a row
+    has none: the paired keys of raw-only rows)."""
     merged = {}
-    for key in OUTPUT_KEYS:
+    for key in keys:
         rows = [torch.zeros(length, device=device) for length in lengths]
-        present = False
         for indices, outputs in parts:
             if key in outputs:
-                present = True
                 for position, values in zip(indices, outputs[key].unbind(), strict=True):
                     rows[position] = values.float()
-        if present or key in RAW_KEYS:
-            merged[key] = torch.nested.as_nested_tensor(rows, layout=torch.jagged)
+        merged[key] = torch.nested.as_nested_tensor(rows, layout=torch.jagged)
     return merged
 
 
@@ -215,7 +221,7 @@ def vogue_forward_step(engine, micro_batch: TensorDict, loss_function=None, forw
         rows = micro_batch if len(indices) == len(paired_column) else tu.index_select_tensor_dict(micro_batch, indices)
         parts.append((indices, _forward_rows(engine, rows, paired, chunk_size, estimator)))
     lengths = micro_batch["input_ids"].offsets().diff().tolist()
-    model_output = _merge_rows(parts, lengths, micro_batch["input_ids"].device)
+    model_output = _merge_rows(parts, lengths, output_keys(estimator), micro_batch["input_ids"].device)
     return torch.tensor(1.0), {"model_output": model_output, "loss": 1.0, "metrics": {}}
 
 
@@ -237,7 +243,7 @@ class VogueActorRolloutRefWorker(ActorRolloutRefWorker):
     @register(dispatch_mode=make_nd_compute_dataproto_dispatch_fn(mesh_name="actor"))
     def compute_log_prob_with_noisy_branch(self, data: TensorDict) -> TensorDict:
         """Like ``compute_log_prob`` (same micro-batching, eval mode, offload, metrics), but each micro-batch
-        goes through ``vogue_forward_step``; returns ``OUTPUT_KEYS`` (u_per for full estimators only)."""
+        goes through ``vogue_forward_step``; returns ``output_keys(estimator)``."""
         engine = self.actor.engine
         chunk_size = tu.pop(data, key=CHUNK_SIZE_KEY, default=DEFAULT_CHUNK_SIZE)
         estimator = tu.pop(data, key=ESTIMATOR_KEY, default="full")

@@ -124,7 +124,7 @@ def reference(model, data, temperature, estimator="full"):
     return out
 
 
-@pytest.mark.parametrize("probed", [None, (1, 3), (0,)], ids=["all-probed", "mixed", "one-probed"])
+@pytest.mark.parametrize("probed", [None, (1, 3), (0,), ()], ids=["all-probed", "mixed", "one-probed", "none-probed"])
 @pytest.mark.parametrize("estimator", ["full", "forward_full"])
 @pytest.mark.parametrize("use_remove_padding", [False, True], ids=["padded", "packed"])
 @pytest.mark.parametrize("temperature", [1.0, 0.7])
@@ -143,6 +143,23 @@ def test_forward_step_matches_per_sequence_reference(make_rollout_tensors, use_r
     kl = no_padding_2_padding(output["model_output"]["u_per"], td)
     probed_rows = torch.tensor([probed is None or row in probed for row in range(4)])
     assert (kl[mask & probed_rows[:, None]] > 0).all() and not kl[~probed_rows].any()
+
+
+@pytest.mark.parametrize("estimator", ["full", "forward_full", "dupl_code", "sampled"])
+def test_every_micro_batch_returns_the_same_keys_whatever_it_probes(make_rollout_tensors, estimator):
+    """verl concatenates micro-batches (and DP ranks) key by key: a raw-only micro-batch next to a probed one
+    must return the same keys with the same rows, or the stage fails (a 100-step run did, once p(s) was
+    small enough that a 32-row micro-batch drew no probed row)."""
+    model = PerTokenVisionLM()
+    keys = {}
+    for probed in ((), (1,), None):
+        data, td = make_micro_batch(make_rollout_tensors, [3, 5, 2], [4, 1, 6], 1.0, True, probed=probed)
+        _, output = vogue_forward_step(make_engine(model), td, None, True, chunk_size=4, estimator=estimator)
+        keys[probed] = set(output["model_output"])
+        assert all(output["model_output"][key].size(0) == 3 for key in keys[probed])
+    expected = {"log_probs", "entropy", "paired_log_probs", "paired_entropy"} | (
+        {"u_per"} if estimator in ("full", "forward_full") else set())
+    assert keys[()] == keys[(1,)] == keys[None] == expected
 
 
 def test_sampled_estimators_get_both_branches_log_probs_and_no_kl(make_rollout_tensors):
