@@ -210,7 +210,8 @@ def render(summaries: Sequence[dict], command: str, wall_seconds: float) -> str:
     methods = sorted({s["method"] for s in summaries}, key=list(METHODS).index)
     per_method = {m: [s for s in summaries if s["method"] == m] for m in methods}
     lines = [f"# Exploration-decay study: {', '.join(methods)}", "", f"Command: `{command}`", "",
-             f"Wall time of this invocation: {wall_seconds / 60:.1f} min (finished runs are reused). "
+             f"Wall time of this invocation: {wall_seconds / 60:.1f} min (finished runs are reused); the runs took "
+             f"{sum(s['train_seconds'] for s in summaries) / 60:.1f} min of training in all. "
              f"{os.cpu_count()} CPUs, load average {' '.join(f'{x:.1f}' for x in os.getloadavg())} at the end.", "",
              "## Final validation (mean ± sd over seeds)", "",
              "| method | seeds | " + " | ".join(title for _, title in TABLE) + " | s/step |",

@@ -38,7 +38,7 @@ def test_pass_at_k_by_step_matches_brute_force_per_prompt_then_mean():
 
 
 def _summary(method, seed, last, entropy):
-    return {"method": method, "seed": seed, "steps": 2,
+    return {"method": method, "seed": seed, "steps": 2, "train_seconds": 30.0,
             "validation": {"0": {"pass@1": 0.5, "greedy_pass@1": 0.5, "pass@8": 0.9, "pass@16": 1.0}, "2": last},
             "train": {"entropy": [[1, 9.0], [2, entropy]], "step_s": [[1, 1.0], [2, 3.0]]}}
 
