@@ -239,8 +239,22 @@ def render(summaries: Sequence[dict], command: str, wall_seconds: float) -> str:
                 deltas = [final_values(s).get(key, math.nan) - s["validation"]["0"].get(key, math.nan) for s in per_method[m]]
                 cells.append(_spread(deltas))
         lines.append(f"| {m} | " + " | ".join(cells) + " |")
+    lines += ["", "## Validation by step (mean over seeds)", "",
+              "| method | metric | " + " | ".join(f"step {step}" for step in _common_steps(summaries)) + " |",
+              "|---" * (len(_common_steps(summaries)) + 2) + "|"]
+    for m in methods:
+        for key, title in TABLE:
+            if key != "entropy_last10":
+                values = [statistics.fmean(s["validation"][str(step)].get(key, math.nan) for s in per_method[m])
+                          for step in _common_steps(summaries)]
+                lines.append(f"| {m} | {title} | " + " | ".join(f"{v:.3f}" for v in values) + " |")
     lines += ["", "Curves: curves.png. Per-checkpoint evaluation report: evaluation/report.md.", ""]
     return "\n".join(lines)
+
+
+def _common_steps(summaries: Sequence[dict]) -> list[int]:
+    """The validation steps every run measured."""
+    return sorted(set.intersection(*(set(map(int, s["validation"])) for s in summaries)))
 
 
 def plot(summaries: Sequence[dict], path: str) -> None:
