@@ -277,6 +277,8 @@ def plot(summaries: Sequence[dict], path: str) -> None:
             if common:
                 mean = [statistics.fmean(dict(r)[step] for r in runs) for step in common]
                 axis.plot(common, mean, color=colours[m], linewidth=2, marker="o" if source == "validation" else None, markersize=3)
+        if key == "entropy":
+            axis.set_yscale("log")  # NoisyRollout's off-policy noisy responses spike it by 10×
         axis.set_title(title, fontsize=9)
         axis.set_xlabel("step", fontsize=8)
         axis.tick_params(labelsize=7)
