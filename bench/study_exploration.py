@@ -41,7 +41,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from recipe.vogue.cpu import tiny_run  # noqa: E402
-from recipe.vogue.evaluation import GREEDY, SAMPLED, Generation, mean_pass_at_k  # noqa: E402
+from recipe.vogue.evaluation import GREEDY, Generation, mean_pass_at_k  # noqa: E402
 
 # method → (tiny_run algorithm, overrides); VOGUE's preset and NoisyRollout's 2n follow the paper/launchers
 METHODS = {
@@ -107,18 +107,6 @@ def greedy_generations(model_dir: str, processor_dir: str, val_file: str, step: 
     return generations
 
 
-def sampled_generations(run_dir: str, algorithm: str, val_file: str) -> list[Generation]:
-    """verl's validation dumps of a run (one file per validation step) as scored generations."""
-    from recipe.vogue.evaluate import convert_dump, identities
-
-    rows = identities(val_file)
-    generations = []
-    for dump in sorted(Path(tiny_run.validation_dir(run_dir, algorithm)).glob("*.jsonl"), key=lambda path: int(path.stem)):
-        lines = tiny_run.read_metrics(str(dump))
-        generations += [Generation.from_dump(line) for line in convert_dump(lines, rows, SAMPLED, int(dump.stem))]
-    return generations
-
-
 def pass_at_k_by_step(generations: Sequence[Generation], ks: Sequence[int]) -> dict[int, dict[str, float]]:
     """step → {pass@k: unbiased pass@k over prompts} from each prompt's (samples, correct) at that step."""
     counts: dict[int, dict[tuple[str, str], list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
@@ -163,7 +151,7 @@ def run_one(method: str, seed: int, args, data_dir: str, model_dir: str) -> dict
                              os.path.join(run_dir, "metrics.jsonl"), os.path.join(run_dir, "train.log"))
     train_seconds = time.monotonic() - started
     val_file = os.path.join(data_dir, "val.parquet")
-    sampled = sampled_generations(run_dir, algorithm, val_file)
+    sampled = tiny_run.validation_generations(run_dir, algorithm, val_file)
     validation = pass_at_k_by_step(sampled, [k for k in KS if k <= args.val_n])
     greedy = [g for step in validation
               for g in greedy_generations(model_dir if step == 0 else checkpoint_dir(run_dir, algorithm, step), model_dir,

@@ -204,23 +204,33 @@ def summarize(records: list[dict]) -> dict:
     }
 
 
+def validation_generations(work_dir: str, algorithm: str, val_file: str) -> list:
+    """A run's validation dumps (one file per validation step, sampled at the run's val_kwargs) as
+    ``recipe.vogue.evaluation.Generation``s, extra_info joined from ``val_file``."""
+    from pathlib import Path
+
+    from recipe.vogue.evaluate import convert_dump, identities
+    from recipe.vogue.evaluation import SAMPLED, Generation
+
+    rows = identities(val_file)
+    generations = []
+    for dump in sorted(Path(validation_dir(work_dir, algorithm)).glob("*.jsonl"), key=lambda path: int(path.stem)):
+        lines = read_metrics(str(dump))
+        generations += [Generation.from_dump(line) for line in convert_dump(lines, rows, SAMPLED, int(dump.stem))]
+    return generations
+
+
 def write_report(work_dir: str, algorithms: list[str], val_file: str) -> str:
     """WORK_DIR/report/ from each run's file-logger log and validation dumps (sampled at the run's
     val_kwargs; one table row per algorithm and validation step); returns the path of report.md."""
     from pathlib import Path
 
     from recipe.vogue import report
-    from recipe.vogue.evaluate import convert_dump, identities
-    from recipe.vogue.evaluation import SAMPLED, Generation
 
-    rows = identities(val_file)
     runs = []
     for algorithm in algorithms:
         run = report.load_run(algorithm.upper(), Path(work_dir) / "metrics" / f"{algorithm}.jsonl")
-        dumps = sorted(Path(validation_dir(work_dir, algorithm)).glob("*.jsonl"), key=lambda path: int(path.stem))
-        for dump in dumps:
-            lines = read_metrics(str(dump))
-            run.generations += [Generation.from_dump(line) for line in convert_dump(lines, rows, SAMPLED, int(dump.stem))]
+        run.generations = validation_generations(work_dir, algorithm, val_file)
         runs.append(run)
     report.write_report(runs, Path(work_dir) / "report")
     return os.path.join(work_dir, "report", "report.md")
