@@ -250,6 +250,8 @@ def plot(summaries: Sequence[dict], path: str) -> None:
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
 
+    from recipe.vogue.report import hide_unused, style_step_panel
+
     methods = sorted({s["method"] for s in summaries}, key=list(METHODS).index)
     colours = {m: colormaps["tab10"](i) for i, m in enumerate(METHODS)}
     figure = Figure(figsize=(16, 7.5))
@@ -267,12 +269,8 @@ def plot(summaries: Sequence[dict], path: str) -> None:
                 axis.plot(common, mean, color=colours[m], linewidth=2, marker="o" if source == "validation" else None, markersize=3)
         if key == "entropy":
             axis.set_yscale("log")  # NoisyRollout's off-policy noisy responses spike it by 10×
-        axis.set_title(title, fontsize=9)
-        axis.set_xlabel("step", fontsize=8)
-        axis.tick_params(labelsize=7)
-        axis.grid(alpha=0.3)
-    for axis in axes:
-        axis.axis("off")
+        style_step_panel(axis, title)
+    hide_unused(axes)
     figure.legend(handles=[Line2D([], [], color=colours[m], linewidth=2, label=m) for m in methods], loc="upper center",
                   ncol=len(methods), fontsize=9, frameon=False)
     figure.tight_layout(rect=(0, 0, 1, 0.95))

@@ -41,7 +41,7 @@ from recipe.vogue.evaluation import (
 )
 from recipe.vogue.judge import JudgeClient, JudgeError, judge_generations
 
-__all__ = ["ReportInputError", "Run", "load_run", "write_report", "main"]
+__all__ = ["ReportInputError", "Run", "load_run", "write_report", "style_step_panel", "hide_unused", "main"]
 
 MATH_BENCHMARKS = ("mathverse", "mathvista", "wemath")
 GENERAL_BENCHMARKS = ("hallusionbench", "chartqa", "logicvista")
@@ -424,6 +424,20 @@ def write_csv(rows: Sequence[Row], path: Path) -> None:
                     writer.writerow([row.label, benchmark, name, _csv_number(value), "", "", "", "", scorer, decoding])
 
 
+def style_step_panel(axis, title: str) -> None:
+    """One panel of curves against the training step: small title, step axis, ticks and a light grid."""
+    axis.set_title(title, fontsize=9)
+    axis.set_xlabel("step", fontsize=8)
+    axis.tick_params(labelsize=7)
+    axis.grid(alpha=0.3)
+
+
+def hide_unused(axes) -> None:
+    """Switch off the panels an iterator over a figure's axes has not handed out (the grid's empty cells)."""
+    for axis in axes:
+        axis.axis("off")
+
+
 def plot_curves(runs: Sequence[Run], path: Path) -> bool:
     """curves.png: one panel per training metric logged by any run, one colour per run. False if none."""
     logged = {metric for run in runs for metric in run.curves}
@@ -441,12 +455,8 @@ def plot_curves(runs: Sequence[Run], path: Path) -> bool:
             if points:
                 steps, values = zip(*points)
                 axis.plot(steps, values, color=colours(index % 10), marker="o" if len(points) <= 30 else None, markersize=3)
-        axis.set_title(title, fontsize=9)
-        axis.set_xlabel("step", fontsize=8)
-        axis.tick_params(labelsize=7)
-        axis.grid(alpha=0.3)
-    for axis in axes:
-        axis.axis("off")
+        style_step_panel(axis, title)
+    hide_unused(axes)
     handles = [Line2D([], [], color=colours(index % 10), label=run.label) for index, run in enumerate(runs)]
     figure.legend(handles=handles, loc="upper center", ncol=min(len(runs), 6), fontsize=8, frameon=False)
     figure.tight_layout(rect=(0, 0, 1, 1 - 0.4 / figure.get_figheight()))

@@ -82,6 +82,8 @@ class VogueTrainer(UnbiasedValidationMetrics, RayPPOTrainer):
             check_multimodal_processor(self.processor, self.config.actor_rollout_ref.model.path)
         self.dynamic_sampling = DynamicSampling.from_config(self.config)
         self._vogue_metrics: dict[str, float] = {}
+        self._generation_metrics: dict[str, float] = {}  # of the step's generation (rollout modes, NoisyRollout)
+        self._audit_generated_noisy: torch.Tensor | None = None
         self._warned_no_image = False
         self._plan: StepPlan | None = None
 
@@ -233,7 +235,7 @@ class VogueTrainer(UnbiasedValidationMetrics, RayPPOTrainer):
         noisy_entropy = torch.where(generated_noisy, entropy, paired_entropy)
         self._vogue_metrics = self._branch_metrics(batch.batch["response_mask"], draw, raw_image_entropy, noisy_entropy,
                                                    u_per)
-        self._vogue_metrics.update(getattr(self, "_generation_metrics", {}))
+        self._vogue_metrics.update(self._generation_metrics)
         self._vogue_metrics["vogue/no_image_frac"] = float(without_image.float().mean())
         self._vogue_metrics["timing_s/vogue_noisy_inputs_wait"] = plan.wait_seconds
         self._vogue_metrics["vogue/noisy_inputs_build_s"] = plan.build_seconds
@@ -315,7 +317,7 @@ class VogueTrainer(UnbiasedValidationMetrics, RayPPOTrainer):
             if GENERATION_ORDER_KEY in batch.batch.keys():  # stamped by PlannedGeneration (NoisyRollout)
                 batch.batch.pop(GENERATION_ORDER_KEY)
             output = super()._update_actor(batch)
-            output.meta_info["metrics"].update(getattr(self, "_generation_metrics", {}))
+            output.meta_info["metrics"].update(self._generation_metrics)
             return output
         if BRANCH_ADVANTAGES_KEY in batch.batch.keys():  # paper_two_groups: GRPO within each branch's own group
             batch.batch["advantages"] = batch.batch.pop(BRANCH_ADVANTAGES_KEY) * batch.batch["response_mask"]
@@ -352,7 +354,7 @@ class VogueTrainer(UnbiasedValidationMetrics, RayPPOTrainer):
             uid=list(batch.non_tensor_batch["uid"]), entropy=entropy.cpu(), u_per=u_per.cpu(),
             is_noisy=is_noisy.cpu(), shaped=shaped.cpu(), vogue=dataclasses.asdict(self.vogue),
             has_image=has_image(inputs), image_grid_thw=[row.get("image_grid_thw") for row in inputs],
-            generated_noisy=getattr(self, "_audit_generated_noisy", None),
+            generated_noisy=self._audit_generated_noisy,
             prompt_image_tokens=(batch.batch["prompts"] == image_token).sum(-1).cpu(),
             perturbations=getattr(self, "_audit_perturbations", {}),
             reward_extra={key: batch.non_tensor_batch[key] for key in batch.meta_info.get("reward_extra_keys", [])

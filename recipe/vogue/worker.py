@@ -196,13 +196,12 @@ def _merge_rows(parts: list[tuple[list[int], dict]], lengths: list[int], keys: S
 def freeze_vision_tower(module: torch.nn.Module) -> list[str]:
     """Stop gradients to the vision tower (``visual.*`` parameters): AdamW skips parameters without a
     gradient, so they stay as loaded. Returns the frozen names."""
-    frozen = [name for name, parameter in module.named_parameters() if ".visual." in f".{name}"]
+    frozen = {name: parameter for name, parameter in module.named_parameters() if ".visual." in f".{name}"}
     if not frozen:
         raise ValueError("actor.freeze_vision_tower=true, but the model has no visual.* parameters")
-    for name, parameter in module.named_parameters():
-        if name in frozen:
-            parameter.requires_grad_(False)
-    return frozen
+    for parameter in frozen.values():
+        parameter.requires_grad_(False)
+    return list(frozen)
 
 
 def vogue_forward_step(engine, micro_batch: TensorDict, loss_function=None, forward_only=True, *,

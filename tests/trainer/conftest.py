@@ -300,6 +300,8 @@ def make_trainer(compose, image_processor):
         trainer.global_steps = global_steps
         trainer.total_training_steps = total_training_steps
         trainer._vogue_metrics = {}
+        trainer._generation_metrics = {}
+        trainer._audit_generated_noisy = None
         trainer._warned_no_image = False
         return trainer
 
