@@ -21,6 +21,7 @@ probed micro-batch of T tokens holds at most (T + T_response)·V logits (``cost_
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from contextlib import nullcontext
 from functools import partial
@@ -204,6 +205,19 @@ def freeze_vision_tower(module: torch.nn.Module) -> list[str]:
     return list(frozen)
 
 
+LOG_ROW_GROUPS_ENV = "VOGUE_LOG_ROW_GROUPS"
+
+
+def log_row_groups(paired_column: Sequence) -> None:
+    """With ``VOGUE_LOG_ROW_GROUPS=1``, one line per micro-batch: this rank's raw-only and probed row counts
+    (how the multi-rank tests see that ranks held different row groups)."""
+    if os.environ.get(LOG_ROW_GROUPS_ENV) != "1":
+        return
+    probed = sum(inputs is not None for inputs in paired_column)
+    rank = torch.distributed.get_rank() if torch.distributed.is_initialized() else 0
+    print(f"[vogue row groups] rank {rank} raw-only {len(paired_column) - probed} probed {probed}", flush=True)
+
+
 def vogue_forward_step(engine, micro_batch: TensorDict, loss_function=None, forward_only=True, *,
                        chunk_size: int, estimator: str = "full"):
     """Replacement for ``FSDPEngineWithLMHead.forward_step`` during the old-log-prob stage (forward only)."""
@@ -211,6 +225,7 @@ def vogue_forward_step(engine, micro_batch: TensorDict, loss_function=None, forw
         raise RuntimeError("the VOGUE log-prob stage is inference only")
     micro_batch = micro_batch.to(get_device_id())
     paired_column = list(micro_batch[PAIRED_INPUTS_KEY])
+    log_row_groups(paired_column)
     groups = [([i for i, inputs in enumerate(paired_column) if inputs is None], False),
               ([i for i, inputs in enumerate(paired_column) if inputs is not None], True)]
     parts = []

@@ -64,7 +64,7 @@ def test_process_group_shim_defaults_to_plain_gloo_on_this_platform_only(monkeyp
     calls = []
 
     def initialize(timeout_second=None, backend=None):
-        calls.append(backend)
+        calls.append((timeout_second, backend))
 
     shimmed = gloo_process_group(initialize)
     monkeypatch.setenv("VERL_PLATFORM", "cpu")
@@ -72,7 +72,53 @@ def test_process_group_shim_defaults_to_plain_gloo_on_this_platform_only(monkeyp
     shimmed(backend="cpu:gloo")
     monkeypatch.setenv("VERL_PLATFORM", "cuda")
     shimmed()
-    assert calls == ["gloo", "cpu:gloo", None]
+    assert [backend for _, backend in calls] == ["gloo", "cpu:gloo", None]
+
+
+def test_process_group_shim_sets_a_collective_timeout_on_this_platform_only(monkeypatch):
+    calls = []
+    shimmed = gloo_process_group(lambda timeout_second=None, backend=None: calls.append(timeout_second))
+    monkeypatch.setenv("VERL_PLATFORM", "cpu")
+    monkeypatch.delenv(cpu_platform.COLLECTIVE_TIMEOUT_ENV, raising=False)
+    shimmed()
+    monkeypatch.setenv(cpu_platform.COLLECTIVE_TIMEOUT_ENV, "7")
+    shimmed()
+    shimmed(timeout_second=30)
+    monkeypatch.setenv("VERL_PLATFORM", "cuda")
+    shimmed()
+    assert calls == [cpu_platform.DEFAULT_COLLECTIVE_TIMEOUT_S, 7, 30, None]
+    for bad in ("0", "-3", "ten"):
+        monkeypatch.setenv(cpu_platform.COLLECTIVE_TIMEOUT_ENV, bad)
+        with pytest.raises(ValueError, match=cpu_platform.COLLECTIVE_TIMEOUT_ENV):
+            cpu_platform.collective_timeout_seconds()
+
+
+GLOO_TIMEOUT_SCRIPT = """
+import datetime, os, sys, torch, torch.distributed as dist
+rank = int(sys.argv[1])
+dist.init_process_group("gloo", rank=rank, world_size=2, init_method=sys.argv[2], timeout=datetime.timedelta(seconds=2))
+try:
+    if rank == 0:
+        dist.all_reduce(torch.ones(2))  # rank 1 enters a different collective: a disagreement
+    else:
+        dist.broadcast(torch.ones(3), src=1)
+except RuntimeError as error:
+    print(error)
+"""
+
+
+def test_a_disagreement_between_two_gloo_ranks_is_explained(tmp_path, monkeypatch):
+    """Two real gloo ranks entering different collectives: gloo's error after the timeout is recognised and
+    explained; other failures are not."""
+    init = f"file://{tmp_path / 'rendezvous'}"
+    ranks = [subprocess.Popen([sys.executable, "-c", GLOO_TIMEOUT_SCRIPT, str(rank), init], stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True) for rank in (0, 1)]
+    output = "".join(rank.communicate(timeout=120)[0] for rank in ranks)
+    monkeypatch.setenv(cpu_platform.COLLECTIVE_TIMEOUT_ENV, "2")
+    explained = cpu_platform.explain_collective_timeout(output)
+    assert explained is not None, output
+    assert explained.startswith("collective timeout: ranks disagree") and "2 s" in explained
+    assert cpu_platform.explain_collective_timeout("RuntimeError: CUDA out of memory") is None
 
 
 def test_verl_default_backend_string_is_what_the_shim_avoids():

@@ -14,7 +14,9 @@ Shims, each relying on one verl internal (see README "CPU backend"):
   caches and streams a CPU does not have. Unknown attributes raise (no silent catch-all).
 - ``gloo_process_group``: verl's ``initialize_global_process_group_ray`` builds the backend string
   "cpu:gloo,<device>:<backend>", i.e. "cpu:gloo,cpu:gloo" here, which torch rejects; on this platform
-  the default becomes plain "gloo".
+  the default becomes plain "gloo", with a collective timeout (``VOGUE_CPU_COLLECTIVE_TIMEOUT_S``) so that
+  ranks whose sequences of collectives differ fail fast with "collective timeout: ranks disagree"
+  (``explain_collective_timeout``) instead of waiting 30 minutes.
 - ``register_fsdp_engines_for_cpu``: verl registers its FSDP/FSDP2 engines for devices "cuda" and
   "npu" only; the same classes are registered for "cpu" through ``EngineRegistry.register``.
 """
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 from contextlib import contextmanager
 from typing import Any
 
@@ -201,14 +204,43 @@ def platform_selected() -> bool:
     return os.environ.get("VERL_PLATFORM", "").strip().lower() == PLATFORM_NAME
 
 
+COLLECTIVE_TIMEOUT_ENV = "VOGUE_CPU_COLLECTIVE_TIMEOUT_S"
+# 5× the longest wait of one rank for another at a collective measured in 2-rank runs under suite load
+# (see README "CPU backend"); verl 0.9.1's engine workers create the group with no timeout (30 min for gloo).
+DEFAULT_COLLECTIVE_TIMEOUT_S = 120
+COLLECTIVE_TIMEOUT_MESSAGE = "collective timeout: ranks disagree"
+_GLOO_TIMEOUT = re.compile(r"Timed out waiting \d+ms for (?:recv|send) operation")
+
+
+def collective_timeout_seconds() -> int:
+    """The gloo timeout of the CPU platform's process group: ``VOGUE_CPU_COLLECTIVE_TIMEOUT_S`` or the default."""
+    value = os.environ.get(COLLECTIVE_TIMEOUT_ENV, "").strip()
+    if not value:
+        return DEFAULT_COLLECTIVE_TIMEOUT_S
+    if not value.isdigit() or int(value) <= 0:
+        raise ValueError(f"{COLLECTIVE_TIMEOUT_ENV}={value!r}: expected a positive number of seconds")
+    return int(value)
+
+
+def explain_collective_timeout(text: str) -> str | None:
+    """For a run's output that holds gloo's timeout error, the one line that says what it means; else None."""
+    if not _GLOO_TIMEOUT.search(text):
+        return None
+    return (f"{COLLECTIVE_TIMEOUT_MESSAGE}: a rank waited {collective_timeout_seconds()} s at a collective that "
+            f"another rank never entered (the ranks ran different sequences of collectives); "
+            f"{COLLECTIVE_TIMEOUT_ENV} sets the wait")
+
+
 def gloo_process_group(initialize):
     """Wrap verl's ``initialize_global_process_group_ray`` so that, on this platform only, the default
-    backend is "gloo" instead of the invalid "cpu:gloo,cpu:gloo"."""
+    backend is "gloo" instead of the invalid "cpu:gloo,cpu:gloo", and a collective that one rank never
+    enters fails after ``collective_timeout_seconds()`` instead of hanging."""
 
     @functools.wraps(initialize)
     def initialize_on_cpu(timeout_second=None, backend=None):
-        if backend is None and platform_selected():
-            backend = "gloo"
+        if platform_selected():
+            backend = backend or "gloo"
+            timeout_second = timeout_second or collective_timeout_seconds()
         return initialize(timeout_second=timeout_second, backend=backend)
 
     initialize_on_cpu.__vogue_cpu_shim__ = True

@@ -24,10 +24,16 @@ import sys
 import time
 from collections.abc import Sequence
 
+from recipe.vogue.cpu.platform import explain_collective_timeout
+
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 REWARD_FILE = os.path.join(REPO_ROOT, "vogue_reward", "verl_entry.py")
 ACCURACY_KEY = "val-core/synthetic_shapes/acc/mean@4"
 PASS_KEY = "val-core/synthetic_shapes/acc/pass@4"
+
+# a run with 2 data-parallel trainer ranks (2 logical GPUs, gloo); per-rank row-group lines in the output
+TWO_RANKS = ["trainer.n_gpus_per_node=2", "ray_kwargs.ray_init.num_gpus=2"]
+TWO_RANKS_ENV = {"VOGUE_LOG_ROW_GROUPS": "1", "RAY_DEDUP_LOGS": "0"}
 
 # algorithm name → overrides on top of recipe/vogue/main_vogue.py's config (`paper` preset) + cpu/tiny.yaml
 ALGORITHMS = {
@@ -71,8 +77,10 @@ def _run(what: str, command: list[str], log_path: str) -> None:
 def _check_exit(returncode: int, what: str, log_path: str) -> None:
     if returncode != 0:
         with open(log_path, errors="replace") as f:
-            tail = f.read()[-5000:]
-        raise RuntimeError(f"{what}: exited with {returncode}; end of {log_path}:\n{tail}")
+            output = f.read()
+        reason = explain_collective_timeout(output)
+        raise RuntimeError(f"{what}: exited with {returncode}{f' ({reason})' if reason else ''}; "
+                           f"end of {log_path}:\n{output[-5000:]}")
 
 
 def validation_dir(work_dir: str, algorithm: str) -> str:
@@ -132,18 +140,20 @@ class _MetricsTail:
 def train(
     algorithm: str, data_dir: str, model_dir: str, work_dir: str, steps: int, overrides: list[str],
     metrics_path: str, log_path: str | None = None, timeout: float | None = None, progress: bool = False,
+    extra_env: dict[str, str] | None = None,
 ) -> list[dict]:
     """One training process on the CPU backend, logging metrics with verl's file logger to
     ``metrics_path``; its output goes to ``log_path`` (default WORK_DIR/logs/<algorithm>.log). With
     ``progress``, prints ``progress_line`` for each step as it is logged. Returns the logged records; a
-    failure raises with the end of the log, a run past ``timeout`` seconds is killed."""
+    failure raises with the end of the log, a run past ``timeout`` seconds is killed. ``extra_env``: more
+    environment variables for the run."""
     log_path = log_path or os.path.join(work_dir, "logs", f"{algorithm}.log")
     for path in (metrics_path, log_path):
         os.makedirs(os.path.dirname(path), exist_ok=True)
     if os.path.exists(metrics_path):
         os.remove(metrics_path)  # the tail must not read an earlier run's lines
     env = cpu_environment()
-    env["VERL_FILE_LOGGER_PATH"] = metrics_path
+    env.update(extra_env or {}, VERL_FILE_LOGGER_PATH=metrics_path)
     command = training_command(algorithm, data_dir, model_dir, work_dir, steps, overrides)
     tail = _MetricsTail(metrics_path)
     started = time.monotonic()
