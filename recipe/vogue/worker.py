@@ -2,21 +2,22 @@
 
 ``compute_log_prob_with_noisy_branch`` is verl's ``compute_log_prob`` (same micro-batching, dynamic
 batch size, eval mode, offload, metrics) with ``forward_step`` replaced by ``vogue_forward_step``:
-within each micro-batch, rows without paired inputs get one forward under their own inputs (log-probs,
-entropy), and the probed rows get a second, paired forward on the same sub-batch under their
-``paired_multi_modal_inputs`` (the other branch's ``pixel_values`` and grid: the perturbed image for a
-row generated from the raw one, the raw image for a row generated from a perturbed one), so both
-branches' per-position values align in every layout (padded, packed, Ulysses-sliced). For the
-full-vocabulary estimators u_per = ½[KL(p‖q) + KL(q‖p)] (``full``) or KL(p‖q) (``forward_full``, rows
-generated from the raw image) is computed in the worker, chunked, fp32; the sampled estimators get both
-log-probs and compute u_per on the driver. ``actor.freeze_vision_tower`` (declared by verl 0.9.1 but
-read nowhere on its FSDP path) is applied here.
+within each micro-batch, one forward over every row under its own inputs (log-probs, entropy), then one
+paired forward over the probed rows under their ``paired_multi_modal_inputs`` (the other branch's
+``pixel_values`` and grid: the perturbed image for a row generated from the raw one, the raw image for a
+row generated from a perturbed one), so both branches' per-position values align in every layout (padded,
+packed, Ulysses-sliced). A rank without a probed row runs a discarded one-row forward when another rank
+runs a paired one, so that every data-parallel rank runs the same collectives (``vogue_forward_step``
+states the guarantee). For the full-vocabulary estimators u_per = ½[KL(p‖q) + KL(q‖p)] (``full``) or
+KL(p‖q) (``forward_full``, rows generated from the raw image) is computed in the worker, chunked, fp32; the
+sampled estimators get both log-probs and compute u_per on the driver. ``actor.freeze_vision_tower``
+(declared by verl 0.9.1 but read nowhere on its FSDP path) is applied here.
 
 Entropies and KLs are computed in fp32 (verl's own entropy is in the logits' dtype unless
 ``entropy_from_logits_with_chunking``) and only at response positions (where verl reads them; all
-positions under Ulysses sequence parallelism, whose slices do not keep whole sequences). Memory: the
-first forward's logits are cut to the response positions and freed before the paired forward, so a
-probed micro-batch of T tokens holds at most (T + T_response)·V logits (``cost_model``).
+positions under Ulysses sequence parallelism, whose slices do not keep whole sequences), chunk by chunk
+from the forward's logits. Memory: of the first forward's logits only the probed rows' response positions
+are kept, so a micro-batch of T tokens holds at most T·V + R_probed·V logits (``cost_model``).
 """
 
 from __future__ import annotations
@@ -75,20 +76,26 @@ def _response_lengths(micro_batch: TensorDict) -> torch.Tensor:
     return micro_batch["attention_mask"][:, prompts.shape[1]:].sum(dim=1)
 
 
-def response_positions(micro_batch: TensorDict, logits_shape: torch.Size, packed: bool) -> torch.Tensor:
+def response_positions(micro_batch: TensorDict, logits_shape: torch.Size, packed: bool,
+                       rows: Sequence[int] | None = None) -> torch.Tensor:
     """Bool mask over the logits' positions that predict a response token: in sequence i of length L_i with
-    R_i response tokens, positions L_i − R_i − 1 … L_i − 2 (the ones ``no_padding_2_padding`` reads).
+    R_i response tokens, positions L_i − R_i − 1 … L_i − 2 (the ones ``no_padding_2_padding`` reads), for
+    every sequence or only for ``rows``.
     ``logits_shape``: packed ``[1, tokens + pad, V]`` or padded ``[batch, max_len, V]``."""
     lengths = micro_batch["input_ids"].offsets().diff().to(torch.long)
     responses = _response_lengths(micro_batch).to(lengths.device)
+    selected = torch.ones(lengths.numel(), dtype=torch.bool)
+    if rows is not None:
+        selected = torch.zeros(lengths.numel(), dtype=torch.bool)
+        selected[list(rows)] = True
     if packed:
         mask = torch.zeros(logits_shape[1], dtype=torch.bool)
         ends = lengths.cumsum(0)
-        for end, count in zip(ends.tolist(), responses.tolist(), strict=True):
-            mask[end - count - 1 : end - 1] = True
+        for end, count, keep in zip(ends.tolist(), responses.tolist(), selected.tolist(), strict=True):
+            mask[end - count - 1 : end - 1] = keep
         return mask
     index = torch.arange(logits_shape[1])[None, :]
-    return (index >= (lengths - responses - 1)[:, None]) & (index < (lengths - 1)[:, None])
+    return (index >= (lengths - responses - 1)[:, None]) & (index < (lengths - 1)[:, None]) & selected[:, None]
 
 
 def scalar_temperature(temperature) -> float:
@@ -109,67 +116,87 @@ def _full_logits(model_output) -> torch.Tensor:
 
 
 class _Positions:
-    """Where per-position values are computed (response positions, or all under Ulysses SP) and how they
-    return to verl's jagged layout."""
+    """One forward's positions: where per-position values are computed (the response positions of its rows, or
+    all positions under Ulysses SP, whose slices do not keep whole sequences) and how they return to verl's
+    jagged layout."""
 
     def __init__(self, engine, micro_batch: TensorDict, output_args: dict, logits_shape: torch.Size):
-        self.engine, self.output_args, self.shape = engine, output_args, logits_shape
+        self.micro_batch, self.engine, self.output_args, self.shape = micro_batch, engine, output_args, logits_shape
         self.packed = tu.get_non_tensor_data(data=micro_batch, key="use_remove_padding", default=True)
-        self.offsets = micro_batch["input_ids"].offsets()
-        sliced = self.packed and getattr(engine, "use_ulysses_sp", False)
-        self.mask = None if sliced else response_positions(micro_batch, logits_shape, self.packed)
+        self.sliced = self.packed and getattr(engine, "use_ulysses_sp", False)
 
-    def select(self, logits: torch.Tensor) -> torch.Tensor:
-        """[positions, V]: the logits at the computed positions (a copy, so the full logits can be freed)."""
-        flat = logits.reshape(-1, logits.shape[-1])
-        return flat.clone() if self.mask is None else flat[self.mask.reshape(-1).to(flat.device)]
+    def index(self, rows: Sequence[int] | None = None) -> torch.Tensor:
+        """Flat indices (into logits reshaped to [positions, V]) of the computed positions of ``rows`` (all rows
+        by default), in row order — the order of the same rows' positions in a forward over those rows only."""
+        if self.sliced:
+            return torch.arange(self.shape[:-1].numel())
+        return response_positions(self.micro_batch, self.shape, self.packed, rows).reshape(-1).nonzero().squeeze(-1)
 
     def to_jagged(self, values: torch.Tensor) -> torch.Tensor:
-        full = values
-        if self.mask is not None:
-            full = values.new_zeros(self.mask.shape)
-            full[self.mask.to(values.device)] = values
-        else:
-            full = values.reshape(self.shape[:-1])
+        """Values at ``index()`` → jagged per-row values (0 outside the response)."""
+        full = values.new_zeros(self.shape[:-1].numel())
+        full[self.index().to(values.device)] = values
+        full = full.reshape(self.shape[:-1])
         if self.packed:
             full = self.engine._gather_and_unpad_packed(full.reshape(-1), self.output_args["pad_size"])
-        return positions_to_jagged(full, self.offsets)
+        return positions_to_jagged(full, self.micro_batch["input_ids"].offsets())
 
 
-def _forward_rows(engine, micro_batch: TensorDict, paired: bool, chunk_size: int, estimator: str) -> dict:
-    """The forward under the rows' own inputs (and, for probed rows, the paired one) of one sub-batch:
-    jagged per-row outputs."""
-    raw_inputs, output_args = engine.prepare_model_inputs(micro_batch=micro_batch)
-    log_probs_only = micro_batch.copy()
-    tu.assign_non_tensor(log_probs_only, calculate_entropy=False)  # entropies below, fp32, response positions
-    temperature = scalar_temperature(micro_batch["temperature"])
-    autocast_dtype = getattr(engine, "_autocast_dtype", torch.bfloat16)
-    autocast = (
-        nullcontext() if autocast_dtype == torch.float32 else torch.autocast(get_device_name(), dtype=autocast_dtype)
-    )
-    with autocast:
-        output = engine.module(**raw_inputs, use_cache=False)
-        raw = engine.prepare_model_outputs(output, output_args, log_probs_only, None)
-    logits = _full_logits(output)
-    positions = _Positions(engine, micro_batch, output_args, logits.shape)
-    raw_logits = positions.select(logits)
-    del output, logits  # only the response positions of the first forward stay alive
-    results = {"log_probs": raw["log_probs"],
-               "entropy": positions.to_jagged(entropy_from_logits(raw_logits, chunk_size, temperature))}
-    if not paired:
-        return results
-    paired_inputs = {**raw_inputs, **extract_multi_modal_inputs(micro_batch[PAIRED_INPUTS_KEY])}
-    with autocast:
-        output = engine.module(**paired_inputs, use_cache=False)
-        paired_out = engine.prepare_model_outputs(output, output_args, log_probs_only, None)
-    paired_logits = positions.select(_full_logits(output))
-    del output
-    results["paired_log_probs"] = paired_out["log_probs"]
-    results["paired_entropy"] = positions.to_jagged(entropy_from_logits(paired_logits, chunk_size, temperature))
-    if estimator in FULL_KL_ESTIMATORS:
-        results["u_per"] = positions.to_jagged(kl_from_logits(estimator, raw_logits, paired_logits, chunk_size,
-                                                              temperature))
-    return results
+def _at_positions(measure, chunk_size: int, index: torch.Tensor, logits: torch.Tensor,
+                  reference: torch.Tensor | None = None) -> torch.Tensor:
+    """``measure`` (an ``uncertainty`` function) at the positions ``index`` of ``logits`` [..., V], ``chunk_size``
+    positions at a time, so that no [positions, V] copy of the forward's logits is made; ``reference``: the
+    other branch's logits already cut to the same positions, passed first."""
+    flat = logits.reshape(-1, logits.shape[-1])
+    index = index.to(flat.device)
+    out = torch.empty(index.numel(), dtype=torch.float32, device=flat.device)
+    for start in range(0, index.numel(), chunk_size):
+        chunk = flat[index[start : start + chunk_size]]
+        args = (chunk,) if reference is None else (reference[start : start + chunk_size], chunk)
+        out[start : start + chunk_size] = measure(*args)
+    return out
+
+
+class _Forward:
+    """One teacher-forced forward of verl's model over a (sub-)micro-batch, with verl's own input and output
+    preparation (log-probs of the sampled tokens); the full logits live as long as this object."""
+
+    def __init__(self, engine, micro_batch: TensorDict, multi_modal_inputs=None):
+        inputs, output_args = engine.prepare_model_inputs(micro_batch=micro_batch)
+        if multi_modal_inputs is not None:
+            inputs = {**inputs, **extract_multi_modal_inputs(multi_modal_inputs)}
+        log_probs_only = micro_batch.copy()
+        tu.assign_non_tensor(log_probs_only, calculate_entropy=False)  # entropies below, fp32, response positions
+        with _autocast(engine):
+            output = engine.module(**inputs, use_cache=False)
+            self.log_probs = engine.prepare_model_outputs(output, output_args, log_probs_only, None)["log_probs"]
+        self.logits = _full_logits(output)
+        self.positions = _Positions(engine, micro_batch, output_args, self.logits.shape)
+
+
+def _autocast(engine):
+    dtype = getattr(engine, "_autocast_dtype", torch.bfloat16)
+    return nullcontext() if dtype == torch.float32 else torch.autocast(get_device_name(), dtype=dtype)
+
+
+def _dummy_forward(engine, micro_batch: TensorDict) -> None:
+    """A discarded one-row forward (a row with an image where the micro-batch has one): its collectives (FSDP
+    all-gathers of every block, the vision tower's included) match another rank's paired forward."""
+    inputs = list(micro_batch["multi_modal_inputs"])
+    row = next((i for i, row_inputs in enumerate(inputs) if row_inputs and "pixel_values" in row_inputs), 0)
+    model_inputs, _ = engine.prepare_model_inputs(micro_batch=tu.index_select_tensor_dict(micro_batch, [row]))
+    with _autocast(engine):
+        engine.module(**model_inputs, use_cache=False)
+
+
+def any_rank_probes(engine, probes_here: bool) -> bool:
+    """Whether any data-parallel rank has a probed row in its current micro-batch (a MAX all-reduce over the
+    engine's data-parallel group; this rank's answer alone without a process group)."""
+    if not torch.distributed.is_initialized():
+        return probes_here
+    flag = torch.tensor([int(probes_here)], device=get_device_id())
+    torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX, group=engine.get_data_parallel_group())
+    return bool(flag.item())
 
 
 def output_keys(estimator: str) -> tuple[str, ...]:
@@ -182,14 +209,16 @@ def output_keys(estimator: str) -> tuple[str, ...]:
 
 def _merge_rows(parts: list[tuple[list[int], dict]], lengths: list[int], keys: Sequence[str], device) -> dict:
     """Per-row outputs of the sub-batches → jagged tensors in micro-batch order, one per key (0 where a row
-    has none: the paired keys of raw-only rows)."""
+    has none: the paired keys of raw-only rows). ``parts``: (micro-batch row of each output row, or None for
+    an output row to drop; outputs)."""
     merged = {}
     for key in keys:
         rows = [torch.zeros(length, device=device) for length in lengths]
         for indices, outputs in parts:
             if key in outputs:
                 for position, values in zip(indices, outputs[key].unbind(), strict=True):
-                    rows[position] = values.float()
+                    if position is not None:
+                        rows[position] = values.float()
         merged[key] = torch.nested.as_nested_tensor(rows, layout=torch.jagged)
     return merged
 
@@ -220,20 +249,61 @@ def log_row_groups(paired_column: Sequence) -> None:
 
 def vogue_forward_step(engine, micro_batch: TensorDict, loss_function=None, forward_only=True, *,
                        chunk_size: int, estimator: str = "full"):
-    """Replacement for ``FSDPEngineWithLMHead.forward_step`` during the old-log-prob stage (forward only)."""
+    """Replacement for ``FSDPEngineWithLMHead.forward_step`` during the old-log-prob stage (forward only).
+
+    Guarantee: the sequence of collective operations of a micro-batch is the same on every data-parallel rank
+    whatever rows it holds (FSDP all-gathers run once per forward, and verl keeps the number of micro-batches
+    equal across ranks). Each micro-batch makes
+
+    1. one MAX all-reduce of "this rank has a probed row" over the data-parallel group;
+    2. ONE forward over the whole micro-batch under the rows' own inputs: log-probs and fp32 entropy of every
+       row; the logits at the probed rows' response positions are kept, the rest freed;
+    3. if any rank has a probed row: ONE forward — the paired forward over this rank's probed rows under
+       their ``paired_multi_modal_inputs``, or, on a rank without a probed row, a discarded one-row forward of
+       one of its own rows (with its image where it has one) — else none.
+
+    So 1 or 2 forwards on every rank, never a rank-dependent count. Every forward calls the vision tower once
+    (verl's ``_get_input_embeds`` runs it on a dummy grid for a text-only micro-batch, patched for
+    Qwen2.5-VL in ``verl_patches``). Under Ulysses SP the paired forward covers the whole micro-batch (rows
+    without paired inputs under their own; their paired values are dropped), so both forwards slice alike.
+    Peak logits memory: max(T, T_paired)·V + R_probed·V for T tokens, T_paired paired tokens and R_probed
+    response tokens of probed rows (``cost_model.paired_pass_peak_logits_bytes``).
+    """
     if not forward_only or loss_function is not None:
         raise RuntimeError("the VOGUE log-prob stage is inference only")
     micro_batch = micro_batch.to(get_device_id())
     paired_column = list(micro_batch[PAIRED_INPUTS_KEY])
     log_row_groups(paired_column)
-    groups = [([i for i, inputs in enumerate(paired_column) if inputs is None], False),
-              ([i for i, inputs in enumerate(paired_column) if inputs is not None], True)]
-    parts = []
-    for indices, paired in groups:
-        if not indices:
-            continue
-        rows = micro_batch if len(indices) == len(paired_column) else tu.index_select_tensor_dict(micro_batch, indices)
-        parts.append((indices, _forward_rows(engine, rows, paired, chunk_size, estimator)))
+    probed = [row for row, inputs in enumerate(paired_column) if inputs is not None]
+    paired_forward = any_rank_probes(engine, bool(probed))
+    temperature = scalar_temperature(micro_batch["temperature"])
+    entropy = partial(entropy_from_logits, chunk_size=chunk_size, temperature=temperature)
+
+    raw = _Forward(engine, micro_batch)
+    all_rows = list(range(len(paired_column)))
+    paired_rows = all_rows if raw.positions.sliced else probed
+    results = {"log_probs": raw.log_probs,
+               "entropy": raw.positions.to_jagged(_at_positions(entropy, chunk_size, raw.positions.index(), raw.logits))}
+    raw_logits = None
+    if probed:
+        index = raw.positions.index(paired_rows).to(raw.logits.device)
+        raw_logits = raw.logits.reshape(-1, raw.logits.shape[-1])[index]  # the only raw logits kept
+    del raw
+    parts = [(all_rows, results)]
+    if probed:
+        rows = micro_batch if len(paired_rows) == len(all_rows) else tu.index_select_tensor_dict(micro_batch, paired_rows)
+        own = list(micro_batch["multi_modal_inputs"])
+        paired = _Forward(engine, rows, [paired_column[row] if paired_column[row] is not None else own[row]
+                                         for row in paired_rows])
+        index = paired.positions.index()
+        outputs = {"paired_log_probs": paired.log_probs,
+                   "paired_entropy": paired.positions.to_jagged(_at_positions(entropy, chunk_size, index, paired.logits))}
+        if estimator in FULL_KL_ESTIMATORS:
+            kl = partial(kl_from_logits, estimator, chunk_size=chunk_size, temperature=temperature)
+            outputs["u_per"] = paired.positions.to_jagged(_at_positions(kl, chunk_size, index, paired.logits, raw_logits))
+        parts.append(([row if paired_column[row] is not None else None for row in paired_rows], outputs))
+    elif paired_forward:
+        _dummy_forward(engine, micro_batch)
     lengths = micro_batch["input_ids"].offsets().diff().tolist()
     model_output = _merge_rows(parts, lengths, output_keys(estimator), micro_batch["input_ids"].device)
     return torch.tensor(1.0), {"model_output": model_output, "loss": 1.0, "metrics": {}}

@@ -51,7 +51,6 @@ def row_groups_by_rank(output: str) -> dict[int, list[tuple[int, int]]]:
     return groups
 
 
-@pytest.mark.xfail(strict=True, reason="issue 20: ranks run different numbers of forwards per micro-batch")
 def test_two_ranks_train_three_steps_with_different_row_groups_per_rank(two_rank_run):
     records, _, output = two_rank_run
     assert [r["step"] for r in records] == list(range(1, STEPS + 1))
@@ -65,7 +64,6 @@ def test_two_ranks_train_three_steps_with_different_row_groups_per_rank(two_rank
         assert record["data"]["vogue/p_noi"] == pytest.approx(0.5)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 20: ranks run different numbers of forwards per micro-batch")
 def test_each_probed_row_has_a_positive_u_per_and_raw_rows_none(two_rank_run):
     """The outputs of both ranks come back to the right rows: u_per > 0 exactly on probed rows."""
     _, audit_dir, _ = two_rank_run

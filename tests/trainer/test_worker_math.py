@@ -36,7 +36,7 @@ def cpu_platform(monkeypatch):
 class PerTokenVisionLM(torch.nn.Module):
     """logits[t] = E[token_t]·W + mean(pixel_values)·v, the mean over the pixels of the forward's rows:
     independent of positions, so the packed and padded layouts must give the same per-token values, and the
-    pixels move every distribution (the worker runs raw-only rows and probed rows as separate forwards)."""
+    pixels move every distribution (which rows share a forward shows in every value)."""
 
     def __init__(self):
         super().__init__()
@@ -87,21 +87,21 @@ def make_micro_batch(make_rollout_tensors, prompt_lens, response_lens, temperatu
 def reference(model, data, temperature, estimator="full"):
     """Per sequence, float64: log p(o_t), entropy, and for rows with noisy inputs log q(o_t), noisy entropy and
     u_per = ½Σ(p−q)(log p − log q) (``full``) or Σ p(log p − log q) (``forward_full``), 0 for the others;
-    response-aligned [B, R] (token j scored at prompt_len + j − 1) like verl's no_padding_2_padding. Each
-    group (raw-only rows, probed rows) is one forward of the model, so it sees its own rows' pixels."""
+    response-aligned [B, R] (token j scored at prompt_len + j − 1) like verl's no_padding_2_padding. The raw
+    forward covers every row (it sees all rows' own pixels), the paired forward the probed rows only (it sees
+    their paired pixels)."""
     batch = data.batch
     out = {key: torch.zeros(batch["responses"].shape, dtype=torch.float64) for key in
            ("log_probs", "entropy", "paired_log_probs", "paired_entropy", "u_per")}
     paired_inputs = list(data.non_tensor_batch[PAIRED_INPUTS_KEY])
-    group_of = {False: [r for r, n in enumerate(paired_inputs) if n is None],
-                True: [r for r, n in enumerate(paired_inputs) if n is not None]}
+    forward_rows = {"multi_modal_inputs": range(len(data)),
+                    PAIRED_INPUTS_KEY: [r for r, n in enumerate(paired_inputs) if n is not None]}
 
     def group_pixels(rows, key):
         return torch.cat([data.non_tensor_batch[key][r]["pixel_values"] for r in rows])
 
     for row in range(len(data)):
         probed = paired_inputs[row] is not None
-        rows = group_of[probed]
         ids = batch["input_ids"][row][batch["attention_mask"][row].bool()]
         prompt_len = int(batch["attention_mask"][row, : batch["prompts"].shape[1]].sum())
         response_len = len(ids) - prompt_len
@@ -110,7 +110,7 @@ def reference(model, data, temperature, estimator="full"):
         branches = [("", "multi_modal_inputs")] + ([("paired_", PAIRED_INPUTS_KEY)] if probed else [])
         log_softmax = {}
         for prefix, key in branches:
-            logits = model.logits(ids[positions], group_pixels(rows, key)).double() / temperature
+            logits = model.logits(ids[positions], group_pixels(forward_rows[key], key)).double() / temperature
             log_p = log_softmax[prefix] = torch.log_softmax(logits, dim=-1)
             out[prefix + "log_probs"][row, :response_len] = log_p.gather(-1, targets[:, None]).squeeze(-1)
             out[prefix + "entropy"][row, :response_len] = -(log_p.exp() * log_p).sum(-1)
@@ -243,3 +243,40 @@ def test_scalar_temperature():
     assert scalar_temperature(torch.full((3,), 0.5)) == 0.5
     with pytest.raises(ValueError, match="one sampling temperature per batch"):
         scalar_temperature(torch.tensor([0.5, 1.0]))
+
+
+@pytest.fixture
+def single_process_group(tmp_path):
+    """A one-rank gloo group (verl's slicing asks the SP group's size), destroyed afterwards."""
+    torch.distributed.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1)
+    yield
+    torch.distributed.destroy_process_group()
+
+
+def test_ulysses_layout_pairs_the_whole_micro_batch(make_rollout_tensors, monkeypatch, single_process_group):
+    """Under Ulysses SP (simulated with one SP rank: verl's slicing code at sp_size 1, no SP group) values are
+    computed at every position and the paired forward covers the whole micro-batch, rows without paired
+    inputs under their own; their paired values are dropped. Checked against the same reference with the
+    paired forward's pixels = probed rows' paired pixels + the other rows' own."""
+    model = PerTokenVisionLM()
+    data, td = make_micro_batch(make_rollout_tensors, [3, 5, 2, 4], [4, 1, 6, 3], 0.7, True, probed=(1, 2))
+    engine = make_engine(model)
+    engine.use_ulysses_sp, engine.ulysses_sequence_parallel_size, engine.ulysses_device_mesh = True, 1, None
+    model.config = SimpleNamespace(vision_config=None)  # a VLM to verl: slices after the embedding
+    monkeypatch.setattr(engine, "_gather_and_unpad_packed",
+                        lambda tensor, pad_size: tensor[:-pad_size] if pad_size else tensor, raising=False)
+    monkeypatch.setattr("verl.workers.engine.fsdp.transformer_impl.gather_outputs_and_unpad",
+                        lambda x, gather_dim, unpad_dim, padding_size: x[:-padding_size] if padding_size else x)
+    _, output = vogue_forward_step(engine, td, None, True, chunk_size=3)
+    mixed = data[:]  # the paired forward's pixels: paired for probed rows, own for the others
+    column = mixed.non_tensor_batch[PAIRED_INPUTS_KEY].copy()
+    column[[0, 3]] = mixed.non_tensor_batch["multi_modal_inputs"][[0, 3]]
+    mixed.non_tensor_batch[PAIRED_INPUTS_KEY] = column
+    expected = reference(model, mixed, 0.7)
+    mask = data.batch["response_mask"].bool()
+    probed_rows = torch.tensor([False, True, True, False])[:, None]
+    for key, value in expected.items():
+        got = no_padding_2_padding(output["model_output"][key], td).double()
+        if key.startswith("paired_") or key == "u_per":
+            value = value * probed_rows
+        torch.testing.assert_close(got[mask], value[mask], rtol=1e-4, atol=1e-5, msg=key)
