@@ -17,6 +17,7 @@ __all__ = [
     "forward_kl_from_logits",
     "kl_from_logits",
     "entropy_from_logits",
+    "measure_at_positions",
     "symmetric_kl_from_sampled",
     "sampled_token_entropy",
 ]
@@ -143,6 +144,25 @@ def entropy_from_logits(logits: torch.Tensor, chunk_size: int = DEFAULT_CHUNK_SI
 def _chunk_entropy(logits: torch.Tensor, temperature: float) -> torch.Tensor:
     log_p = _log_softmax_fp32(logits, temperature)
     return log_p.exp().mul_(log_p).nan_to_num_(nan=0.0).sum(-1).neg_()  # 0·log 0 = 0
+
+
+@torch.no_grad()
+def measure_at_positions(measure, chunk_size: int, index: torch.Tensor, logits: torch.Tensor,
+                         reference: torch.Tensor | None = None) -> torch.Tensor:
+    """``measure`` (``entropy_from_logits``, or a KL taking (reference, logits)) at the positions ``index`` of
+    ``logits`` [..., V] (flat indices into logits reshaped to [positions, V]), ``chunk_size`` positions at a
+    time: float32 [len(index)]. No [positions, V] copy of ``logits`` is made, so a forward's full logits can be
+    read in place. ``reference``: the other branch's logits, already cut to the same positions, in order."""
+    flat = _flatten_positions(logits)
+    index = index.to(flat.device)
+    if reference is not None and reference.shape != (index.numel(), flat.shape[-1]):
+        raise ValueError(f"reference logits {tuple(reference.shape)} for {index.numel()} positions of {flat.shape[-1]}")
+    out = torch.empty(index.numel(), dtype=torch.float32, device=flat.device)
+    for start in range(0, index.numel(), chunk_size):
+        chunk = flat[index[start : start + chunk_size]]
+        args = (chunk,) if reference is None else (reference[start : start + chunk_size], chunk)
+        out[start : start + chunk_size] = measure(*args)
+    return out
 
 
 @torch.no_grad()

@@ -36,7 +36,13 @@ from verl.utils.device import get_device_id, get_device_name
 from verl.utils.model import extract_multi_modal_inputs
 from verl.workers.engine_workers import ActorRolloutRefWorker
 
-from recipe.vogue.uncertainty import DEFAULT_CHUNK_SIZE, FULL_KL_ESTIMATORS, entropy_from_logits, kl_from_logits
+from recipe.vogue.uncertainty import (
+    DEFAULT_CHUNK_SIZE,
+    FULL_KL_ESTIMATORS,
+    entropy_from_logits,
+    kl_from_logits,
+    measure_at_positions,
+)
 from recipe.vogue.verl_patches import patch_qwen2_vl_text_only_batches
 
 __all__ = ["PAIRED_INPUTS_KEY", "CHUNK_SIZE_KEY", "ESTIMATOR_KEY", "output_keys", "positions_to_jagged",
@@ -124,6 +130,7 @@ class _Positions:
         self.micro_batch, self.engine, self.output_args, self.shape = micro_batch, engine, output_args, logits_shape
         self.packed = tu.get_non_tensor_data(data=micro_batch, key="use_remove_padding", default=True)
         self.sliced = self.packed and getattr(engine, "use_ulysses_sp", False)
+        self.computed = self.index()
 
     def index(self, rows: Sequence[int] | None = None) -> torch.Tensor:
         """Flat indices (into logits reshaped to [positions, V]) of the computed positions of ``rows`` (all rows
@@ -135,26 +142,11 @@ class _Positions:
     def to_jagged(self, values: torch.Tensor) -> torch.Tensor:
         """Values at ``index()`` → jagged per-row values (0 outside the response)."""
         full = values.new_zeros(self.shape[:-1].numel())
-        full[self.index().to(values.device)] = values
+        full[self.computed.to(values.device)] = values
         full = full.reshape(self.shape[:-1])
         if self.packed:
             full = self.engine._gather_and_unpad_packed(full.reshape(-1), self.output_args["pad_size"])
         return positions_to_jagged(full, self.micro_batch["input_ids"].offsets())
-
-
-def _at_positions(measure, chunk_size: int, index: torch.Tensor, logits: torch.Tensor,
-                  reference: torch.Tensor | None = None) -> torch.Tensor:
-    """``measure`` (an ``uncertainty`` function) at the positions ``index`` of ``logits`` [..., V], ``chunk_size``
-    positions at a time, so that no [positions, V] copy of the forward's logits is made; ``reference``: the
-    other branch's logits already cut to the same positions, passed first."""
-    flat = logits.reshape(-1, logits.shape[-1])
-    index = index.to(flat.device)
-    out = torch.empty(index.numel(), dtype=torch.float32, device=flat.device)
-    for start in range(0, index.numel(), chunk_size):
-        chunk = flat[index[start : start + chunk_size]]
-        args = (chunk,) if reference is None else (reference[start : start + chunk_size], chunk)
-        out[start : start + chunk_size] = measure(*args)
-    return out
 
 
 class _Forward:
@@ -179,11 +171,15 @@ def _autocast(engine):
     return nullcontext() if dtype == torch.float32 else torch.autocast(get_device_name(), dtype=dtype)
 
 
+def _has_pixels(multi_modal_inputs) -> bool:
+    return bool(multi_modal_inputs) and "pixel_values" in multi_modal_inputs
+
+
 def _dummy_forward(engine, micro_batch: TensorDict) -> None:
     """A discarded one-row forward (a row with an image where the micro-batch has one): its collectives (FSDP
     all-gathers of every block, the vision tower's included) match another rank's paired forward."""
     inputs = list(micro_batch["multi_modal_inputs"])
-    row = next((i for i, row_inputs in enumerate(inputs) if row_inputs and "pixel_values" in row_inputs), 0)
+    row = next((i for i, row_inputs in enumerate(inputs) if _has_pixels(row_inputs)), 0)
     model_inputs, _ = engine.prepare_model_inputs(micro_batch=tu.index_select_tensor_dict(micro_batch, [row]))
     with _autocast(engine):
         engine.module(**model_inputs, use_cache=False)
@@ -237,14 +233,16 @@ def freeze_vision_tower(module: torch.nn.Module) -> list[str]:
 LOG_ROW_GROUPS_ENV = "VOGUE_LOG_ROW_GROUPS"
 
 
-def log_row_groups(paired_column: Sequence) -> None:
-    """With ``VOGUE_LOG_ROW_GROUPS=1``, one line per micro-batch: this rank's raw-only and probed row counts
-    (how the multi-rank tests see that ranks held different row groups)."""
+def log_row_groups(micro_batch: TensorDict, paired_column: Sequence) -> None:
+    """With ``VOGUE_LOG_ROW_GROUPS=1``, one line per micro-batch: this rank's raw-only, probed and image-less row
+    counts (how the multi-rank tests see that ranks held different row groups)."""
     if os.environ.get(LOG_ROW_GROUPS_ENV) != "1":
         return
     probed = sum(inputs is not None for inputs in paired_column)
+    no_image = sum(not _has_pixels(inputs) for inputs in micro_batch["multi_modal_inputs"])
     rank = torch.distributed.get_rank() if torch.distributed.is_initialized() else 0
-    print(f"[vogue row groups] rank {rank} raw-only {len(paired_column) - probed} probed {probed}", flush=True)
+    print(f"[vogue row groups] rank {rank} raw-only {len(paired_column) - probed} probed {probed} "
+          f"no-image {no_image}", flush=True)
 
 
 def vogue_forward_step(engine, micro_batch: TensorDict, loss_function=None, forward_only=True, *,
@@ -267,13 +265,14 @@ def vogue_forward_step(engine, micro_batch: TensorDict, loss_function=None, forw
     Qwen2.5-VL in ``verl_patches``). Under Ulysses SP the paired forward covers the whole micro-batch (rows
     without paired inputs under their own; their paired values are dropped), so both forwards slice alike.
     Peak logits memory: max(T, T_paired)·V + R_probed·V for T tokens, T_paired paired tokens and R_probed
-    response tokens of probed rows (``cost_model.paired_pass_peak_logits_bytes``).
+    response tokens of probed rows (``cost_model.paired_pass_peak_logits_bytes``); the sampled estimators keep
+    no raw logits (max(T, T_paired)·V).
     """
     if not forward_only or loss_function is not None:
         raise RuntimeError("the VOGUE log-prob stage is inference only")
     micro_batch = micro_batch.to(get_device_id())
     paired_column = list(micro_batch[PAIRED_INPUTS_KEY])
-    log_row_groups(paired_column)
+    log_row_groups(micro_batch, paired_column)
     probed = [row for row, inputs in enumerate(paired_column) if inputs is not None]
     paired_forward = any_rank_probes(engine, bool(probed))
     temperature = scalar_temperature(micro_batch["temperature"])
@@ -282,10 +281,10 @@ def vogue_forward_step(engine, micro_batch: TensorDict, loss_function=None, forw
     raw = _Forward(engine, micro_batch)
     all_rows = list(range(len(paired_column)))
     paired_rows = all_rows if raw.positions.sliced else probed
-    results = {"log_probs": raw.log_probs,
-               "entropy": raw.positions.to_jagged(_at_positions(entropy, chunk_size, raw.positions.index(), raw.logits))}
+    raw_entropy = measure_at_positions(entropy, chunk_size, raw.positions.computed, raw.logits)
+    results = {"log_probs": raw.log_probs, "entropy": raw.positions.to_jagged(raw_entropy)}
     raw_logits = None
-    if probed:
+    if probed and estimator in FULL_KL_ESTIMATORS:
         index = raw.positions.index(paired_rows).to(raw.logits.device)
         raw_logits = raw.logits.reshape(-1, raw.logits.shape[-1])[index]  # the only raw logits kept
     del raw
@@ -295,12 +294,13 @@ def vogue_forward_step(engine, micro_batch: TensorDict, loss_function=None, forw
         own = list(micro_batch["multi_modal_inputs"])
         paired = _Forward(engine, rows, [paired_column[row] if paired_column[row] is not None else own[row]
                                          for row in paired_rows])
-        index = paired.positions.index()
-        outputs = {"paired_log_probs": paired.log_probs,
-                   "paired_entropy": paired.positions.to_jagged(_at_positions(entropy, chunk_size, index, paired.logits))}
+        index = paired.positions.computed
+        paired_entropy = measure_at_positions(entropy, chunk_size, index, paired.logits)
+        outputs = {"paired_log_probs": paired.log_probs, "paired_entropy": paired.positions.to_jagged(paired_entropy)}
         if estimator in FULL_KL_ESTIMATORS:
             kl = partial(kl_from_logits, estimator, chunk_size=chunk_size, temperature=temperature)
-            outputs["u_per"] = paired.positions.to_jagged(_at_positions(kl, chunk_size, index, paired.logits, raw_logits))
+            u_per = measure_at_positions(kl, chunk_size, index, paired.logits, raw_logits)
+            outputs["u_per"] = paired.positions.to_jagged(u_per)
         parts.append(([row if paired_column[row] is not None else None for row in paired_rows], outputs))
     elif paired_forward:
         _dummy_forward(engine, micro_batch)

@@ -1,5 +1,5 @@
-"""VOGUE on DAPO (base=dapo) trains end to end through verl's own loop on the CPU backend: 2 steps, one
-run shared by the tests. The dataloader yields 2 prompts per step for a batch of 4, so every step needs
+"""VOGUE on DAPO (base=dapo) trains end to end through verl's own loop on the CPU backend with 2
+data-parallel ranks: 2 steps, one run shared by the tests. The dataloader yields 2 prompts per step for a batch of 4, so every step needs
 refill rounds (generated after fit()'s generation put the replicas to sleep: the CPU rollout refuses to
 generate asleep); the filter is unbounded, so the run cannot fail by the draw of the rollouts."""
 
@@ -16,10 +16,10 @@ pytestmark = pytest.mark.slow
 
 STEPS, GROUPS, N = 2, 4, 2
 OVERRIDES = [
-    "base=dapo", f"data.train_batch_size={GROUPS}", "data.gen_batch_size=2",
+    *tiny_run.TWO_RANKS, "base=dapo", f"data.train_batch_size={GROUPS}", "data.gen_batch_size=2",
     "algorithm.filter_groups.max_num_gen_batches=0", f"actor_rollout_ref.rollout.n={N}",
-    "actor_rollout_ref.actor.ppo_mini_batch_size=4", "actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu=8",
-    "actor_rollout_ref.rollout.log_prob_micro_batch_size_per_gpu=8", "trainer.test_freq=-1",
+    "actor_rollout_ref.actor.ppo_mini_batch_size=4", "actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu=4",
+    "actor_rollout_ref.rollout.log_prob_micro_batch_size_per_gpu=2", "trainer.test_freq=-1",
     "trainer.val_before_train=false", "vogue.kl_estimator=full", "vogue.schedule.type=fixed",
     "vogue.schedule.fixed=0.5", f"trainer.total_training_steps={STEPS}",
 ]

@@ -1,4 +1,4 @@
-"""VOGUE on the tiny Qwen3-VL, end to end on the CPU backend: 2 steps of verl's own loop (paper preset, full
+"""VOGUE on the tiny Qwen3-VL, end to end on the CPU backend with 2 data-parallel ranks: 2 steps of verl's own loop (paper preset, full
 KL through the worker's paired pass) with cpu/tiny_qwen3_vl.yaml. Checks that verl trains it through its
 Qwen3-VL path, that the hf rollout's log-probs are the actor's (verl's training/rollout_probs_diff_*),
 that every noisy-branch row kept its image grid under the perturbation and got u_per > 0, and that the
@@ -30,11 +30,12 @@ def qwen3_vl_run(tiny_assets, tmp_path_factory):
     audit_dir = os.path.join(work_dir, "audit")
     overrides = [
         "cpu=tiny_qwen3_vl",
+        *tiny_run.TWO_RANKS,
         "data.train_batch_size=4",
         "actor_rollout_ref.actor.ppo_mini_batch_size=4",
         "actor_rollout_ref.rollout.n=2",
-        "actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu=8",
-        "actor_rollout_ref.rollout.log_prob_micro_batch_size_per_gpu=8",
+        "actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu=4",
+        "actor_rollout_ref.rollout.log_prob_micro_batch_size_per_gpu=2",
         "trainer.test_freq=-1",
         "trainer.val_before_train=false",
         "trainer.save_freq=-1",

@@ -1,5 +1,5 @@
-"""Each rollout mode trains end to end through verl's own loop on the CPU backend (2 steps each, one run
-per mode shared by its tests): VOGUE with rollout_from=noisy_branch and paper_two_groups, and NoisyRollout."""
+"""Each rollout mode trains end to end through verl's own loop on the CPU backend with 2 data-parallel ranks
+(2 steps each, one run per mode shared by its tests): VOGUE with rollout_from=noisy_branch and paper_two_groups, and NoisyRollout."""
 
 import math
 import os
@@ -14,16 +14,19 @@ pytestmark = pytest.mark.slow
 
 STEPS, SCHEDULE_STEPS = 2, 4
 SMALL = [
-    "data.train_batch_size=4", "actor_rollout_ref.actor.ppo_mini_batch_size=4", "actor_rollout_ref.rollout.n=2",
-    "actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu=8",
-    "actor_rollout_ref.rollout.log_prob_micro_batch_size_per_gpu=8", "trainer.test_freq=-1",
+    *tiny_run.TWO_RANKS, "data.train_batch_size=4", "actor_rollout_ref.actor.ppo_mini_batch_size=4", "actor_rollout_ref.rollout.n=2",
+    "actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu=4",
+    "actor_rollout_ref.rollout.log_prob_micro_batch_size_per_gpu=2", "trainer.test_freq=-1",
     "trainer.val_before_train=false",
 ]
 MODES = {
+    # one draw per data-parallel rank (2 blocks of the generation order)
     "noisy_branch": ["vogue.rollout_from=noisy_branch", "vogue.kl_estimator=full", "vogue.schedule.type=fixed",
-                     "vogue.schedule.fixed=0.5"],
+                     "vogue.schedule.fixed=0.5", "vogue.granularity=worker"],
+    # the paired budget's dynamic micro-batching (~1 row each; verl equalises their number across ranks)
     "paper_two_groups": ["vogue.rollout_from=paper_two_groups", "vogue.kl_estimator=full", "vogue.schedule.type=fixed",
-                         "vogue.schedule.fixed=0.5"],
+                         "vogue.schedule.fixed=0.5", "actor_rollout_ref.rollout.log_prob_use_dynamic_bsz=true",
+                         "vogue.paired_max_token_len_per_gpu=160"],
     "noisyrollout": ["vogue.enable=false", "noisyrollout=geo3k", "actor_rollout_ref.rollout.n=4",
                      "actor_rollout_ref.actor.freeze_vision_tower=true", "trainer.save_freq=2",
                      "actor_rollout_ref.actor.checkpoint.save_contents=['model','optimizer','extra','hf_model']"],
@@ -70,6 +73,10 @@ def test_noisy_generation_modes_record_the_branch_of_every_sample(run):
         assert (per_row[noisy] > 0).all() and not per_row[~noisy].any()  # u_per vs the raw image's pass
         counts = {uid: record["uid"].count(uid) for uid in record["uid"]}
         assert set(counts.values()) == {2}  # G = rollout.n rows per prompt reach the update
+        if mode == "noisy_branch":  # granularity=worker with 2 ranks: 2 blocks of 2 whole prompts each
+            assert float(noisy.float().mean()) in (0.0, 0.5, 1.0)
+            for uid in counts:
+                assert len({bool(noisy[row]) for row, other in enumerate(record["uid"]) if other == uid}) == 1
     assert all("timing_s/vogue_generation_images" in r["data"] for r in steps)
 
 

@@ -1,4 +1,5 @@
-"""verl's own GRPO loop on the CPU backend, end to end: 2 steps, then resume for a third."""
+"""verl's own GRPO loop on the CPU backend with 2 data-parallel ranks, end to end: 2 steps, then resume for a
+third."""
 
 import math
 import os
@@ -12,11 +13,12 @@ from recipe.vogue.cpu import tiny_run
 pytestmark = pytest.mark.slow
 
 SMALL_RUN = [
+    *tiny_run.TWO_RANKS,
     "data.train_batch_size=4",
     "actor_rollout_ref.actor.ppo_mini_batch_size=4",
     "actor_rollout_ref.rollout.n=2",
-    "actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu=8",
-    "actor_rollout_ref.rollout.log_prob_micro_batch_size_per_gpu=8",
+    "actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu=4",
+    "actor_rollout_ref.rollout.log_prob_micro_batch_size_per_gpu=2",
     "trainer.test_freq=2",
     "trainer.save_freq=2",
     "actor_rollout_ref.actor.checkpoint.save_contents=['model','optimizer','extra','hf_model']",

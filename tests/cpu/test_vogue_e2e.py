@@ -1,4 +1,4 @@
-"""The VOGUE trainer end to end on the CPU backend (paper preset: full-vocabulary KL through the
+"""The VOGUE trainer end to end on the CPU backend with 2 data-parallel ranks (paper preset: full-vocabulary KL through the
 worker's paired method) on a mixed text/image copy of the synthetic task, then resumed; shaping is
 re-checked offline from the run's audit files, and a second run from scratch must perturb every
 response of every step exactly as the first run and the resumed run did."""
@@ -44,11 +44,12 @@ def with_text_only_rows(data_dir: str, out_dir: str, every: int = TEXT_ONLY_EVER
 def train(work_dir, data_dir, model_dir, steps, log_name):
     audit_dir = os.path.join(work_dir, "audit")
     overrides = [
+        *tiny_run.TWO_RANKS,
         "data.train_batch_size=4",
         "actor_rollout_ref.actor.ppo_mini_batch_size=4",
         "actor_rollout_ref.rollout.n=2",
-        "actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu=8",
-        "actor_rollout_ref.rollout.log_prob_micro_batch_size_per_gpu=8",
+        "actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu=4",
+        "actor_rollout_ref.rollout.log_prob_micro_batch_size_per_gpu=2",
         "trainer.test_freq=-1",
         "trainer.val_before_train=false",
         "trainer.save_freq=2",
@@ -60,7 +61,8 @@ def train(work_dir, data_dir, model_dir, steps, log_name):
     ]
     metrics_path = os.path.join(work_dir, f"{log_name}.jsonl")
     log_path = os.path.join(work_dir, f"{log_name}.log")
-    logged = tiny_run.train("vogue", data_dir, model_dir, work_dir, steps, overrides, metrics_path, log_path, timeout=900)
+    logged = tiny_run.train("vogue", data_dir, model_dir, work_dir, steps, overrides, metrics_path, log_path, timeout=900,
+                            extra_env=tiny_run.TWO_RANKS_ENV)
     with open(log_path) as f:
         output = f.read()
     records = [r for r in logged if "timing_s/step" in r["data"]]
@@ -156,10 +158,14 @@ def test_advantages_are_grpo_plus_the_core_shaping(first_run):
         grpo = grpo_reference(record["token_level_rewards"].sum(-1), record["uid"])[:, None] * mask
         torch.testing.assert_close(record["advantages"].double(), grpo.double(), atol=1e-5, rtol=1e-5)
         settings = record["vogue"]
+        rewards = record["token_level_rewards"].sum(-1)
+        tied = torch.tensor([len({rewards[j].item() for j, other in enumerate(record["uid"]) if other == uid}) == 1
+                             for uid in record["uid"]])  # groups whose rewards are all equal
+        assert torch.equal(record["tied"], tied)
         expected, _ = shape_advantages(
             grpo.float(), mask, record["entropy"], record["u_per"], record["is_noisy"],
             alpha_out=settings["alpha_out"], beta_out=settings["beta_out"], alpha_per=settings["alpha_per"],
-            beta_per=settings["beta_per"], cap_base=settings["cap_base"],
+            beta_per=settings["beta_per"], cap_base=settings["cap_base"], tied=tied,
         )
         torch.testing.assert_close(record["shaped"], expected, atol=1e-5, rtol=1e-5)
         zero = record["advantages"] == 0

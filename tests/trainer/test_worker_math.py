@@ -280,3 +280,34 @@ def test_ulysses_layout_pairs_the_whole_micro_batch(make_rollout_tensors, monkey
         if key.startswith("paired_") or key == "u_per":
             value = value * probed_rows
         torch.testing.assert_close(got[mask], value[mask], rtol=1e-4, atol=1e-5, msg=key)
+
+
+@pytest.mark.parametrize("image_rows", [(1,), (0, 2), ()], ids=["second-row", "first-row", "text-only"])
+def test_the_dummy_forward_is_one_row_with_an_image_where_there_is_one(make_rollout_tensors, image_rows):
+    """A rank without a probed row, while another rank has one, runs one discarded forward over ONE of its rows,
+    the first with an image (so the vision tower's collectives run on real pixels); a text-only micro-batch
+    uses its first row (verl then runs the tower on a dummy grid)."""
+    from recipe.vogue.worker import _dummy_forward
+
+    seen = []
+
+    class Recording(PerTokenVisionLM):
+        def forward(self, input_ids, pixel_values=None, **_):
+            seen.append((input_ids.shape, None if pixel_values is None else pixel_values.clone()))
+            return SimpleNamespace(logits=torch.zeros(*input_ids.shape, VOCAB))
+
+    data, td = make_micro_batch(make_rollout_tensors, [3, 5, 2], [4, 1, 6], 1.0, True, probed=())
+    own = data.non_tensor_batch["multi_modal_inputs"]
+    for row in range(3):
+        if row not in image_rows:
+            own[row] = {}
+    td = left_right_2_no_padding(data.to_tensordict())
+    tu.assign_non_tensor(td, use_remove_padding=True, calculate_entropy=True, use_fused_kernels=False)
+    _dummy_forward(make_engine(Recording()), td)
+    (shape, pixels), = seen
+    row = image_rows[0] if image_rows else 0
+    assert shape[-1] == [7, 6, 8][row]  # the chosen row's tokens only
+    if image_rows:
+        assert torch.equal(pixels, own[row]["pixel_values"])
+    else:
+        assert pixels is None

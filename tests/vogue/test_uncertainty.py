@@ -12,6 +12,7 @@ from recipe.vogue.uncertainty import (
     entropy_from_logits,
     forward_kl_from_logits,
     kl_from_logits,
+    measure_at_positions,
     sampled_token_entropy,
     symmetric_kl_from_logits,
     symmetric_kl_from_sampled,
@@ -232,3 +233,22 @@ def test_sampled_estimators_reject_bad_arguments():
         symmetric_kl_from_sampled(torch.zeros(2), torch.zeros(2), "reverse")
     with pytest.raises(ValueError, match="differ in shape"):
         symmetric_kl_from_sampled(torch.zeros(2), torch.zeros(3), "sampled")
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(1, 4), st.integers(1, 9), st.integers(1, 5), st.integers(0, 1000))
+def test_measure_at_positions_equals_the_measure_on_the_selected_rows(batch, length, chunk, seed):
+    """Chunked in place over flat indices = the measure applied to the gathered positions (entropy, and a KL
+    against reference logits already cut to those positions), against torch.distributions."""
+    generator = torch.Generator().manual_seed(seed)
+    logits = torch.randn(batch, length, 11, generator=generator) * 3
+    index = torch.randperm(batch * length, generator=generator)[: max(1, batch * length // 2)].sort().values
+    picked = logits.reshape(-1, 11)[index]
+    reference = torch.randn(index.numel(), 11, generator=generator)
+    entropy = measure_at_positions(lambda x: entropy_from_logits(x, chunk), chunk, index, logits)
+    torch.testing.assert_close(entropy, Categorical(logits=picked).entropy(), rtol=1e-5, atol=1e-5)
+    kl = measure_at_positions(lambda p, q: symmetric_kl_from_logits(p, q, chunk), chunk, index, logits, reference)
+    p, q = Categorical(logits=reference), Categorical(logits=picked)
+    torch.testing.assert_close(kl, 0.5 * (kl_divergence(p, q) + kl_divergence(q, p)), rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="reference logits"):
+        measure_at_positions(lambda p, q: p, chunk, index, logits, reference[:, :5])

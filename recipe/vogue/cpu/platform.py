@@ -205,9 +205,10 @@ def platform_selected() -> bool:
 
 
 COLLECTIVE_TIMEOUT_ENV = "VOGUE_CPU_COLLECTIVE_TIMEOUT_S"
-# 5× the longest wait of one rank for another at a collective measured in 2-rank runs under suite load
-# (see README "CPU backend"); verl 0.9.1's engine workers create the group with no timeout (30 min for gloo).
-DEFAULT_COLLECTIVE_TIMEOUT_S = 120
+# ≥ 5× the longest gap between two collectives of one rank in the 2-rank run under load (74 s, model loading to
+# the first training collective, with a second end-to-end run beside it; the longest blocking wait was 0.5 s);
+# verl 0.9.1's engine workers create the group with no timeout (gloo's default: 30 min).
+DEFAULT_COLLECTIVE_TIMEOUT_S = 400
 COLLECTIVE_TIMEOUT_MESSAGE = "collective timeout: ranks disagree"
 _GLOO_TIMEOUT = re.compile(r"Timed out waiting \d+ms for (?:recv|send) operation")
 

@@ -18,6 +18,7 @@ import argparse
 import json
 import math
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -33,7 +34,17 @@ PASS_KEY = "val-core/synthetic_shapes/acc/pass@4"
 
 # a run with 2 data-parallel trainer ranks (2 logical GPUs, gloo); per-rank row-group lines in the output
 TWO_RANKS = ["trainer.n_gpus_per_node=2", "ray_kwargs.ray_init.num_gpus=2"]
-TWO_RANKS_ENV = {"VOGUE_LOG_ROW_GROUPS": "1", "RAY_DEDUP_LOGS": "0"}
+TWO_RANKS_ENV = {"VOGUE_LOG_ROW_GROUPS": "1"}
+_ROW_GROUPS = re.compile(r"\[vogue row groups\] rank (\d+) raw-only (\d+) probed (\d+) no-image (\d+)")
+
+
+def row_groups(output: str) -> dict[int, list[tuple[int, int, int]]]:
+    """rank → (raw-only, probed, image-less) rows of each of its log-prob micro-batches, in order, from a run's
+    output with ``TWO_RANKS_ENV`` (``worker.log_row_groups``)."""
+    groups: dict[int, list[tuple[int, int, int]]] = {}
+    for rank, *counts in _ROW_GROUPS.findall(output):
+        groups.setdefault(int(rank), []).append(tuple(int(count) for count in counts))
+    return groups
 
 # algorithm name → overrides on top of recipe/vogue/main_vogue.py's config (`paper` preset) + cpu/tiny.yaml
 ALGORITHMS = {
@@ -45,7 +56,9 @@ ALGORITHMS = {
 
 def cpu_environment() -> dict[str, str]:
     env = dict(os.environ)
-    env.update(VERL_PLATFORM="cpu", WANDB_MODE="disabled", HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
+    # RAY_DEDUP_LOGS=0: every rank's and replica's lines reach the log (Ray folds identical ones otherwise)
+    env.update(VERL_PLATFORM="cpu", WANDB_MODE="disabled", HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false",
+               RAY_DEDUP_LOGS="0")
     env.pop("CUDA_VISIBLE_DEVICES", None)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (REPO_ROOT, env.get("PYTHONPATH", "")) if p)
     return env
