@@ -34,9 +34,12 @@ VAL_BATCH_SIZE=${VAL_BATCH_SIZE:-256}
 MIN_PIXELS=${MIN_PIXELS:-262144}
 MAX_PIXELS=${MAX_PIXELS:-1254400}
 MAX_PROMPT_LENGTH=${MAX_PROMPT_LENGTH:-2048}
-# Token budget of the log-prob stage while it has probed rows: a probed micro-batch holds the raw logits at
-# its response positions during the noisy forward, (1 + ½)·8,192·152k bf16 logits ≈ 3.7 GiB.
-PAIRED_MAX_TOKENS=${PAIRED_MAX_TOKENS:-8192}
+# Token budget of the log-prob stage while it has probed rows: a probed micro-batch holds (1 + ½)·T·V logits
+# (the raw ones at the probed rows' response positions while the paired forward runs), 10.4 GiB at verl's
+# 24,576 tokens and V = 152k in bf16. The preflight prints the budget that fits half of what a GPU has left
+# after the FSDP shards: at 8 ranks × 80 GB, > 60k tokens for every committed model, so the stage keeps
+# verl's own log-prob micro-batches. Lower it on smaller GPUs or fewer ranks (the preflight says how far).
+PAIRED_MAX_TOKENS=${PAIRED_MAX_TOKENS:-24576}
 FILTER_WORKERS=${FILTER_WORKERS:-16}
 MAX_CKPT_TO_KEEP=${MAX_CKPT_TO_KEEP:-2}
 PROJECT_NAME=${PROJECT_NAME:-vogue}
@@ -108,8 +111,11 @@ vogue_launch() {
             return 1
         }
     fi
-    # One metrics file per launch, so a resumed run does not overwrite the earlier one.
+    # One metrics file per launch, so a resumed run does not overwrite the earlier one. On a Ray cluster the
+    # trainer runs with the Ray job's environment, not this shell's: the path goes there too (`++` adds the key
+    # verl's config lacks), and the trainer creates its directory on the node it runs on.
     export VERL_FILE_LOGGER_PATH=${VERL_FILE_LOGGER_PATH:-$CKPT_ROOT/$experiment/metrics/$(date +%Y%m%d-%H%M%S).jsonl}
     mkdir -p "$(dirname "$VERL_FILE_LOGGER_PATH")"
-    "$PYTHON" -m recipe.vogue.main_vogue "${overrides[@]}"
+    "$PYTHON" -m recipe.vogue.main_vogue "${overrides[@]}" \
+        "++ray_kwargs.ray_init.runtime_env.env_vars.VERL_FILE_LOGGER_PATH=$VERL_FILE_LOGGER_PATH"
 }

@@ -10,7 +10,7 @@ import os
 from typing import Any
 
 __all__ = ["MODEL_CONFIGS", "target_model_config", "parameter_count", "vocabulary_size", "checkpoint_bytes",
-           "paired_pass_peak_logits_bytes", "vogue_overhead_from_flops",
+           "paired_pass_peak_logits_bytes", "dummy_forward_share", "vogue_overhead_from_flops",
            "vogue_overhead_from_released_timing", "predicted_step_overheads"]
 
 MODEL_CONFIGS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "config", "models")
@@ -49,11 +49,25 @@ def checkpoint_bytes(parameters: int, save_contents) -> int:
 
 def paired_pass_peak_logits_bytes(tokens: int, vocabulary: int, logits_bytes: int = 2, chunk_size: int = 128,
                                   response_fraction: float = 1.0) -> int:
-    """Peak memory of the logits in one probed micro-batch of the log-prob stage (``worker.py``): the raw
-    branch's logits are cut to the response positions before the noisy forward, so at most
-    (1 + response_fraction)·tokens·V logits live at once in the compute dtype, plus the chunked fp32
-    KL/entropy temporaries (3 × [chunk, V]). Model weights and activations come on top."""
+    """Peak memory of the logits in one probed micro-batch of the log-prob stage (``worker.vogue_forward_step``):
+    the raw forward's T·V logits, of which the probed rows' response positions (≤ response_fraction·T) are
+    copied and kept while the paired forward's (≤ T)·V logits live; entropies and KL are read from the
+    logits in place, chunk by chunk. So at most (1 + response_fraction)·tokens·V logits in the compute dtype,
+    plus the chunked fp32 KL/entropy temporaries (3 × [chunk, V]). Model weights and activations come on top.
+    (The stage before issue 20 also copied the paired forward's response logits: T·V + 2·R·V, measured at
+    5.15 GiB above a Qwen2.5-VL-3B's weights for 5 × 1,587 tokens with 1,024 response tokens each.)"""
     return int((1 + response_fraction) * tokens * vocabulary * logits_bytes) + 3 * chunk_size * vocabulary * 4
+
+
+def dummy_forward_share(probability: float, rows_per_micro_batch: int, ranks: int) -> float:
+    """Expected share of the log-prob stage's forward tokens spent on discarded one-row forwards
+    (``worker.vogue_forward_step``): a rank's micro-batch of m rows, each probed with probability p, runs one
+    when it has no probed row while another of the W ranks has, P = (1 − p)^m · (1 − (1 − p)^{m(W − 1)}); the
+    row is ~1/m of the raw forward's tokens, and the stage's forwards cost (1 + p) raw forwards on average
+    (rows of equal length), so the share is P / m / (1 + p)."""
+    p, m = probability, rows_per_micro_batch
+    dummy = (1 - p) ** m * (1 - (1 - p) ** (m * (ranks - 1)))
+    return dummy / m / (1 + p)
 
 
 # The authors' measured step times (paper Table 13): GRPO 4.12 min, VOGUE/DUPL 4.95 min, whose released code

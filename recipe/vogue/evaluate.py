@@ -218,12 +218,15 @@ def train_batch_size(overrides: Sequence[str]) -> int:
         raise EvaluationError(f"hydra overrides {list(overrides)}: {error}") from None
 
 
-def shard_command(shard_file: Path, copies: int, model: str, decoding: Pass, scratch: Path, overrides: Sequence[str]) -> list[str]:
+def shard_command(shard_file: Path, copies: int, model: str, decoding: Pass, scratch: Path, overrides: Sequence[str],
+                  val_batch_size: int = 64) -> list[str]:
+    """The val-only verl run of one shard: ``val_batch_size`` prompts per validation batch (verl's default
+    null makes the whole shard one batch: shard rows × n responses with their images in one process)."""
     return [
         sys.executable, "-m", "recipe.vogue.main_vogue",
         "vogue.enable=false", "trainer.val_only=true", "trainer.val_before_train=true", "trainer.resume_mode=disable",
         f"data.train_files=[{','.join([_quoted(shard_file)] * copies)}]", f"data.val_files={_quoted(shard_file)}",
-        f"actor_rollout_ref.model.path={_quoted(model)}",
+        f"actor_rollout_ref.model.path={_quoted(model)}", f"data.val_batch_size={val_batch_size}",
         f"reward.custom_reward_function.path={_quoted(REWARD_FILE)}", "reward.custom_reward_function.name=compute_score",
         *decoding.overrides(),
         f"trainer.validation_data_dir={_quoted(scratch / 'dump')}", f"trainer.default_local_dir={_quoted(scratch / 'checkpoints')}",
@@ -266,10 +269,10 @@ def write_shards(shards: Sequence[Shard], directory: Path) -> None:
 
 
 def run_shard(shard_file: Path, decoding: Pass, model: str, step: int | None, copies: int, overrides: Sequence[str],
-              env: dict, log_path: Path, runner: Runner) -> list[dict]:
+              val_batch_size: int, env: dict, log_path: Path, runner: Runner) -> list[dict]:
     """One val-only verl run on ``shard_file``; its dump as Generation lines."""
     with tempfile.TemporaryDirectory(prefix="vogue-eval-") as scratch:
-        runner(shard_command(shard_file, copies, model, decoding, Path(scratch), overrides), env, log_path)
+        runner(shard_command(shard_file, copies, model, decoding, Path(scratch), overrides, val_batch_size), env, log_path)
         dumps = sorted((Path(scratch) / "dump").glob("*.jsonl"))
         if not dumps:
             raise EvaluationError(f"verl wrote no validation dump; see {log_path}")
@@ -278,8 +281,10 @@ def run_shard(shard_file: Path, decoding: Pass, model: str, step: int | None, co
 
 
 def evaluate(model: str, files: Sequence[str], out: Path, passes: Sequence[Pass], shard_size: int = 256,
-             overrides: Sequence[str] = (), cpu: bool = False, runner: Runner = _run_logged) -> Path:
+             overrides: Sequence[str] = (), cpu: bool = False, runner: Runner = _run_logged, val_batch_size: int = 64) -> Path:
     """Run every unfinished (pass, shard) and write the report; returns the path of report.md."""
+    if val_batch_size < 1:
+        raise EvaluationError(f"--val-batch-size must be >= 1, got {val_batch_size}")
     files = [str(Path(path).resolve()) for path in files]
     for path in files:
         if not os.path.isfile(path):
@@ -305,7 +310,7 @@ def evaluate(model: str, files: Sequence[str], out: Path, passes: Sequence[Pass]
                 continue
             begun = time.time()
             generations = run_shard(out / "shards" / f"{shard.name}.parquet", decoding, model_path, step,
-                                    max(1, math.ceil(2 * batch / shard.rows)), overrides, env,
+                                    max(1, math.ceil(2 * batch / shard.rows)), overrides, val_batch_size, env,
                                     out / "logs" / decoding.name / f"{shard.name}.log", runner)
             _write_lines(target, generations)
             print(_shard_line(decoding, where, shard, generations, time.time() - begun), flush=True)
@@ -328,6 +333,8 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--temperature", type=float, default=0.6, help="sampled pass")
     parser.add_argument("--top-p", type=float, default=0.95, help="sampled pass")
     parser.add_argument("--shard-size", type=int, default=256, help="rows per val-only run")
+    parser.add_argument("--val-batch-size", type=int, default=64,
+                        help="prompts per validation batch of a run (x n responses with their images in memory)")
     parser.add_argument("--cpu", action="store_true", help="the CPU backend (+cpu=tiny, VERL_PLATFORM=cpu)")
     parser.add_argument("overrides", nargs="*", help="hydra overrides for every verl run (after --)")
     args = parser.parse_args(argv)
@@ -347,7 +354,8 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parse_args(argv)
     try:
-        report = evaluate(args.model, args.data, args.out, args.passes, args.shard_size, args.overrides, args.cpu)
+        report = evaluate(args.model, args.data, args.out, args.passes, args.shard_size, args.overrides, args.cpu,
+                          val_batch_size=args.val_batch_size)
     except (EvaluationError, ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 from pprint import pprint
 
 import hydra
@@ -24,7 +25,28 @@ from verl.utils.device import auto_set_device
 
 from recipe.vogue.vogue_config import check_data_files, check_multimodal_processor, validate_run_config
 
-__all__ = ["VogueTaskRunner", "main"]
+__all__ = ["RunSetupError", "VogueTaskRunner", "ensure_file_logger_directory", "main"]
+
+
+class RunSetupError(ValueError):
+    """A run that cannot start, raised in the trainer's process; ``main`` prints its one line."""
+
+
+def ensure_file_logger_directory(config, environ=os.environ) -> str | None:
+    """Create the directory of ``VERL_FILE_LOGGER_PATH`` (verl's file logger opens the file without creating it)
+    in the trainer's own process: on a Ray cluster that can be another node than the launcher's ``mkdir -p``.
+    Returns the directory, or None when the run has no file logger or no such path."""
+    path = environ.get("VERL_FILE_LOGGER_PATH")
+    loggers = config.trainer.get("logger") or []
+    if not path or "file" not in ([loggers] if isinstance(loggers, str) else list(loggers)):
+        return None
+    directory = os.path.dirname(os.path.abspath(os.path.expanduser(path)))
+    try:
+        os.makedirs(directory, exist_ok=True)
+    except OSError as error:
+        raise RunSetupError(f"VERL_FILE_LOGGER_PATH={path}: cannot create {directory} on {socket.gethostname()} "
+                            f"({error.strerror}); put the metrics file on storage the trainer's node can write") from None
+    return directory
 
 
 class VogueTaskRunnerBase(BaseTaskRunner):
@@ -52,6 +74,7 @@ class VogueTaskRunnerBase(BaseTaskRunner):
         pprint(OmegaConf.to_container(config, resolve=True))
         OmegaConf.resolve(config)
         validate_run_config(config)
+        ensure_file_logger_directory(config)
         _, worker_group_cls = self.add_actor_rollout_worker(config)
         self.add_critic_worker(config)
         self.add_reward_model_resource_pool(config)
@@ -103,7 +126,10 @@ def check_before_ray(config) -> None:
 def main(config):
     auto_set_device(config)
     check_before_ray(config)
-    run_ppo(config, task_runner_class=VogueTaskRunner)
+    try:
+        run_ppo(config, task_runner_class=VogueTaskRunner)
+    except RunSetupError as error:  # raised in the trainer's Ray actor: its message, not Ray's traceback
+        sys.exit(f"error: {getattr(error, 'cause', None) or error}")
 
 
 if __name__ == "__main__":

@@ -20,8 +20,8 @@ files. Prints one table and exits 1 if any line is an ERROR (every launcher runs
 - config arithmetic: verl's own ``validate_config`` and VOGUE's; the batch vs the data-parallel size;
   ``data.val_batch_size``; token budgets (prompt + response vs the actor, log-prob, paired-pass and
   rollout budgets; the pixel cap vs ``max_prompt_length``); ``data.image_patch_size`` vs the processor;
-  checkpoint retention and size vs free disk; the paired pass's peak logits memory vs
-  ``--gpu-memory-gb``; logger backends that need credentials. Sizes come from the TARGET model's config
+  checkpoint retention and size vs free disk; the paired pass's peak logits memory vs what a
+  ``--gpu-memory-gb`` GPU has left after the FSDP shards at the run's ranks, and the budget that fits; logger backends that need credentials. Sizes come from the TARGET model's config
   (``--estimate-for`` a committed fixture, default the model path's own config).
 - environment: on a GPU node, torch's CUDA vs the driver, flash-attn built for the installed torch,
   vLLM; without a GPU these lines are SKIPPED. With ``trainer.nnodes > 1``: a Ray task on every node
@@ -49,8 +49,11 @@ import numpy as np
 CONFIG_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "config")
 STATUSES = ("OK", "WARN", "ERROR", "SKIPPED")
 TRAIN_DROP_LIMIT = 0.01
-# The paired pass's logits may take at most this share of a GPU (weights and activations need the rest).
-PAIRED_MEMORY_ERROR, PAIRED_MEMORY_WARN = 0.5, 0.25
+# The paired pass's logits may take at most this share of what a GPU has left after the FSDP shards
+# (activations, gathered FSDP units and the allocator's fragmentation need the rest).
+PAIRED_LOGITS_SHARE = 0.5
+# Resident per parameter on the trainer ranks, FSDP-sharded: fp32 weights, fp32 gradients, AdamW's two fp32 moments.
+SHARD_BYTES = {"params": 4, "grads": 4, "optimizer": 8}
 # Minimum NVIDIA driver for a CUDA major version (CUDA's release notes).
 MIN_DRIVER = {12: (525, 60), 13: (580, 65)}
 CREDENTIALS = {"wandb": ("WANDB_API_KEY", "api.wandb.ai"), "swanlab": ("SWANLAB_API_KEY", None)}
@@ -430,7 +433,28 @@ def check_checkpoints(config, parameters: int) -> list[Finding]:
                     f"vs {_gib(free)} free at {trainer.default_local_dir}")]
 
 
-def check_paired_memory(config, vocabulary: int, gpu_memory_gb: float) -> list[Finding]:
+def sharded_state_bytes(config, parameters: int) -> int:
+    """Bytes per GPU of the actor's FSDP-sharded state during the log-prob stage (``SHARD_BYTES`` per parameter
+    over nnodes × n_gpus_per_node ranks; the offloaded parts are in host memory)."""
+    fsdp = config.actor_rollout_ref.actor.get("fsdp_config") or {}
+    per_parameter = SHARD_BYTES["grads"] + SHARD_BYTES["params"] * (not fsdp.get("param_offload", False)) + \
+        SHARD_BYTES["optimizer"] * (not fsdp.get("optimizer_offload", False))
+    ranks = int(config.trainer.nnodes) * int(config.trainer.n_gpus_per_node)
+    return per_parameter * parameters // max(ranks, 1)
+
+
+def paired_budget_that_fits(left_bytes: float, vocabulary: int, logits_bytes: int, chunk_size: int,
+                            response_fraction: float) -> int:
+    """The largest token budget whose ``paired_pass_peak_logits_bytes`` is ≤ ``PAIRED_LOGITS_SHARE`` of
+    ``left_bytes`` (0 when nothing fits); the peak is affine in the tokens."""
+    from recipe.vogue.cost_model import paired_pass_peak_logits_bytes
+
+    fixed = paired_pass_peak_logits_bytes(0, vocabulary, logits_bytes, chunk_size, response_fraction)
+    per_token = (1 + response_fraction) * vocabulary * logits_bytes
+    return max(0, int((PAIRED_LOGITS_SHARE * left_bytes - fixed) // per_token))
+
+
+def check_paired_memory(config, vocabulary: int, parameters: int, gpu_memory_gb: float) -> list[Finding]:
     from recipe.vogue.cost_model import paired_pass_peak_logits_bytes
     from recipe.vogue.uncertainty import FULL_KL_ESTIMATORS
 
@@ -444,16 +468,20 @@ def check_paired_memory(config, vocabulary: int, gpu_memory_gb: float) -> list[F
             int(config.data.max_prompt_length) + int(config.data.max_response_length))
     dtype = str(config.actor_rollout_ref.actor.fsdp_config.get("mixed_precision", {}).get("param_dtype", "bf16"))
     logits_bytes = 4 if dtype in ("fp32", "float32") else 2
+    chunk_size = int(vogue.get("kl_chunk_size", 128))
     response = int(config.data.max_response_length)
     fraction = response / (int(config.data.max_prompt_length) + response)
-    peak = paired_pass_peak_logits_bytes(int(tokens), vocabulary, logits_bytes, int(vogue.get("kl_chunk_size", 128)),
-                                         fraction)
-    share = peak / (gpu_memory_gb * 2**30)
-    status = "ERROR" if share > PAIRED_MEMORY_ERROR else "WARN" if share > PAIRED_MEMORY_WARN else "OK"
-    return [Finding(status, "paired pass memory",
-                    f"{tokens} tokens/GPU × V={vocabulary}, raw logits kept at the {fraction:.0%} response positions "
-                    f"→ ~{_gib(peak)} of logits = {share:.0%} of a {gpu_memory_gb:g} GB GPU "
-                    "(lower vogue.paired_max_token_len_per_gpu if this is high)")]
+    peak = paired_pass_peak_logits_bytes(int(tokens), vocabulary, logits_bytes, chunk_size, fraction)
+    shards = sharded_state_bytes(config, parameters)
+    left = gpu_memory_gb * 2**30 - shards
+    fits = paired_budget_that_fits(left, vocabulary, logits_bytes, chunk_size, fraction)
+    ranks = int(config.trainer.nnodes) * int(config.trainer.n_gpus_per_node)
+    detail = (f"{tokens} tokens/GPU × V={vocabulary}, raw logits kept at the {fraction:.0%} response positions → "
+              f"~{_gib(peak)} of logits; a {gpu_memory_gb:g} GB GPU less ~{_gib(shards)} of weight/gradient/optimizer "
+              f"shards ({parameters / 1e9:.2f}B parameters over {ranks} ranks) leaves ~{_gib(max(left, 0))}: the "
+              f"paired budget that fits {PAIRED_LOGITS_SHARE:.0%} of it is {fits} tokens "
+              "(vogue.paired_max_token_len_per_gpu, PAIRED_MAX_TOKENS)")
+    return [Finding("ERROR" if int(tokens) > fits else "OK", "paired pass memory", detail)]
 
 
 def _has_netrc_entry(host: str) -> bool:
@@ -547,8 +575,19 @@ def node_report(paths: dict[str, list[str]], marker: str | None) -> dict:
     return report
 
 
+def _gpu_modules(config) -> list[str]:
+    """The compiled GPU packages the run imports on every node: flash-attn (with its CUDA extension, which fails
+    when built for another torch) for the padding-free path, and the rollout engine."""
+    modules = []
+    if config.actor_rollout_ref.model.get("use_remove_padding"):
+        modules += ["flash_attn", "flash_attn_2_cuda"]
+    if config.actor_rollout_ref.rollout.get("name") in ("vllm", "sglang"):
+        modules.append(config.actor_rollout_ref.rollout.name)
+    return modules
+
+
 def _cluster_paths(config) -> dict[str, list[str]]:
-    modules = ["recipe.vogue.worker"]
+    modules = ["recipe.vogue.worker", *_gpu_modules(config)]
     files = [*_files(config.data.get("train_files")), *_files(config.data.get("val_files"))]
     reward = (config.reward.get("custom_reward_function") or {}).get("path")
     if reward and reward.startswith("pkg://"):
@@ -571,7 +610,11 @@ def check_nodes(config) -> list[Finding]:
     try:
         ray.init(address=os.environ.get("RAY_ADDRESS", "auto"), ignore_reinit_error=True, log_to_driver=False)
     except Exception as error:
-        return [Finding("ERROR", "nodes", f"trainer.nnodes={nodes_wanted} needs a running Ray cluster: {error}")]
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        return [Finding("WARN", "nodes", f"trainer.nnodes={nodes_wanted}, but no Ray cluster is reachable here "
+                                         f"({reason}): the per-node checks (code, flash-attn, vLLM, data, model, "
+                                         "shared checkpoints) did not run; rerun the preflight on the head node "
+                                         "after `ray start`")]
     alive = [node for node in ray.nodes() if node.get("Alive")]
     findings = []
     if len(alive) < nodes_wanted:
@@ -613,8 +656,9 @@ def run(overrides: Sequence[str], gpu_memory_gb: float = 80.0, estimate_for: str
         return [*findings, Finding("ERROR", "model", f"cannot load the tokenizer/processor of {model_path!r}: {error}")]
     target = target_model_config(estimate_for or model_path)
     findings += check_token_budgets(config, processor)
-    findings += check_checkpoints(config, parameter_count(target))
-    findings += check_paired_memory(config, vocabulary_size(target), gpu_memory_gb)
+    parameters = parameter_count(target)
+    findings += check_checkpoints(config, parameters)
+    findings += check_paired_memory(config, vocabulary_size(target), parameters, gpu_memory_gb)
     findings += check_data(config, tokenizer, processor, workers, cache_dir)
     findings += check_reward(config, reward_sample)
     findings += check_gpu_stack() + check_nodes(config)

@@ -29,11 +29,15 @@ import torch
 from verl import DataProto
 from verl.trainer.ppo.core_algos import compute_grpo_outcome_advantage
 
-__all__ = ["BRANCH_ADVANTAGES_KEY", "NOISY_UID_SUFFIX", "with_images", "generate_raw", "generate_noisy_branch",
+from recipe.vogue.shaping import rows_in_tied_groups
+
+__all__ = ["BRANCH_ADVANTAGES_KEY", "BRANCH_TIED_KEY", "NOISY_UID_SUFFIX", "with_images", "generate_raw", "generate_noisy_branch",
            "generate_two_groups", "generate_noisy_rollout"]
 
-# [B, response] advantages of each kept row within its own branch's group (paper_two_groups).
+# [B, response] advantages of each kept row within its own branch's group (paper_two_groups), and [B] whether
+# that group's rewards were all equal (``shaping.rows_in_tied_groups``).
 BRANCH_ADVANTAGES_KEY = "vogue_branch_advantages"
+BRANCH_TIED_KEY = "vogue_branch_tied"
 NOISY_UID_SUFFIX = "#noisy"
 
 
@@ -89,15 +93,17 @@ def generate_two_groups(manager: Any, rows: DataProto, noisy_images: Mapping[int
     response_mask = output.batch.get("response_mask")
     if response_mask is None:
         response_mask = output.batch["attention_mask"][:, -output.batch["responses"].shape[1]:]
+    groups = np.concatenate([uids, noisy_rows.non_tensor_batch["uid"]])
     advantages, _ = compute_grpo_outcome_advantage(  # verl's GRPO, within each branch's own group
-        token_level_rewards=output.batch["rm_scores"], response_mask=response_mask,
-        index=np.concatenate([uids, noisy_rows.non_tensor_batch["uid"]]), norm_adv_by_std_in_grpo=norm_adv_by_std,
+        token_level_rewards=output.batch["rm_scores"], response_mask=response_mask, index=groups,
+        norm_adv_by_std_in_grpo=norm_adv_by_std,
     )  # (the agent loop's output need not carry the uid column: the groups come from the rows generated)
     keep = torch.arange(count) + count * is_noisy.long()
     kept = output.select_idxs(keep.numpy())
     if "uid" in kept.non_tensor_batch:
         kept.non_tensor_batch["uid"] = uids.copy()
     kept.batch[BRANCH_ADVANTAGES_KEY] = advantages[keep]
+    kept.batch[BRANCH_TIED_KEY] = rows_in_tied_groups(output.batch["rm_scores"].sum(-1), groups)[keep]
     return kept
 
 

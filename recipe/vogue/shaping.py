@@ -10,6 +10,10 @@ For u ≥ 0 the cap is the paper's min(|A|/β, α·u) (METHOD.md §3); for a sig
 forward surrogate, or its 1e−8 terms dipping below 0) it is the released code's
 sign(c)·min(|c|, |A|/β) (METHOD.md §9): |g| ≤ |A|/β on both sides and A = 0 ⇒ g = 0 exactly.
 
+A group whose rewards are all equal has A = 0 in exact arithmetic; verl's GRPO leaves float-rounding
+advantages there (all-0.1 groups of n = 7…16, all-0.9 groups of n = 3, 6–9, 12–16: |A| up to 0.106), so
+such rows (``rows_in_tied_groups``, decided on the rewards) get no bonus: Â = A, verl's value, untouched.
+
 ``cap_base="shaped"`` reproduces the authors' released code, where the entropy bonus is capped by
 |A_i + z_i·g_per| instead of |A_i|. Setting α_o = 0 or α_p = 0 removes a bonus (the paper's ablations).
 """
@@ -20,7 +24,7 @@ from typing import Literal
 
 import torch
 
-__all__ = ["CAP_BASES", "shape_advantages"]
+__all__ = ["CAP_BASES", "rows_in_tied_groups", "shape_advantages"]
 
 CAP_BASES = ("advantage", "shaped")
 
@@ -31,6 +35,20 @@ def _capped_bonus(cap_source: torch.Tensor, beta: float, alpha: float, signal: t
     uncapped = alpha * signal if alpha else torch.zeros_like(signal)  # α = 0 removes the bonus, even at u = inf
     magnitude = uncapped.abs()
     return torch.sign(uncapped) * torch.minimum(magnitude, cap), cap < magnitude
+
+
+def rows_in_tied_groups(scores: torch.Tensor, group_ids) -> torch.Tensor:
+    """[B] bool: rows whose group (same ``group_ids`` entry) has max(score) == min(score), i.e. no learning
+    signal; ``scores`` [B] are the rows' total rewards."""
+    scores = scores.detach().float().cpu()
+    groups: dict = {}
+    for row, group in enumerate(group_ids):
+        groups.setdefault(group, []).append(row)
+    tied = torch.zeros(len(scores), dtype=torch.bool)
+    for rows in groups.values():
+        members = scores[rows]
+        tied[rows] = bool(members.max() == members.min())
+    return tied
 
 
 def _masked_mean(values: torch.Tensor, mask: torch.Tensor) -> float:
@@ -50,6 +68,7 @@ def shape_advantages(
     alpha_per: float = 1.0,
     beta_per: float = 2.0,
     cap_base: Literal["advantage", "shaped"] = "advantage",
+    tied: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """Return (Â, metrics).
 
@@ -61,6 +80,7 @@ def shape_advantages(
         is_noisy: [B] bool, z_i.
         alpha_*, beta_*: bonus scales and cap divisors (β > 0, α ≥ 0).
         cap_base: "advantage" (paper: caps use |A|) or "shaped" (authors' code: g_out capped by |A + g_per|).
+        tied: [B] bool, rows of groups with all-equal rewards (``rows_in_tied_groups``): no bonus, Â = A.
 
     Both bonuses are ≥ 0 whenever u_out, u_per ≥ 0; |g_out| ≤ |A|/β_o (|A + g_per|/β_o for "shaped"),
     |g_per| ≤ |A|/β_p, both are exactly 0 when A = 0, and the sign of A is never flipped when
@@ -85,8 +105,9 @@ def shape_advantages(
     for name, tensor in (("response_mask", response_mask), ("entropy", entropy), ("uncertainty", uncertainty)):
         if tensor.shape != shape:
             raise ValueError(f"{name} has shape {tuple(tensor.shape)}, expected {tuple(shape)} like advantages")
-    if is_noisy.shape != shape[:1]:
-        raise ValueError(f"is_noisy has shape {tuple(is_noisy.shape)}, expected [{shape[0]}]")
+    for name, rows in (("is_noisy", is_noisy), ("tied", tied)):
+        if rows is not None and rows.shape != shape[:1]:
+            raise ValueError(f"{name} has shape {tuple(rows.shape)}, expected [{shape[0]}]")
 
     mask = response_mask.detach().bool()
     noisy_rows = is_noisy.detach().bool().to(mask.device)
@@ -105,6 +126,9 @@ def shape_advantages(
     g_out, out_capped = _capped_bonus(out_cap_source, beta_out, alpha_out, u_out)
     g_out = torch.where(mask, g_out, torch.zeros_like(g_out))
 
+    if tied is not None:
+        learning = ~tied.detach().bool().to(mask.device)[:, None]
+        g_out, g_per = g_out * learning, g_per * learning
     shaped = torch.where(mask, adv + g_out + g_per, torch.zeros_like(adv)).to(advantages.dtype)
     metrics = {
         "g_out_mean": _masked_mean(g_out, mask),

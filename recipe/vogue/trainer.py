@@ -51,13 +51,14 @@ from recipe.vogue.noisy_inputs import (
 )
 from recipe.vogue.rollout_modes import (
     BRANCH_ADVANTAGES_KEY,
+    BRANCH_TIED_KEY,
     generate_noisy_branch,
     generate_noisy_rollout,
     generate_raw,
     generate_two_groups,
 )
 from recipe.vogue.schedule import diffusion_noise_step
-from recipe.vogue.shaping import shape_advantages
+from recipe.vogue.shaping import rows_in_tied_groups, shape_advantages
 from recipe.vogue.uncertainty import FULL_KL_ESTIMATORS, sampled_token_entropy, symmetric_kl_from_sampled
 from recipe.vogue.validation import UnbiasedValidationMetrics
 from recipe.vogue.vogue_config import NoisyRolloutConfig, check_multimodal_processor, validate_run_config
@@ -321,6 +322,9 @@ class VogueTrainer(UnbiasedValidationMetrics, RayPPOTrainer):
             return output
         if BRANCH_ADVANTAGES_KEY in batch.batch.keys():  # paper_two_groups: GRPO within each branch's own group
             batch.batch["advantages"] = batch.batch.pop(BRANCH_ADVANTAGES_KEY) * batch.batch["response_mask"]
+            tied = batch.batch.pop(BRANCH_TIED_KEY)
+        else:
+            tied = rows_in_tied_groups(batch.batch["token_level_rewards"].sum(-1), batch.non_tensor_batch["uid"])
         missing = [key for key in VOGUE_COLUMNS if key not in batch.batch.keys()]
         if missing:
             raise RuntimeError(f"VOGUE columns {missing} are missing: _compute_old_log_prob did not run its noisy pass")
@@ -332,17 +336,17 @@ class VogueTrainer(UnbiasedValidationMetrics, RayPPOTrainer):
         shaped, shaping_metrics = shape_advantages(
             batch.batch["advantages"], batch.batch["response_mask"], entropy, u_per, is_noisy,
             alpha_out=vogue.alpha_out, beta_out=vogue.beta_out, alpha_per=vogue.alpha_per, beta_per=vogue.beta_per,
-            cap_base=vogue.cap_base,
+            cap_base=vogue.cap_base, tied=tied,
         )
         if vogue.audit_dir:
-            self._save_audit(batch, entropy, u_per, is_noisy, shaped)
+            self._save_audit(batch, entropy, u_per, is_noisy, shaped, tied)
         batch.batch["advantages"] = shaped
         output = super()._update_actor(batch)
         output.meta_info["metrics"].update(self._vogue_metrics)
         output.meta_info["metrics"].update({f"vogue/{key}": value for key, value in shaping_metrics.items()})
         return output
 
-    def _save_audit(self, batch: DataProto, entropy, u_per, is_noisy, shaped) -> None:
+    def _save_audit(self, batch: DataProto, entropy, u_per, is_noisy, shaped, tied) -> None:
         """Everything needed to recompute GRPO + shaping for this step (``vogue.audit_dir``), a digest of each
         probed response's perturbed pixel_values keyed by its perturbation seed, and per row the image grid the
         actor used, the number of image tokens in the rollout's prompt and the reward's per-row outputs."""
@@ -352,7 +356,7 @@ class VogueTrainer(UnbiasedValidationMetrics, RayPPOTrainer):
         image_token = self.tokenizer.convert_tokens_to_ids(getattr(self.processor, "image_token", "<|image_pad|>"))
         record.update(
             uid=list(batch.non_tensor_batch["uid"]), entropy=entropy.cpu(), u_per=u_per.cpu(),
-            is_noisy=is_noisy.cpu(), shaped=shaped.cpu(), vogue=dataclasses.asdict(self.vogue),
+            is_noisy=is_noisy.cpu(), shaped=shaped.cpu(), tied=tied.cpu(), vogue=dataclasses.asdict(self.vogue),
             has_image=has_image(inputs), image_grid_thw=[row.get("image_grid_thw") for row in inputs],
             generated_noisy=self._audit_generated_noisy,
             prompt_image_tokens=(batch.batch["prompts"] == image_token).sum(-1).cpu(),

@@ -290,11 +290,13 @@ def validate_run_config(config: Any) -> VogueConfig:
         )
     if int(config.actor_rollout_ref.rollout.n) < 2:
         raise ValueError("vogue.enable=true needs GRPO groups: actor_rollout_ref.rollout.n must be >= 2")
-    if vogue.kl_estimator in FULL_KL_ESTIMATORS and config.actor_rollout_ref.model.get("use_fused_kernels", False):
+    if config.actor_rollout_ref.model.get("use_fused_kernels", False):
+        needs = ("the logits of both branches for the full-vocabulary KL and " if vogue.kl_estimator in FULL_KL_ESTIMATORS
+                 else "")
         raise ValueError(
-            f"vogue.kl_estimator={vogue.kl_estimator} needs the logits of both branches, which fused kernels never "
-            "materialise: "
-            "set actor_rollout_ref.model.use_fused_kernels=false or pick a sampled estimator"
+            f"vogue.enable=true reads {needs}the logits for the fp32 token entropies (u_out) under every estimator "
+            f"(vogue.kl_estimator={vogue.kl_estimator}), and fused kernels never materialise them: set "
+            "actor_rollout_ref.model.use_fused_kernels=false"
         )
     if not config.data.get("image_key"):
         raise ValueError("vogue.enable=true needs images: data.image_key is empty")

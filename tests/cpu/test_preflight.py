@@ -171,17 +171,38 @@ def test_checkpoint_size_against_free_disk(check, monkeypatch):
     assert line.status == "WARN" and "every one" in line.detail and "3.75B parameters" in line.detail
 
 
-def test_paired_pass_memory_uses_the_target_vocabulary(check):
+def test_paired_pass_memory_is_checked_against_what_the_shards_leave(check):
+    """7B (8.29B parameters, V = 152,064) at 8 ranks: 16 B/parameter of FSDP shards = 15.4 GiB per GPU; the
+    logits of a probed micro-batch are (1 + 24/152)·T·V·2 B (cpu/tiny's 128 + 24 tokens) + 3·128·V·4 B."""
+    from recipe.vogue.cost_model import parameter_count, target_model_config
+
+    parameters = parameter_count(target_model_config("qwen2_5_vl_7b"))
     budget = ["actor_rollout_ref.rollout.log_prob_use_dynamic_bsz=true",
               "actor_rollout_ref.rollout.log_prob_max_token_len_per_gpu=24576",
-              "actor_rollout_ref.actor.fsdp_config.mixed_precision.param_dtype=bf16"]
-    findings = check(GOOD, GOOD[:4], *budget, estimate_for="qwen2_5_vl_7b", gpu_memory_gb=12)
-    line = [f for f in findings if f.check == "paired pass memory"][0]
-    # (1 + 24/152) × 24576 × 152064 × 2 B ≈ 8.3 GiB of 12
-    assert line.status == "ERROR" and "V=152064" in line.detail and "~8.3 GiB" in line.detail
-    findings = check(GOOD, GOOD[:4], *budget, "vogue.paired_max_token_len_per_gpu=4096", estimate_for="qwen2_5_vl_7b",
-                     gpu_memory_gb=12)
-    assert [f for f in findings if f.check == "paired pass memory"][0].status == "OK"
+              "actor_rollout_ref.actor.fsdp_config.mixed_precision.param_dtype=bf16", "trainer.n_gpus_per_node=8"]
+
+    def line(*overrides, gpu):
+        findings = check(GOOD, GOOD[:4], *budget, *overrides, estimate_for="qwen2_5_vl_7b", gpu_memory_gb=gpu)
+        return [f for f in findings if f.check == "paired pass memory"][0]
+
+    def fits(gpu):  # brute force over token budgets, in steps of 1
+        left = gpu * 2**30 - 16 * parameters // 8
+        per_token, fixed = (1 + 24 / 152) * 152064 * 2, 3 * 128 * 152064 * 4
+        tokens = 0
+        while fixed + (tokens + 1) * per_token <= 0.5 * left:
+            tokens += 1
+        return tokens
+
+    roomy = line(gpu=80)
+    assert roomy.status == "OK" and "V=152064" in roomy.detail and "over 8 ranks" in roomy.detail
+    assert f"the paired budget that fits 50% of it is {fits(80)} tokens" in roomy.detail and fits(80) > 24576
+    tight = line(gpu=24)
+    assert tight.status == "ERROR" and f"is {fits(24)} tokens" in tight.detail and fits(24) < 24576
+    assert line(f"vogue.paired_max_token_len_per_gpu={fits(24)}", gpu=24).status == "OK"
+    assert line(f"vogue.paired_max_token_len_per_gpu={fits(24) + 1}", gpu=24).status == "ERROR"
+    assert line(gpu=32).status == "ERROR"
+    assert line("actor_rollout_ref.actor.fsdp_config.optimizer_offload=true", gpu=32).status == "OK"  # moments on host
+    assert line("trainer.n_gpus_per_node=1", gpu=24).status == "ERROR"  # 132 GB of shards on one 24 GB GPU
 
 
 def test_reward_check_counts_bad_rows_and_self_rejections(check):
@@ -252,6 +273,40 @@ def test_node_report_names_what_is_missing(tmp_path):
     assert [m.split(":")[0] for m in report["missing"]] == ["import no_such_module_xyz", f"file {tmp_path}/missing.parquet"]
 
 
+def node_config(use_remove_padding=True, rollout="vllm"):
+    from omegaconf import OmegaConf
+
+    return OmegaConf.create({
+        "data": {"train_files": "/shared/train.parquet", "val_files": ["/shared/val.parquet"]},
+        "reward": {"custom_reward_function": {"path": REWARD}},
+        "actor_rollout_ref": {"model": {"path": "/models/qwen", "use_remove_padding": use_remove_padding},
+                              "rollout": {"name": rollout}},
+        "trainer": {"nnodes": 2, "default_local_dir": "/shared/ckpt"},
+    })
+
+
+@pytest.mark.parametrize("use_remove_padding, rollout, gpu_modules", [
+    (True, "vllm", ["flash_attn", "flash_attn_2_cuda", "vllm"]), (False, "sglang", ["sglang"]), (False, "hf", []),
+])
+def test_every_node_imports_the_gpu_packages_the_run_needs(use_remove_padding, rollout, gpu_modules):
+    paths = preflight._cluster_paths(node_config(use_remove_padding, rollout))
+    assert paths["modules"] == ["recipe.vogue.worker", *gpu_modules, "vogue_reward.verl_entry"]
+    assert paths["files"] == ["/shared/train.parquet", "/shared/val.parquet", "/models/qwen"]
+
+
+def test_without_a_reachable_ray_cluster_the_node_checks_are_a_warning(monkeypatch):
+    import ray
+
+    def no_cluster(**kwargs):
+        raise ConnectionError("Could not find any running Ray instance.\nPlease specify the one to connect to.")
+
+    monkeypatch.setattr(ray, "init", no_cluster)
+    (finding,) = preflight.check_nodes(node_config())
+    assert finding.status == "WARN" and finding.check == "nodes"
+    assert "no Ray cluster is reachable here (Could not find any running Ray instance.)" in finding.detail
+    assert "\n" not in finding.detail
+
+
 def test_cli_exits_non_zero_on_an_error(tiny_model_dir, tmp_path):
     train = write(tmp_path / "t.parquet", GOOD)
     result = subprocess.run(
@@ -301,6 +356,7 @@ def test_every_launcher_passes_preflight_on_a_tiny_mix(launch, prepared_mix, req
                                capture_output=True, text=True, check=True).stdout.splitlines()
     monkeypatch.setattr(preflight, "_free_bytes", lambda path: 10 * 2**40)  # 2 × ~100 GB checkpoints
     findings = preflight.run(overrides, estimate_for=target_model(launch[0]), workers=1, cache_dir=cache)
-    allowed = {"nodes"} if "multinode" in launch[0] else set()  # no Ray cluster of 2 nodes here
-    assert {f.check for f in errors(findings)} == allowed, preflight.format_table(findings)
+    assert not errors(findings), preflight.format_table(findings)
+    if "multinode" in launch[0]:  # no Ray cluster of 2 nodes here: said, not failed
+        assert any(f.status == "WARN" and f.check == "nodes" for f in findings), preflight.format_table(findings)
     assert any(f.status == "SKIPPED" and f.check == "flash-attn" for f in findings)

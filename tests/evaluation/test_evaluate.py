@@ -176,6 +176,7 @@ def test_each_shard_runs_val_only_verl_with_its_pass_settings(tmp_path, files):
                      "actor_rollout_ref.rollout.val_kwargs.do_sample=True"):
         assert expected in command
     assert command[-1] == "data.max_prompt_length=64"  # the user's overrides come last: they win
+    assert setting(command, "data.val_batch_size") == "64"  # not verl's null: the whole shard in one batch
     shard = setting(command, "data.val_files")
     # cpu/tiny.yaml's train_batch_size 16: the training set verl builds is the shard repeated to >= 32 rows
     assert setting(command, "data.train_files") == "[" + ",".join([f"'{shard}'"] * 16) + "]"

@@ -135,7 +135,7 @@ def check_launch(config, expected):
     assert data.val_batch_size == 256 and data.filter_overlong_prompts_workers == 16
     assert config.trainer.max_actor_ckpt_to_keep == 2
     assert "wandb" not in config.trainer.logger
-    assert config.vogue.paired_max_token_len_per_gpu == 8192
+    assert config.vogue.paired_max_token_len_per_gpu == 24576  # verl's log-prob budget: it fits (preflight)
     assert config.actor_rollout_ref.actor.entropy_from_logits_with_chunking is True
     # the model's patch size (verl's default 14 is Qwen2.5-VL's; the preflight checks it against the processor)
     qwen3_vl = expected.get("qwen3_vl", False)
@@ -202,3 +202,21 @@ def test_unknown_ablation_is_refused():
 def test_launcher_overrides_compose_with_plain_hydra(real_compose_without_test_overrides, launch):
     """The same check through hydra's own composition of the full override list (seconds per launcher)."""
     check_launch(real_compose_without_test_overrides(launcher_overrides(*launch)), LAUNCHES[launch])
+
+
+def test_the_metrics_path_reaches_the_ray_job_environment(tmp_path, real_compose_without_test_overrides):
+    """On a Ray cluster the trainer sees the Ray job's environment, not the launching shell's: the launcher
+    passes VERL_FILE_LOGGER_PATH to main_vogue as a runtime_env override, which hydra composes."""
+    log, script = tmp_path / "argv.log", tmp_path / "python"
+    script.write_text(f'#!/usr/bin/env bash\n[[ "$2" == recipe.vogue.main_vogue ]] && printf "%s\\n" "$@" > {log}\nexit 0\n')
+    script.chmod(0o755)
+    result = subprocess.run(["bash", str(EXAMPLES / "run_vogue_qwen2_5_vl_7b.sh")], capture_output=True, text=True,
+                            env={**os.environ, **ENV, "CKPT_ROOT": str(tmp_path / "ckpt"), "PYTHON": str(script),
+                                 "SKIP_PREFLIGHT": "1"}, timeout=60)
+    assert result.returncode == 0, result.stderr
+    key = "++ray_kwargs.ray_init.runtime_env.env_vars.VERL_FILE_LOGGER_PATH="
+    (override,) = [arg for arg in log.read_text().splitlines() if arg.startswith(key)]
+    path = override[len(key):]
+    assert path.startswith(str(tmp_path / "ckpt" / "vogue_qwen2_5_vl_7b" / "metrics")) and path.endswith(".jsonl")
+    config = real_compose_without_test_overrides([override])
+    assert config.ray_kwargs.ray_init.runtime_env.env_vars.VERL_FILE_LOGGER_PATH == path

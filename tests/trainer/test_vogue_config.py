@@ -132,7 +132,9 @@ def test_noisy_rollout_presets_and_checks(compose):
         (["trainer.use_v1=true"], "trainer.use_v1=false"),
         (["actor_rollout_ref.rollout.n=1"], "rollout.n must be >= 2"),
         (["actor_rollout_ref.model.use_fused_kernels=true"], "fused kernels"),
-        (["vogue.kl_estimator=forward_full", "actor_rollout_ref.model.use_fused_kernels=true"], "forward_full needs"),
+        (["vogue.kl_estimator=forward_full", "actor_rollout_ref.model.use_fused_kernels=true"], "both branches"),
+        (["vogue.kl_estimator=sampled", "actor_rollout_ref.model.use_fused_kernels=true"], "entropies .u_out. under every"),
+        (["vogue.kl_estimator=dupl_code", "actor_rollout_ref.model.use_fused_kernels=true"], "fused kernels never"),
         (["data.image_key=''"], "data.image_key is empty"),
         (["algorithm.rollout_correction.bypass_mode=true"], "bypass_mode"),
         (["vogue.enable=false", "algorithm.adv_estimator=vogue_grpo"], "vogue_grpo needs vogue.enable=true"),
@@ -143,10 +145,11 @@ def test_bad_run_configs(compose, overrides, message):
         validate_run_config(compose(overrides))
 
 
-def test_run_checks_that_do_not_apply_when_disabled_or_sampled(compose):
+def test_run_checks_that_do_not_apply_when_disabled(compose):
     assert validate_run_config(compose(["vogue.enable=false", "algorithm.adv_estimator=gae"])).enable is False
-    sampled = ["vogue.kl_estimator=sampled", "actor_rollout_ref.model.use_fused_kernels=true"]
-    assert validate_run_config(compose(sampled)).kl_estimator == "sampled"
+    fused_grpo = ["vogue.enable=false", "actor_rollout_ref.model.use_fused_kernels=true"]
+    assert validate_run_config(compose(fused_grpo)).enable is False
+    assert validate_run_config(compose(["vogue.kl_estimator=sampled"])).kl_estimator == "sampled"
     assert validate_run_config(compose(["algorithm.adv_estimator=vogue_grpo"])).enable
 
 

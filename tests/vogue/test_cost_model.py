@@ -30,3 +30,21 @@ def test_overheads():
     assert cost_model.vogue_overhead_from_released_timing(0.5) == pytest.approx((4.95 / 4.12 - 1) / 4)
     predictions = cost_model.predicted_step_overheads(0.5)
     assert any("+5.0% calibrated" in text for text in predictions.values())
+
+
+@pytest.mark.parametrize("probability", [0.0, 0.1, 0.5, 0.9, 1.0])
+@pytest.mark.parametrize("rows, ranks", [(1, 2), (2, 2), (3, 2), (2, 3)])
+def test_dummy_forward_share_against_every_draw(probability, rows, ranks):
+    """Exact enumeration of every probed/raw outcome of every rank's micro-batch: the expected dummy rows of one
+    rank (no probed row here, one elsewhere) over the expected raw + paired rows of its stage."""
+    import itertools
+
+    dummy = forwarded = 0.0
+    for outcome in itertools.product((0, 1), repeat=rows * ranks):
+        weight = 1.0
+        for probed in outcome:
+            weight *= probability if probed else 1 - probability
+        mine, others = outcome[:rows], outcome[rows:]
+        dummy += weight * (not any(mine) and any(others))
+        forwarded += weight * (rows + sum(mine))
+    assert cost_model.dummy_forward_share(probability, rows, ranks) == pytest.approx(dummy / forwarded, abs=1e-12)

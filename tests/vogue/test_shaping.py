@@ -3,7 +3,7 @@ import torch
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from recipe.vogue.shaping import shape_advantages
+from recipe.vogue.shaping import rows_in_tied_groups, shape_advantages
 from recipe.vogue.uncertainty import kl_from_logits, symmetric_kl_from_sampled
 
 
@@ -207,3 +207,54 @@ def test_bad_inputs_fail_clearly():
     broken[noisy_row, 0] = float("nan")
     with pytest.raises(ValueError, match="NaN"):
         shape_advantages(adv, mask, entropy, broken, is_noisy)
+
+
+REWARD_VALUES = (0.0, 0.1, 0.9, 1.0)  # what vogue_reward can give: accuracy 0/1 × (1 − 0.1) + format 0/0.1
+
+
+def verl_grpo(rewards: torch.Tensor, groups) -> torch.Tensor:
+    """verl 0.9.1's own GRPO advantage (one scalar per response)."""
+    import numpy as np
+
+    from verl.trainer.ppo.core_algos import compute_grpo_outcome_advantage
+
+    token_rewards = torch.zeros(len(rewards), 3)
+    token_rewards[:, -1] = rewards
+    advantages, _ = compute_grpo_outcome_advantage(token_rewards, torch.ones(len(rewards), 3),
+                                                   np.array(groups, dtype=object))
+    return advantages
+
+
+@pytest.mark.parametrize("value", REWARD_VALUES)
+def test_groups_with_equal_rewards_get_no_bonus_for_every_group_size(value):
+    """verl's GRPO gives an all-equal group float-rounding advantages (documented magnitude: up to ~0.11 for
+    0.1 and 0.9); decided on the rewards, such a group gets no bonus: Â = verl's A exactly, for n = 2 … 16."""
+    rounding = []
+    for n in range(2, 17):
+        rewards = torch.full((n + 2,), value)
+        rewards[n:] = torch.tensor([0.0, 1.0])  # a mixed group beside it
+        groups = ["tied"] * n + ["mixed"] * 2
+        advantages = verl_grpo(rewards, groups)
+        tied = rows_in_tied_groups(rewards, groups)
+        assert tied.tolist() == [True] * n + [False, False]
+        entropy, u_per = torch.full((n + 2, 3), 0.7), torch.full((n + 2, 3), 0.3)
+        shaped, _ = shape_advantages(advantages, torch.ones(n + 2, 3), entropy, u_per, torch.ones(n + 2, dtype=torch.bool),
+                                     tied=tied)
+        assert torch.equal(shaped[:n], advantages[:n])
+        assert (shaped[n:] - advantages[n:]).abs().min() > 0  # the mixed group keeps its bonuses
+        rounding.append(float(advantages[:n].abs().max()))
+    if value in (0.0, 1.0):
+        assert max(rounding) == 0.0
+    else:
+        assert 0 < max(rounding) < 0.2  # the float noise verl's GRPO leaves (0.106 at most, measured)
+
+
+def test_tied_rows_are_decided_per_group_on_the_rewards():
+    rewards = torch.tensor([1.0, 1.0, 0.0, 0.1, 0.1, 0.9, 0.9, 0.9])
+    groups = ["a", "a", "b", "c", "c", "d", "e", "e"]
+    assert rows_in_tied_groups(rewards, groups).tolist() == [True, True, True, True, True, True, True, True]
+    rewards[7] = 1.0
+    assert rows_in_tied_groups(rewards, groups).tolist() == [True, True, True, True, True, True, False, False]
+    with pytest.raises(ValueError, match="tied has shape"):
+        shape_advantages(torch.zeros(2, 3), torch.ones(2, 3), torch.zeros(2, 3), torch.zeros(2, 3),
+                         torch.zeros(2, dtype=torch.bool), tied=torch.zeros(3, dtype=torch.bool))
