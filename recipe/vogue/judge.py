@@ -7,31 +7,39 @@ at most 8 new tokens. The question is the row's ``extra_info.question`` (the tex
 or else the dump's ``input``; the reference is ``gts``; the response is the text after the last
 ``</think>`` (all of it when there is none), cut to its last ``MAX_RESPONSE_CHARS`` characters.
 
-Answer extraction: the LAST whole word "correct" or "incorrect" in the reply (case-insensitive)
-decides: correct → acc 1, incorrect → acc 0. A reply with neither counts acc 0 and is counted as
-unparsed. Judged generations keep their ``pred`` (maj@k still votes on the extracted answer) and get
-``scorer = "judge:<model>"``.
+Verdict: the reply, lower-cased with its punctuation removed, must be or start with exactly "correct"
+(acc 1) or "incorrect" (acc 0) and must not hold the other word; anything else — a negation before the
+word ("not correct"), both words ("Incorrect. The correct answer is 5"), no verdict — is "unparsed":
+counted in the report and scored 0, never 1. Judged generations keep their ``pred`` (maj@k still votes on
+the extracted answer) and get ``scorer = "judge:<model>"``.
 
-Requests time out after ``timeout`` seconds and are retried ``retries`` times (waiting ``backoff``·2^i
-seconds) on connection errors, time-outs and HTTP 429/5xx; other HTTP errors and malformed replies
-raise ``JudgeError`` at once.
+Each request has a wall-clock deadline of ``timeout`` seconds (a server that drips bytes cannot hold it
+longer) and is retried ``retries`` times (waiting ``backoff``·2^i seconds) on every transport error
+(connection, time-out, a truncated or malformed HTTP exchange) and HTTP 429/5xx; other HTTP errors and
+replies that are not chat completions raise ``JudgeError`` at once. With a ``verdicts_path``, every verdict
+is appended there as it arrives, keyed by the judge model and the prompt, so a rerun after a failure asks
+only for the missing ones.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import http.client
 import json
 import re
-import socket
+import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 from recipe.vogue.evaluation import Generation
 
-__all__ = ["JUDGE_PROMPT", "MAX_RESPONSE_CHARS", "JudgeError", "JudgeClient", "judge_prompt", "parse_verdict", "judge_generations"]
+__all__ = ["JUDGE_PROMPT", "MAX_RESPONSE_CHARS", "JudgeError", "JudgeClient", "judge_prompt", "parse_verdict",
+           "verdict_key", "load_verdicts", "judge_generations"]
 
 MAX_RESPONSE_CHARS = 4000
 JUDGE_PROMPT = """You are grading a model's answer to a question about an image. You cannot see the image. \
@@ -47,7 +55,7 @@ Response:
 {response}
 
 Reply with one word: correct or incorrect."""
-_VERDICT = re.compile(r"\b(correct|incorrect)\b", re.IGNORECASE)
+_VERDICTS = {"correct": True, "incorrect": False}
 _RETRIED_STATUS = frozenset({429, 500, 502, 503, 504})
 
 
@@ -63,9 +71,12 @@ def judge_prompt(generation: Generation) -> str:
 
 
 def parse_verdict(reply: str) -> bool | None:
-    """True / False from the reply's last "correct" / "incorrect"; None when it has neither."""
-    verdicts = _VERDICT.findall(reply)
-    return None if not verdicts else verdicts[-1].lower() == "correct"
+    """True / False when the reply is or starts with "correct" / "incorrect" (case and punctuation aside) and
+    holds only that one of the two words; None ("unparsed") otherwise."""
+    words = re.sub(r"[^\w\s]", " ", reply.lower()).split()
+    if not words or words[0] not in _VERDICTS or set(_VERDICTS) <= set(words):
+        return None
+    return _VERDICTS[words[0]]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,17 +109,39 @@ class JudgeClient:
         for attempt in range(self.retries + 1):
             request = urllib.request.Request(self.endpoint, data=body, headers=headers, method="POST")
             try:
-                with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                    return _reply_text(response.read())
+                return _reply_text(_post_within(request, self.timeout))
             except urllib.error.HTTPError as error:
                 if error.code not in _RETRIED_STATUS:
                     raise JudgeError(f"{self.endpoint}: HTTP {error.code} {error.reason}") from error
                 failure = f"HTTP {error.code}"
-            except (urllib.error.URLError, socket.timeout, ConnectionError) as error:
-                failure = str(getattr(error, "reason", error))
+            except (OSError, http.client.HTTPException) as error:  # URLError, time-outs, IncompleteRead, …
+                failure = f"{type(error).__name__}: {getattr(error, 'reason', error)}"
             if attempt < self.retries:
                 time.sleep(self.backoff * 2**attempt)
         raise JudgeError(f"{self.endpoint}: {failure} after {self.retries + 1} attempts")
+
+
+def _post_within(request: urllib.request.Request, seconds: float) -> bytes:
+    """The body of the reply to ``request``, or TimeoutError once ``seconds`` of wall-clock time have passed
+    (urllib's own timeout bounds each socket read, not the exchange). The request runs in a daemon thread that
+    is abandoned on time-out; its socket closes at the next read past its own timeout."""
+    outcome: dict = {}
+
+    def exchange():
+        try:
+            with urllib.request.urlopen(request, timeout=seconds) as response:
+                outcome["body"] = response.read()
+        except BaseException as error:  # handed to the caller's thread
+            outcome["error"] = error
+
+    worker = threading.Thread(target=exchange, daemon=True)
+    worker.start()
+    worker.join(seconds)
+    if worker.is_alive():
+        raise TimeoutError(f"no complete reply within {seconds:g} s")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["body"]
 
 
 def _reply_text(raw: bytes) -> str:
@@ -121,12 +154,48 @@ def _reply_text(raw: bytes) -> str:
     return content
 
 
-def judge_generations(generations: Sequence[Generation], client: JudgeClient, workers: int = 4) -> tuple[list[Generation], int]:
-    """(the generations re-scored by the judge, in order; how many replies had no verdict)."""
+def verdict_key(model: str, prompt: str) -> str:
+    return hashlib.sha256(f"{model}\0{prompt}".encode()).hexdigest()
+
+
+def load_verdicts(path: Path | str | None) -> dict[str, bool | None]:
+    """key → verdict of the verdicts persisted at ``path`` (empty when there is none); a torn last line (a run
+    killed mid-write) is ignored."""
+    if path is None or not Path(path).exists():
+        return {}
+    verdicts = {}
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        verdicts[entry["key"]] = entry["verdict"]
+    return verdicts
+
+
+def judge_generations(generations: Sequence[Generation], client: JudgeClient, workers: int = 4,
+                      verdicts_path: Path | str | None = None) -> tuple[list[Generation], int]:
+    """(the generations re-scored by the judge, in order; how many replies had no verdict). Each distinct
+    prompt is asked once; with ``verdicts_path`` the verdicts already there are reused and new ones appended
+    as they arrive (a failed request loses none of the others)."""
+    keys = [verdict_key(client.model, judge_prompt(generation)) for generation in generations]
+    verdicts = load_verdicts(verdicts_path)
+    prompts = {key: judge_prompt(generation) for key, generation in zip(keys, generations) if key not in verdicts}
+    lock = threading.Lock()
+
+    def ask(key: str) -> None:
+        reply = client.complete(prompts[key])
+        with lock:
+            verdicts[key] = parse_verdict(reply)
+            if verdicts_path is not None:
+                with open(verdicts_path, "a", encoding="utf-8") as handle:
+                    handle.write(json.dumps({"key": key, "verdict": verdicts[key], "reply": reply}) + "\n")
+
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        verdicts = list(pool.map(lambda generation: parse_verdict(client.complete(judge_prompt(generation))), generations))
+        for future in [pool.submit(ask, key) for key in prompts]:
+            future.result()  # the first failure raises once every request has finished
     judged = [
-        dataclasses.replace(generation, acc=float(bool(verdict)), scorer=f"judge:{client.model}")
-        for generation, verdict in zip(generations, verdicts)
+        dataclasses.replace(generation, acc=float(bool(verdicts[key])), scorer=f"judge:{client.model}")
+        for generation, key in zip(generations, keys)
     ]
-    return judged, sum(verdict is None for verdict in verdicts)
+    return judged, sum(verdicts[key] is None for key in keys)

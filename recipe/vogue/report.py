@@ -529,12 +529,15 @@ def write_report(runs: Sequence[Run], out: Path, ks: Sequence[int] | None = None
 
 
 def _judge_runs(runs: Sequence[Run], client: JudgeClient, workers: int, out: Path) -> list[str]:
-    """Re-score every run's generations with the judge, saving them as OUT/judged/<label>.jsonl dumps."""
+    """Re-score every run's generations with the judge, saving them as OUT/judged/<label>.jsonl dumps; the
+    verdicts are kept in OUT/judged/<label>.verdicts.jsonl as they arrive (a rerun asks only for the missing)."""
     notes = []
     (out / "judged").mkdir(parents=True, exist_ok=True)
     for run in runs:
-        run.generations, unparsed = judge_generations(run.generations, client, workers)
-        with (out / "judged" / (re.sub(r"[^\w.-]+", "_", run.label) + ".jsonl")).open("w", encoding="utf-8") as handle:
+        stem = out / "judged" / re.sub(r"[^\w.-]+", "_", run.label)
+        run.generations, unparsed = judge_generations(run.generations, client, workers,
+                                                      stem.with_name(stem.name + ".verdicts.jsonl"))
+        with stem.with_name(stem.name + ".jsonl").open("w", encoding="utf-8") as handle:
             for generation in run.generations:
                 handle.write(json.dumps(generation.to_dump(), ensure_ascii=False) + "\n")
         notes.append(f"{run.label}: {len(run.generations)} generations judged by {client.model}, "

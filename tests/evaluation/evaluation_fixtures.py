@@ -121,7 +121,7 @@ class JudgeServer:
                     prompt = body["messages"][0]["content"]
                     reference = prompt.split("Reference answer: ")[1].split("\n")[0]
                     response = prompt.split("Response:\n")[1].rsplit("\n\nReply with", 1)[0]
-                    verdict = "Correct." if reference in response else "This is incorrect"
+                    verdict = "Correct." if reference in response else "Incorrect."
                     reply = json.dumps({"choices": [{"message": {"role": "assistant", "content": verdict}}]})
                 payload = reply.encode()
                 self.send_response(status)

@@ -1,6 +1,8 @@
 """The judge client against a loopback server that speaks the chat-completions protocol (no network)."""
 
 import json
+import socket
+import threading
 import time
 
 import pytest
@@ -15,13 +17,16 @@ def generation(output, gts, question="How many?", **kwargs):
                       pred="p", extra_info={"question": question}, **kwargs)
 
 
-def test_verdict_is_the_last_correct_or_incorrect_word():
-    assert parse_verdict("correct") is True
-    assert parse_verdict("INCORRECT.") is False
-    assert parse_verdict("Not correct... final: incorrect") is False
-    assert parse_verdict("It is incorrect? No, correct") is True
-    assert parse_verdict("uncorrected answer") is None
-    assert parse_verdict("") is None
+@pytest.mark.parametrize("reply, verdict", [
+    ("correct", True), ("Correct.", True), ("  CORRECT!", True), ("Correct — it matches the reference", True),
+    ("INCORRECT.", False), ("incorrect", False), ("Incorrect: the response says 5", False),
+    # unparsed: a negation before the word, both words, or anything else
+    ("not correct", None), ("Not correct... final: incorrect", None), ("Incorrect. The correct answer is 5", None),
+    ("The correct answer is 5, so: incorrect", None), ("It is incorrect? No, correct", None), ("Correct or incorrect", None),
+    ("uncorrected answer", None), ("The answer is correct", None), ("I cannot tell.", None), ("", None),
+])
+def test_the_verdict_is_the_first_word_alone(reply, verdict):
+    assert parse_verdict(reply) is verdict
 
 
 def test_prompt_uses_the_question_the_reference_and_the_answer_after_thinking():
@@ -85,3 +90,75 @@ def test_unreachable_server_is_an_error():
         url = server.url
     with pytest.raises(JudgeError, match="after 1 attempts"):
         JudgeClient(url, "m", timeout=1, retries=0).complete("q")
+
+
+class RawServer:
+    """A loopback HTTP server that answers every request with ``respond(connection)`` (raw bytes)."""
+
+    def __init__(self, respond):
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url, self.respond, self.requests = f"http://127.0.0.1:{self.listener.getsockname()[1]}/v1", respond, 0
+
+    def serve(self):
+        while True:
+            try:
+                connection, _ = self.listener.accept()
+            except OSError:
+                return
+            self.requests += 1
+            threading.Thread(target=self._answer, args=(connection,), daemon=True).start()
+
+    def _answer(self, connection):
+        with connection:
+            connection.recv(65536)
+            try:
+                self.respond(connection)
+            except OSError:
+                pass
+
+    def __enter__(self):
+        threading.Thread(target=self.serve, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc):
+        self.listener.close()
+
+
+def drip(connection):
+    connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n")
+    for _ in range(100):  # one byte every 0.1 s: each socket read succeeds, the reply never completes in time
+        connection.sendall(b" ")
+        time.sleep(0.1)
+
+
+def truncated(connection):
+    connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n{\"cho")
+
+
+def test_a_dripping_server_cannot_hold_a_request_past_its_deadline():
+    with RawServer(drip) as server:
+        start = time.monotonic()
+        with pytest.raises(JudgeError, match="TimeoutError: no complete reply within 0.5 s after 2 attempts"):
+            JudgeClient(server.url, "m", timeout=0.5, retries=1, backoff=0.0).complete("q")
+        assert time.monotonic() - start < 2.0 and server.requests == 2
+
+
+def test_a_truncated_reply_is_a_retried_judge_error():
+    with RawServer(truncated) as server:
+        with pytest.raises(JudgeError, match="IncompleteRead.*after 3 attempts"):
+            JudgeClient(server.url, "m", timeout=5, retries=2, backoff=0.0).complete("q")
+        assert server.requests == 3
+
+
+def test_verdicts_persist_as_they_arrive_and_a_rerun_asks_only_for_the_missing(tmp_path):
+    generations = [generation(f"\\boxed{{{answer}}}", "4") for answer in (4, 5, 4, 6)]  # rows 0 and 2 share a prompt
+    verdicts = tmp_path / "verdicts.jsonl"
+    with JudgeServer(script=[(200, None), (200, None), (400, "{}")]) as server:  # the third prompt fails for good
+        with pytest.raises(JudgeError, match="HTTP 400"):
+            judge_generations(generations, JudgeClient(server.url, "m", retries=0), workers=1, verdicts_path=verdicts)
+    assert len(verdicts.read_text().splitlines()) == 2  # the two answered before the failure are kept
+    with JudgeServer() as server:
+        judged, unparsed = judge_generations(generations, JudgeClient(server.url, "m"), workers=2, verdicts_path=verdicts)
+        assert len(server.requests) == 1  # only the missing prompt
+    assert [g.acc for g in judged] == [1.0, 0.0, 1.0, 0.0] and unparsed == 0
+    assert len(verdicts.read_text().splitlines()) == 3

@@ -11,6 +11,7 @@ from evaluation_fixtures import GOLDEN, JudgeServer, generations, log_lines, rep
 from matplotlib.image import imread
 
 from recipe.vogue.evaluation import Generation
+from recipe.vogue.judge import judge_prompt
 from recipe.vogue.report import load_run, main, parse_input
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -91,7 +92,13 @@ def test_judge_rescores_every_generation_and_saves_the_judged_dumps(tmp_path, ca
     with JudgeServer() as server:
         code, _, _ = run_report(capsys, "judged=" + str(tmp_path / "run.jsonl"), "--out", tmp_path / "out",
                                 "--judge-url", server.url, "--judge-model", "qwen-judge")
-    assert code == 0 and len(server.requests) == len(lines)
+    # each distinct question/reference/answer is asked once
+    prompts = {judge_prompt(Generation.from_dump(line)) for line in lines}
+    assert code == 0 and len(server.requests) == len(prompts) < len(lines)
+    with JudgeServer() as again:  # a rerun reuses the persisted verdicts
+        code, _, _ = run_report(capsys, "judged=" + str(tmp_path / "run.jsonl"), "--out", tmp_path / "out",
+                                "--judge-url", again.url, "--judge-model", "qwen-judge")
+    assert code == 0 and again.requests == []
     judged = [Generation.from_dump(json.loads(line)) for line in (tmp_path / "out" / "judged" / "judged.jsonl").read_text().splitlines()]
     # the server calls a response right when it contains the reference: the fixture's wrong answers never do
     assert [g.acc for g in judged] == [line["acc"] for line in lines]
