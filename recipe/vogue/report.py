@@ -148,12 +148,25 @@ def _kind(entry, where: str) -> str:
     )
 
 
+def _check_one_run(path: Path, sources: dict) -> None:
+    """A run answers each prompt once per decoding and step from ONE file (a shard, a pass, a checkpoint); a key
+    from several files means several runs under one folder, which would be merged into one number."""
+    clashes = sorted({tuple(sorted(map(str, files))) for files in sources.values() if len(files) > 1})
+    if clashes:
+        listed = "; ".join(" and ".join(files) for files in clashes[:3])
+        raise ReportInputError(f"{path}: several runs answer the same prompts at the same step ({listed}"
+                               f"{f'; {len(clashes) - 3} more' if len(clashes) > 3 else ''}): pass each run as its own "
+                               "LABEL=PATH")
+
+
 def load_run(label: str, path: Path) -> Run:
-    """All dumps and logs under ``path`` as one run; ReportInputError names the file and line at fault."""
+    """All dumps and logs under ``path`` as one run; ReportInputError names the file and line at fault, or
+    the files of several runs found under one folder."""
     files = [path] if path.is_file() else sorted(path.rglob("*.jsonl"))
     if not files:
         raise ReportInputError(f"{path}: no .jsonl files")
     run = Run(label)
+    sources: dict[tuple, set[Path]] = defaultdict(set)
     for file in files:
         kind = None
         try:
@@ -173,11 +186,14 @@ def load_run(label: str, path: Path) -> Run:
                 _add_log_line(run.curves, entry, where)
                 continue
             try:
-                run.generations.append(Generation.from_dump(entry))
+                generation = Generation.from_dump(entry)
             except ValueError as error:
                 raise ReportInputError(f"{where}: {error}") from None
+            run.generations.append(generation)
+            sources[generation.prompt, generation.decoding, generation.step].add(file)
         if kind is None:
             raise ReportInputError(f"{file}: empty file")
+    _check_one_run(path, sources)
     return run
 
 
@@ -199,6 +215,12 @@ def _cell(values: Sequence[float], prompts: dict, settings: dict) -> Cell:
     return Cell(float(np.mean(values)), low, high, len(prompts), len(generations), _scorers(g.scorer for g in generations))
 
 
+def fewest_samples(generations: Sequence[Generation]) -> int:
+    """The fewest sampled responses of any prompt (0 without sampled responses): the largest estimable k."""
+    sampled = _by_prompt([generation for generation in generations if generation.decoding == SAMPLED])
+    return min((len(group) for group in sampled.values()), default=0)
+
+
 def benchmark_cells(generations: Sequence[Generation], ks: Sequence[int], settings: dict) -> dict[str, Cell]:
     """pass@1 (greedy), pass@k and maj@k (sampled) of one benchmark in one row, metric → Cell."""
     cells = {}
@@ -207,7 +229,7 @@ def benchmark_cells(generations: Sequence[Generation], ks: Sequence[int], settin
         accuracy = [float(np.mean([generation.acc for generation in group])) for group in greedy.values()]
         cells[GREEDY_METRIC] = _cell(accuracy, greedy, settings)
     sampled = _by_prompt([generation for generation in generations if generation.decoding == SAMPLED])
-    fewest = min((len(group) for group in sampled.values()), default=0)
+    fewest = fewest_samples(generations)
     counts = [(len(group), sum(generation.correct for generation in group)) for group in sampled.values()]
     for k in ks:
         if k > fewest:
@@ -270,6 +292,11 @@ def build_row(label: str, generations: Sequence[Generation], ks: Sequence[int], 
     for benchmark in _benchmark_order(by_benchmark):
         for metric, cell in benchmark_cells(by_benchmark[benchmark], ks, settings).items():
             per_metric[metric][benchmark] = cell
+        fewest = fewest_samples(by_benchmark[benchmark])
+        beyond = [str(k) for k in ks if k > fewest]
+        if fewest and beyond:
+            row.notes.append(f"{label}: pass@k and maj@k for k = {', '.join(beyond)} not estimable on "
+                             f"{DISPLAY_NAMES.get(benchmark, benchmark)} (n = {fewest})")
         if benchmark in BENCHMARK_METRICS:
             try:
                 row.native[benchmark] = native_metrics(by_benchmark[benchmark], BENCHMARK_METRICS[benchmark])
@@ -562,12 +589,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.judge_url and not args.judge_model:
         parser.error("--judge-url needs --judge-model")
+    for option, value, minimum in (("--judge-workers", args.judge_workers, 1), ("--judge-retries", args.judge_retries, 0)):
+        if value < minimum:
+            parser.error(f"{option} must be >= {minimum}, got {value}")
+    if not args.judge_timeout > 0:
+        parser.error(f"--judge-timeout must be > 0 seconds, got {args.judge_timeout:g}")
     try:
         runs = [load_run(*parse_input(argument)) for argument in args.inputs]
         labels = [run.label for run in runs]
         duplicated = sorted({label for label in labels if labels.count(label) > 1})
         if duplicated:
             raise ReportInputError(f"two inputs are labelled {', '.join(duplicated)}: name them LABEL=PATH")
+        try:
+            args.out.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise ReportInputError(f"--out {args.out}: cannot make the output directory ({error.strerror or error})") from None
         notes = []
         if args.judge_url:
             client = JudgeClient(args.judge_url, args.judge_model, timeout=args.judge_timeout,

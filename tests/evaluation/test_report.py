@@ -7,7 +7,7 @@ import sys
 
 import numpy as np
 import pytest
-from evaluation_fixtures import GOLDEN, JudgeServer, generations, log_lines, report_arguments, write_jsonl, write_runs
+from evaluation_fixtures import GOLDEN, SAMPLES, JudgeServer, generations, log_lines, report_arguments, write_jsonl, write_runs
 from matplotlib.image import imread
 
 from recipe.vogue.evaluation import Generation
@@ -162,3 +162,60 @@ def test_evaluation_modules_import_no_verl_or_torch():
     code = ("import sys, recipe.vogue.evaluation, recipe.vogue.report, recipe.vogue.judge; "
             "print(sorted({m.split('.')[0] for m in sys.modules} & {'verl', 'torch', 'ray'}), 'matplotlib.pyplot' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[] False"
+
+
+def test_two_runs_under_one_folder_are_refused_with_their_files(tmp_path, capsys):
+    """A folder holding two runs (every answer right in one, wrong in the other) must not become one run at 50 %."""
+    folder = tmp_path / "eval"
+    write_jsonl(folder / "grpo" / "dump.jsonl", generations(1.0, 0))
+    write_jsonl(folder / "vogue" / "dump.jsonl", generations(0.0, 0))
+    code, _, error = run_report(capsys, f"both={folder}", "--out", tmp_path / "out")
+    assert code == 2 and not (tmp_path / "out").exists()
+    assert "several runs answer the same prompts at the same step" in error
+    assert f"{folder / 'grpo' / 'dump.jsonl'} and {folder / 'vogue' / 'dump.jsonl'}" in error
+    assert len(error.strip().splitlines()) == 1
+
+
+def test_one_run_may_spread_over_shards_passes_and_checkpoints(tmp_path, capsys):
+    lines = generations(0.5, 3)
+    prompts = sorted({(line["data_source"], line["row_id"]) for line in lines})
+    first = set(prompts[: len(prompts) // 2])
+    folder = tmp_path / "run"
+    write_jsonl(folder / "shard-0.jsonl", [line for line in lines if (line["data_source"], line["row_id"]) in first])
+    write_jsonl(folder / "shard-1.jsonl", [line for line in lines if (line["data_source"], line["row_id"]) not in first])
+    write_jsonl(folder / "step_5" / "dump.jsonl", [{**line, "step": 5} for line in lines])  # …or another checkpoint
+    code, _, error = run_report(capsys, f"run={folder}", "--out", tmp_path / "out")
+    assert code == 0, error
+    assert "| run @ step 0 |" in (tmp_path / "out" / "report.md").read_text()
+
+
+def test_a_k_beyond_the_samples_is_reported_not_estimable(tmp_path, capsys):
+    path = write_jsonl(tmp_path / "run.jsonl", generations(0.5, 1))
+    code, _, error = run_report(capsys, f"run={path}", "--out", tmp_path / "out", "--k", "1", "100")
+    assert code == 0, error
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert "pass@100 (sampled)" not in report
+    assert "run: pass@k and maj@k for k = 100 not estimable on" in report and f"(n = {SAMPLES})" in report
+
+
+@pytest.mark.parametrize("options, message", [
+    (["--judge-url", "http://x/v1", "--judge-model", "m", "--judge-retries", "-1"], "--judge-retries must be >= 0, got -1"),
+    (["--judge-url", "http://x/v1", "--judge-model", "m", "--judge-workers", "0"], "--judge-workers must be >= 1, got 0"),
+    (["--judge-url", "http://x/v1", "--judge-model", "m", "--judge-timeout", "0"], "--judge-timeout must be > 0 seconds, got 0"),
+    (["--judge-url", "http://x/v1", "--judge-model", "m", "--judge-timeout", "-1"], "--judge-timeout must be > 0 seconds, got -1"),
+])
+def test_judge_options_are_checked_by_name(tmp_path, capsys, options, message):
+    path = write_jsonl(tmp_path / "run.jsonl", generations(0.5, 1))
+    with pytest.raises(SystemExit):
+        main([f"run={path}", "--out", str(tmp_path / "out"), *options])
+    assert message in capsys.readouterr().err
+
+
+def test_an_out_that_cannot_be_a_directory_is_one_line(tmp_path, capsys):
+    path = write_jsonl(tmp_path / "run.jsonl", generations(0.5, 1))
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    for out in (blocker, blocker / "report"):
+        code, _, error = run_report(capsys, f"run={path}", "--out", out)
+        assert code == 2 and error.startswith(f"error: --out {out}: cannot make the output directory")
+        assert len(error.strip().splitlines()) == 1
