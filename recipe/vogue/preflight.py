@@ -48,6 +48,9 @@ import numpy as np
 
 CONFIG_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "config")
 STATUSES = ("OK", "WARN", "ERROR", "SKIPPED")
+# verl's estimators whose baseline is the other responses of the same prompt (core_algos.AdvantageEstimator)
+GROUP_ESTIMATORS = frozenset({"grpo", "grpo_vectorized", "grpo_passk", "rloo", "rloo_vectorized", "opo", "gpg", "gdpo",
+                              "vogue_grpo"})
 TRAIN_DROP_LIMIT = 0.01
 # The paired pass's logits may take at most this share of what a GPU has left after the FSDP shards
 # (activations, gathered FSDP units and the allocator's fragmentation need the rest).
@@ -516,6 +519,12 @@ def check_settings(config) -> list[Finding]:
     except (ValueError, NotImplementedError) as error:
         return [Finding("ERROR", "vogue config", str(error))]
     findings = [Finding("OK", "vogue config", f"enable={vogue.enable}, kl_estimator={vogue.kl_estimator}")]
+    estimator, n = str(config.algorithm.adv_estimator), int(config.actor_rollout_ref.rollout.n)
+    if estimator in GROUP_ESTIMATORS and n < 2:
+        findings.append(Finding("ERROR", "group size", f"algorithm.adv_estimator={estimator} with "
+                                f"actor_rollout_ref.rollout.n={n}: verl scores a group of one as mean 0, std 1, so the "
+                                "advantage is the raw reward (REINFORCE without a baseline), not group-relative; set "
+                                "rollout.n >= 2 (ROLLOUT_N)"))
     actor = config.actor_rollout_ref.actor
     if vogue.enable and config.actor_rollout_ref.model.get("use_remove_padding") and not actor.get(
             "entropy_from_logits_with_chunking"):

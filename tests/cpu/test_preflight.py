@@ -146,6 +146,10 @@ def test_duplicate_validation_ids(check):
      "8 usable rows < data.train_batch_size=16"),
     (["trainer.logger=[console,wandb]"], "logger wandb", "no WANDB_API_KEY"),
     (["vogue.kl_chunk_size=0"], "vogue config", "kl_chunk_size must be >= 1"),
+    # a GRPO baseline with groups of one: verl's advantage is then the raw reward
+    (["vogue.enable=false", "actor_rollout_ref.rollout.n=1"], "group size", "REINFORCE without a baseline"),
+    (["vogue.enable=false", "actor_rollout_ref.rollout.n=1", "algorithm.adv_estimator=rloo"], "group size",
+     "adv_estimator=rloo with actor_rollout_ref.rollout.n=1"),
 ])
 def test_each_problem_has_its_error_line(check, monkeypatch, tmp_path, overrides, check_name, message):
     monkeypatch.delenv("WANDB_API_KEY", raising=False)

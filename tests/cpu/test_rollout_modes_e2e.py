@@ -26,7 +26,7 @@ MODES = {
     # the paired budget's dynamic micro-batching (~1 row each; verl equalises their number across ranks)
     "paper_two_groups": ["vogue.rollout_from=paper_two_groups", "vogue.kl_estimator=full", "vogue.schedule.type=fixed",
                          "vogue.schedule.fixed=0.5", "actor_rollout_ref.rollout.log_prob_use_dynamic_bsz=true",
-                         "vogue.paired_max_token_len_per_gpu=160"],
+                         "actor_rollout_ref.actor.use_dynamic_bsz=true", "vogue.paired_max_token_len_per_gpu=160"],
     "noisyrollout": ["vogue.enable=false", "noisyrollout=geo3k", "actor_rollout_ref.rollout.n=4",
                      "actor_rollout_ref.actor.freeze_vision_tower=true", "trainer.save_freq=2",
                      "actor_rollout_ref.actor.checkpoint.save_contents=['model','optimizer','extra','hf_model']"],
