@@ -235,8 +235,9 @@ def shard_command(shard_file: Path, copies: int, model: str, decoding: Pass, scr
     ]
 
 
-def _check_settings(path: Path, settings: dict) -> None:
-    """Refuse to resume with other settings; a pass may be added later (kept in ``path``)."""
+def _check_settings(path: Path, settings: dict) -> dict:
+    """Refuse to resume with other settings than those in ``path``; a pass may be added later. Returns the
+    settings to keep (written by ``_write_settings`` once the inputs are validated)."""
     if path.exists():
         earlier = json.loads(path.read_text())
         differing = sorted(key for key in settings if key != "passes" and earlier.get(key) != settings[key])
@@ -246,6 +247,10 @@ def _check_settings(path: Path, settings: dict) -> None:
             raise EvaluationError(f"{path} was written with other settings ({', '.join(differing)}): "
                                   "rerun with the same ones, or choose another --out")
         settings = {**settings, "passes": {**earlier.get("passes", {}), **settings["passes"]}}
+    return settings
+
+
+def _write_settings(path: Path, settings: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(settings, indent=1) + "\n")
 
@@ -295,10 +300,11 @@ def evaluate(model: str, files: Sequence[str], out: Path, passes: Sequence[Pass]
                 "overrides": overrides, "passes": {p.name: dataclasses.asdict(p) for p in passes}}
     check_row_ids(files)
     shards = plan_shards(files, shard_size)
-    _check_settings(out / "settings.json", settings)
+    settings = _check_settings(out / "settings.json", settings)
     env = cpu_environment() if cpu else dict(os.environ)
-    model_path, step = resolve_model(model, out, env, runner)
     batch = train_batch_size(overrides)
+    model_path, step = resolve_model(model, out, env, runner)
+    _write_settings(out / "settings.json", settings)  # only once the inputs are known good
     write_shards(shards, out / "shards")
     started = time.time()
     for decoding in passes:

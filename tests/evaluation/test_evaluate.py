@@ -232,3 +232,12 @@ def test_command_line_errors(tmp_path, capsys):
         assert message in capsys.readouterr().err
     assert ev.main(["--model", "m", "--out", str(tmp_path), "--data", str(tmp_path / "none.parquet")]) == 2
     assert "none.parquet: no such file" in capsys.readouterr().err
+
+
+def test_a_bad_model_leaves_no_settings_so_the_corrected_rerun_goes_ahead(tmp_path, files, capsys):
+    out = tmp_path / "out"
+    argv = ["--data", *map(str, files), "--out", str(out), "--cpu"]
+    assert ev.main(["--model", str(tmp_path / "no_such_model"), *argv]) == 2
+    assert "--model" in capsys.readouterr().err and not (out / "settings.json").exists()
+    run(files, out, FakeVerl())  # the corrected command into the same --out
+    assert (out / "settings.json").exists()
