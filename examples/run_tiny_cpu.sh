@@ -6,6 +6,15 @@
 # `--steps N`, `--work-dir DIR`, `--algorithms grpo`, hydra overrides.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+for argument in "$@"; do
+    if [[ $argument == -h || $argument == --help ]]; then  # answer before installing anything
+        if [[ -x "$ROOT/.venv/bin/python" ]]; then
+            exec "$ROOT/.venv/bin/python" -m recipe.vogue.cpu.tiny_run --help
+        fi
+        sed -n '2,6s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
+        exit 0
+    fi
+done
 bash "$ROOT/tools/setup_venv.sh"
 cd "$ROOT"
 exec "$ROOT/.venv/bin/python" -m recipe.vogue.cpu.tiny_run "$@"

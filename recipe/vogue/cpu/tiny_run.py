@@ -87,13 +87,36 @@ def _run(what: str, command: list[str], log_path: str) -> None:
     _check_exit(returncode, what, log_path)
 
 
+class RunFailed(RuntimeError):
+    """A step of the tiny run exited non-zero: the message holds the end of its log, ``summary`` one line."""
+
+    def __init__(self, message: str, summary: str):
+        super().__init__(message)
+        self.summary = summary
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_NOT_THE_CAUSE = ("Set the environment variable HYDRA_FULL_ERROR", "^")
+_STATES_AN_ERROR = re.compile(r"(?:Error|Exception)\b|is not in struct|Could not")
+
+
+def last_error_line(output: str) -> str:
+    """The last line of a run's output that states its error (an exception, hydra's "Key … is not in struct"),
+    else its last line; Ray prefixes and colours removed."""
+    lines = [re.sub(r"^\([^)]*\)\s*", "", _ANSI.sub("", line)).strip() for line in output.splitlines()]
+    lines = [line for line in lines if line and not line.startswith(_NOT_THE_CAUSE)]
+    stated = [line for line in lines if _STATES_AN_ERROR.search(line) and "Warning" not in line]
+    return (stated or lines or ["no output"])[-1]
+
+
 def _check_exit(returncode: int, what: str, log_path: str) -> None:
     if returncode != 0:
         with open(log_path, errors="replace") as f:
             output = f.read()
         reason = explain_collective_timeout(output)
-        raise RuntimeError(f"{what}: exited with {returncode}{f' ({reason})' if reason else ''}; "
-                           f"end of {log_path}:\n{output[-5000:]}")
+        cause = f" ({reason})" if reason else ""
+        raise RunFailed(f"{what}: exited with {returncode}{cause}; end of {log_path}:\n{output[-5000:]}",
+                        f"{what}: exited with {returncode}{cause}: {last_error_line(output)} (whole output: {log_path})")
 
 
 def validation_dir(work_dir: str, algorithm: str) -> str:
@@ -267,10 +290,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--algorithms", default="grpo,vogue", help=f"comma-separated, from {sorted(ALGORITHMS)}")
     parser.add_argument("overrides", nargs="*", help="hydra overrides passed to every training run")
     args = parser.parse_args(argv)
+    if args.steps < 1:
+        parser.error(f"--steps must be >= 1, got {args.steps}")
     algorithms = [a.strip() for a in args.algorithms.split(",") if a.strip()]
     unknown = sorted(set(algorithms) - set(ALGORITHMS))
     if unknown:
         parser.error(f"unknown algorithms {unknown}; choose from {sorted(ALGORITHMS)}")
+    try:
+        return _run_all(args, algorithms)
+    except RunFailed as failure:
+        print(f"error: {failure.summary}", file=sys.stderr)
+        return 1
+
+
+def _run_all(args: argparse.Namespace, algorithms: list[str]) -> int:
     work_dir = os.path.abspath(args.work_dir)
     started = time.time()
     data_dir, model_dir = ensure_assets(work_dir, args.seed)
