@@ -119,7 +119,10 @@ def _mix(argv: list[str]) -> int:
     parser.add_argument("--per-source-limit", type=_int_at_least(1, "rows kept per data_source"), default=None,
                         help="keep the first N rows of each data_source")
     args = parser.parse_args(argv)
-    kept = mix(args.inputs, args.output, args.per_source_limit)
+    skipped: list[str] = []
+    kept = mix(args.inputs, args.output, args.per_source_limit, skipped)
+    for note in skipped:
+        print(f"[mix] {note}")
     print(f"[mix] wrote {sum(kept.values())} rows to {args.output}: " + ", ".join(f"{k} {v}" for k, v in kept.items()))
     return 0
 

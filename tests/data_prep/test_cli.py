@@ -214,3 +214,24 @@ def test_mix_names_columns_that_do_not_agree(tmp_path, capsys):
     assert main(["mix", prepared, other, "--output", str(tmp_path / "mixed.parquet")]) == 1
     assert "error: the inputs' columns do not agree, so they cannot be mixed" in capsys.readouterr().err
     assert not (tmp_path / "mixed.parquet").exists()
+
+
+def test_mix_skips_and_reports_empty_inputs_and_repeated_rows(tmp_path, capsys):
+    mathvista = _prepare(tmp_path, "mathvista")
+    empty = str(tmp_path / "empty.parquet")
+    pq.write_table(pq.read_table(mathvista).slice(0, 0), empty)
+    mixed = str(tmp_path / "val.parquet")
+    assert main(["mix", empty, mathvista, mathvista, "--output", mixed]) == 0
+    out = capsys.readouterr().out
+    assert f"[mix] {empty}: no rows, skipped" in out
+    assert f"[mix] {mathvista}: 4 rows repeat the (data_source, index) of rows of {mathvista}, skipped" in out
+    assert "[mix] wrote 4 rows" in out and pq.read_table(mixed).num_rows == 4
+
+
+def test_mix_of_nothing_but_empty_files_is_one_line(tmp_path, capsys):
+    empty = str(tmp_path / "empty.parquet")
+    pq.write_table(pq.read_table(_prepare(tmp_path, "mathvista")).slice(0, 0), empty)
+    capsys.readouterr()
+    assert main(["mix", empty, "--output", str(tmp_path / "out.parquet")]) == 1
+    assert capsys.readouterr().err.strip() == f"error: no rows to mix: every input is empty ({empty})"
+    assert not (tmp_path / "out.parquet").exists()
