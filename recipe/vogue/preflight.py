@@ -45,6 +45,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import pyarrow.parquet as pq
 
 CONFIG_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "config")
 STATUSES = ("OK", "WARN", "ERROR", "SKIPPED")
@@ -67,6 +68,43 @@ class Finding:
     status: str
     check: str
     detail: str
+
+
+def _first_line(error: BaseException) -> str:
+    """The first line of the innermost cause's message (readers wrap the error that says what is wrong)."""
+    while error.__cause__ is not None or error.__context__ is not None:
+        error = error.__cause__ or error.__context__
+    return f"{type(error).__name__}: " + (str(error).strip().splitlines() or [""])[0]
+
+
+# (key, smallest value, null allowed): the settings every later check divides or compares by
+POSITIVE_SETTINGS = (
+    ("data.train_batch_size", 1, False), ("data.val_batch_size", 1, True), ("data.gen_batch_size", 1, True),
+    ("data.max_prompt_length", 1, False), ("data.max_response_length", 1, False),
+    ("data.image_min_pixels", 1, True), ("data.image_max_pixels", 1, True),
+    ("actor_rollout_ref.actor.ppo_mini_batch_size", 1, False), ("actor_rollout_ref.rollout.n", 1, False),
+    ("actor_rollout_ref.rollout.agent.num_workers", 1, False), ("trainer.n_gpus_per_node", 1, False),
+    ("trainer.nnodes", 1, False),
+)
+
+
+def check_numbers(config) -> list[Finding]:
+    """ERROR per setting of ``POSITIVE_SETTINGS`` that is not an integer ≥ its minimum, and for a pixel floor
+    above the pixel cap; the other checks run only when this returns nothing."""
+    from omegaconf import OmegaConf
+
+    findings = []
+    for key, smallest, nullable in POSITIVE_SETTINGS:
+        value = OmegaConf.select(config, key)
+        if value is None and nullable:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < smallest:
+            findings.append(Finding("ERROR", key, f"{key}={value!r}: expected an integer >= {smallest}"))
+    low, high = (OmegaConf.select(config, f"data.image_{bound}_pixels") for bound in ("min", "max"))
+    if not findings and low is not None and high is not None and low > high:
+        findings.append(Finding("ERROR", "data.image_min_pixels", f"data.image_min_pixels={low} > "
+                                f"data.image_max_pixels={high} (MIN_PIXELS > MAX_PIXELS): no image size satisfies both"))
+    return findings
 
 
 def compose(overrides: Sequence[str]):
@@ -271,7 +309,15 @@ def check_data(config, tokenizer, processor, workers: int, cache_dir: str | None
             if not os.path.isfile(path):
                 findings.append(Finding("ERROR", f"data {split}", f"data.{key}: no such file {path!r}"))
                 continue
-            dataset = load_dataset(path, config.data, tokenizer, processor)
+            try:
+                if pq.ParquetFile(path).metadata.num_rows == 0:
+                    findings.append(Finding("ERROR", f"data {split}", f"data.{key}: {path} has no rows"))
+                    continue
+                dataset = load_dataset(path, config.data, tokenizer, processor)
+            except Exception as error:  # pyarrow's, datasets' and verl's readers share no error type
+                findings.append(Finding("ERROR", f"data {split}", f"data.{key}: {path} cannot be read as a dataset "
+                                        f"({_first_line(error)})"))
+                continue
             rows, cached = measured_rows(dataset, path, workers, cache_dir, model_path, trust)
             frame = dataset.dataframe
             sources = frame["data_source"] if "data_source" in frame.column_names else ["(none)"] * len(frame)
@@ -309,6 +355,15 @@ def check_reward(config, sample: int) -> list[Finding]:
     for key in ("train_files", "val_files"):
         for path in _files(config.data.get(key)):
             if not os.path.isfile(path):
+                continue
+            try:
+                columns = set(pq.ParquetFile(path).schema_arrow.names)
+            except Exception:  # not parquet: the data check names the file
+                continue
+            missing = sorted({"data_source", "reward_model", "extra_info"} - columns)
+            if missing:
+                findings.append(Finding("ERROR", "reward", f"data.{key}: {path} has no {', '.join(missing)} "
+                                        "column(s): its rows cannot be scored"))
                 continue
             frame = pd.read_parquet(path, columns=["data_source", "reward_model", "extra_info"])
             for source, group in frame.groupby("data_source", sort=True):
@@ -654,7 +709,13 @@ def run(overrides: Sequence[str], gpu_memory_gb: float = 80.0, estimate_for: str
     from recipe.vogue.cost_model import parameter_count, target_model_config, vocabulary_size
     from verl.utils import hf_processor, hf_tokenizer
 
-    config = compose(overrides)
+    try:
+        config = compose(overrides)
+    except Exception as error:  # hydra's parse, override and composition errors share no base class
+        return [Finding("ERROR", "config", " ".join(str(error).split()))]
+    invalid = check_numbers(config)
+    if invalid:
+        return invalid
     findings = check_settings(config) + check_batches(config) + check_loggers(config)
     model_path = os.path.expanduser(config.actor_rollout_ref.model.path)
     trust = config.actor_rollout_ref.model.get("trust_remote_code", False)

@@ -55,8 +55,8 @@ def check(tiny_model_dir, tmp_path, monkeypatch):
     """check(train_rows, val_rows, *overrides) -> findings of a small CPU-shaped run."""
     monkeypatch.setattr(preflight, "_free_bytes", lambda path: 10 * 2**40)
 
-    def _check(train_rows, val_rows, *overrides, cache=True, **kwargs):
-        train = write(tmp_path / "train.parquet", train_rows)
+    def _check(train_rows, val_rows, *overrides, cache=True, train_file=None, **kwargs):
+        train = train_file or write(tmp_path / "train.parquet", train_rows)
         val = write(tmp_path / "val.parquet", val_rows)
         base = [
             f"data.train_files={train}", f"data.val_files={val}", f"actor_rollout_ref.model.path={tiny_model_dir}",
@@ -157,6 +157,35 @@ def test_each_problem_has_its_error_line(check, monkeypatch, tmp_path, overrides
     monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.netrc
     findings = check(GOOD, GOOD[:4], *overrides)
     matching = [f for f in errors(findings) if f.check == check_name]
+    assert matching and message in matching[0].detail, preflight.format_table(findings)
+
+
+@pytest.mark.parametrize("overrides, check_name, message", [
+    (["data.train_batch_size=0"], "data.train_batch_size", "data.train_batch_size=0: expected an integer >= 1"),
+    (["actor_rollout_ref.actor.ppo_mini_batch_size=abc"], "actor_rollout_ref.actor.ppo_mini_batch_size",
+     "ppo_mini_batch_size='abc': expected an integer >= 1"),
+    (["trainer.n_gpus_per_node=-2"], "trainer.n_gpus_per_node", "trainer.n_gpus_per_node=-2"),
+    (["data.image_min_pixels=1000000", "data.image_max_pixels=1000"], "data.image_min_pixels",
+     "data.image_min_pixels=1000000 > data.image_max_pixels=1000 (MIN_PIXELS > MAX_PIXELS)"),
+    (["trainer.total_training_stepz=3"], "config", "Could not override 'trainer.total_training_stepz'"),
+])
+def test_unusable_settings_are_one_error_line_each(check, overrides, check_name, message):
+    """Settings every later check divides or compares by, and hydra's own errors: named, no traceback."""
+    findings = check(GOOD, GOOD[:4], *overrides)
+    matching = [f for f in errors(findings) if f.check == check_name]
+    assert matching and message in matching[0].detail and "\n" not in matching[0].detail, preflight.format_table(findings)
+
+
+@pytest.mark.parametrize("content, message", [(b"not a parquet file", "cannot be read as a dataset"),
+                                              (None, "has no rows")], ids=["corrupt", "empty"])
+def test_an_unreadable_or_empty_data_file_is_named(check, tmp_path, content, message):
+    path = tmp_path / "bad.parquet"
+    if content is None:
+        pd.DataFrame([row(0)]).iloc[:0].to_parquet(path)
+    else:
+        path.write_bytes(content)
+    findings = check(GOOD, GOOD[:4], train_file=str(path))
+    matching = [f for f in errors(findings) if f.check == "data train" and str(path) in f.detail]
     assert matching and message in matching[0].detail, preflight.format_table(findings)
 
 
@@ -364,3 +393,10 @@ def test_every_launcher_passes_preflight_on_a_tiny_mix(launch, prepared_mix, req
     if "multinode" in launch[0]:  # no Ray cluster of 2 nodes here: said, not failed
         assert any(f.status == "WARN" and f.check == "nodes" for f in findings), preflight.format_table(findings)
     assert any(f.status == "SKIPPED" and f.check == "flash-attn" for f in findings)
+
+
+def test_a_file_without_reward_columns_is_named_by_the_reward_check(check, tmp_path):
+    rows = [{key: value for key, value in row(i).items() if key != "reward_model"} for i in range(8)]
+    findings = check(rows, GOOD[:4])
+    matching = [f for f in errors(findings) if f.check == "reward" and "has no reward_model column(s)" in f.detail]
+    assert matching and str(tmp_path / "train.parquet") in matching[0].detail, preflight.format_table(findings)
