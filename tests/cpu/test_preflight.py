@@ -388,6 +388,11 @@ def test_every_launcher_passes_preflight_on_a_tiny_mix(launch, prepared_mix, req
     overrides = subprocess.run(["bash", str(REPO / "examples" / launch[0]), *launch[1:]], env=env,
                                capture_output=True, text=True, check=True).stdout.splitlines()
     monkeypatch.setattr(preflight, "_free_bytes", lambda path: 10 * 2**40)  # 2 × ~100 GB checkpoints
+
+    def no_ray_cluster(**kwargs):  # whatever Ray instance this machine happens to run
+        raise ConnectionError("Could not find any running Ray instance.")
+
+    monkeypatch.setattr("ray.init", no_ray_cluster)
     findings = preflight.run(overrides, estimate_for=target_model(launch[0]), workers=1, cache_dir=cache)
     assert not errors(findings), preflight.format_table(findings)
     if "multinode" in launch[0]:  # no Ray cluster of 2 nodes here: said, not failed
