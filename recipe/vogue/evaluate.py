@@ -41,6 +41,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from data_prep.io import write_table_atomic
@@ -112,7 +113,10 @@ def check_row_ids(files: Sequence[str]) -> None:
     """Every row has an extra_info.index and (data_source, row id) is unique over ``files``."""
     seen: dict[tuple[str, str], str] = {}
     for path in files:
-        schema = pq.read_schema(path)
+        try:
+            schema = pq.read_schema(path)
+        except (pa.ArrowException, OSError) as error:
+            raise EvaluationError(f"--data {path}: not a readable parquet file ({error})") from None
         if "data_source" not in schema.names or "extra_info" not in schema.names:
             raise EvaluationError(f"{path}: no data_source/extra_info column; prepare it with python -m data_prep")
         for number, row in enumerate(identities(path)):

@@ -241,3 +241,12 @@ def test_a_bad_model_leaves_no_settings_so_the_corrected_rerun_goes_ahead(tmp_pa
     assert "--model" in capsys.readouterr().err and not (out / "settings.json").exists()
     run(files, out, FakeVerl())  # the corrected command into the same --out
     assert (out / "settings.json").exists()
+
+
+def test_a_corrupt_data_file_is_named(tmp_path, capsys):
+    corrupt = tmp_path / "bench.parquet"
+    corrupt.write_bytes(b"not a parquet file")
+    assert ev.main(["--model", "m", "--out", str(tmp_path / "out"), "--data", str(corrupt), "--cpu"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith(f"error: --data {corrupt}: not a readable parquet file (") and "\n" not in error
+    assert not (tmp_path / "out").exists()
