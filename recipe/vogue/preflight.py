@@ -719,6 +719,8 @@ def run(overrides: Sequence[str], gpu_memory_gb: float = 80.0, estimate_for: str
     findings = check_settings(config) + check_batches(config) + check_loggers(config)
     model_path = os.path.expanduser(config.actor_rollout_ref.model.path)
     trust = config.actor_rollout_ref.model.get("trust_remote_code", False)
+    if model_path.startswith((os.sep, ".")) and not os.path.isdir(model_path):  # a local path, not a hub id
+        return [*findings, Finding("ERROR", "model", f"actor_rollout_ref.model.path={model_path}: no such directory")]
     try:
         tokenizer = hf_tokenizer(model_path, trust_remote_code=trust)
         processor = hf_processor(model_path, trust_remote_code=trust)

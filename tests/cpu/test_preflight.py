@@ -405,3 +405,10 @@ def test_a_file_without_reward_columns_is_named_by_the_reward_check(check, tmp_p
     findings = check(rows, GOOD[:4])
     matching = [f for f in errors(findings) if f.check == "reward" and "has no reward_model column(s)" in f.detail]
     assert matching and str(tmp_path / "train.parquet") in matching[0].detail, preflight.format_table(findings)
+
+
+def test_a_missing_local_model_directory_is_not_taken_for_a_hub_id(check, tmp_path):
+    missing = tmp_path / "models" / "Qwen2.5-VL-7B"
+    findings = check(GOOD, GOOD[:4], f"actor_rollout_ref.model.path={missing}")
+    assert [(f.check, f.detail) for f in errors(findings)] == [
+        ("model", f"actor_rollout_ref.model.path={missing}: no such directory")]
