@@ -260,8 +260,11 @@ def summarize_rows(split: str, path: str, sources: Sequence[str], ids: Sequence[
     """Findings for one file: per data_source, and for ids repeated within the file."""
     findings = []
     by_source = defaultdict(list)
-    for source, row in zip(sources, rows, strict=True):
+    first_rejected = {}
+    for position, (source, row_id, row) in enumerate(zip(sources, ids, rows, strict=True)):
         by_source[source].append(row)
+        if row[3] is not None and source not in first_rejected:
+            first_rejected[source] = f"row {position} (extra_info.index {row_id}): {row[3]}"
     name = os.path.basename(path)
     for source, source_rows in sorted(by_source.items()):
         accepted = [r for r in source_rows if r[3] is None]
@@ -272,7 +275,7 @@ def summarize_rows(split: str, path: str, sources: Sequence[str], ids: Sequence[
         status = "ERROR" if lost > limit else "WARN" if lost else "OK"
         detail = (f"{len(source_rows)} rows; {overlong} over max_prompt_length={max_prompt_length} "
                   f"(verl's filter would drop them); {len(rejected)} rejected by the processor"
-                  + (f" (first: {rejected[0]})" if rejected else "")
+                  + (f" (first: {first_rejected[source]})" if rejected else "")
                   + f"; prompt tokens {_percentiles([r[0] for r in accepted])}"
                   + f"; image tokens {_percentiles([r[1] for r in accepted if r[2]])}")
         findings.append(Finding(status, f"data {split} {name} [{source}]", detail))
@@ -310,8 +313,14 @@ def check_data(config, tokenizer, processor, workers: int, cache_dir: str | None
                 findings.append(Finding("ERROR", f"data {split}", f"data.{key}: no such file {path!r}"))
                 continue
             try:
-                if pq.ParquetFile(path).metadata.num_rows == 0:
+                parquet = pq.ParquetFile(path)
+                if parquet.metadata.num_rows == 0:
                     findings.append(Finding("ERROR", f"data {split}", f"data.{key}: {path} has no rows"))
+                    continue
+                prompt_key = config.data.get("prompt_key", "prompt")
+                if prompt_key not in parquet.schema_arrow.names:
+                    findings.append(Finding("ERROR", f"data {split}", f"data.{key}: {path} has no {prompt_key!r} "
+                                            "column (data.prompt_key): no row has a prompt"))
                     continue
                 dataset = load_dataset(path, config.data, tokenizer, processor)
             except Exception as error:  # pyarrow's, datasets' and verl's readers share no error type

@@ -412,3 +412,19 @@ def test_a_missing_local_model_directory_is_not_taken_for_a_hub_id(check, tmp_pa
     findings = check(GOOD, GOOD[:4], f"actor_rollout_ref.model.path={missing}")
     assert [(f.check, f.detail) for f in errors(findings)] == [
         ("model", f"actor_rollout_ref.model.path={missing}: no such directory")]
+
+
+def test_a_file_without_its_prompt_column_is_named_not_rejected_row_by_row(check, tmp_path):
+    rows = [{key: value for key, value in row(i).items() if key != "prompt"} for i in range(8)]
+    findings = check(rows, GOOD[:4])
+    matching = [f for f in errors(findings) if f.check == "data train"]
+    assert matching and matching[0].detail == (f"data.train_files: {tmp_path / 'train.parquet'} has no 'prompt' "
+                                               "column (data.prompt_key): no row has a prompt")
+    assert not any("rejected by the processor (first" in f.detail for f in findings)
+
+
+def test_a_rejected_row_is_named_by_position_and_index(check):
+    broken = dict(row(5), images=[{"bytes": b"not an image", "path": None}])
+    findings = check([*GOOD, broken], GOOD[:4])
+    line = [f for f in findings if f.check.startswith("data train") and "1 rejected by the processor" in f.detail]
+    assert line and f"(first: row {len(GOOD)} (extra_info.index 5): " in line[0].detail, preflight.format_table(findings)
