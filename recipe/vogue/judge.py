@@ -178,9 +178,10 @@ def judge_generations(generations: Sequence[Generation], client: JudgeClient, wo
     """(the generations re-scored by the judge, in order; how many replies had no verdict). Each distinct
     prompt is asked once; with ``verdicts_path`` the verdicts already there are reused and new ones appended
     as they arrive (a failed request loses none of the others)."""
-    keys = [verdict_key(client.model, judge_prompt(generation)) for generation in generations]
+    asked = [judge_prompt(generation) for generation in generations]
+    keys = [verdict_key(client.model, prompt) for prompt in asked]
     verdicts = load_verdicts(verdicts_path)
-    prompts = {key: judge_prompt(generation) for key, generation in zip(keys, generations) if key not in verdicts}
+    prompts = {key: prompt for key, prompt in zip(keys, asked) if key not in verdicts}
     lock = threading.Lock()
 
     def ask(key: str) -> None:

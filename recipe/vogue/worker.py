@@ -180,9 +180,7 @@ def _dummy_forward(engine, micro_batch: TensorDict) -> None:
     all-gathers of every block, the vision tower's included) match another rank's paired forward."""
     inputs = list(micro_batch["multi_modal_inputs"])
     row = next((i for i, row_inputs in enumerate(inputs) if _has_pixels(row_inputs)), 0)
-    model_inputs, _ = engine.prepare_model_inputs(micro_batch=tu.index_select_tensor_dict(micro_batch, [row]))
-    with _autocast(engine):
-        engine.module(**model_inputs, use_cache=False)
+    _Forward(engine, tu.index_select_tensor_dict(micro_batch, [row]))
 
 
 def any_rank_probes(engine, probes_here: bool) -> bool:
