@@ -1,6 +1,7 @@
 """The judge client against a loopback server that speaks the chat-completions protocol (no network)."""
 
 import json
+import re
 import socket
 import threading
 import time
@@ -110,7 +111,7 @@ class RawServer:
 
     def _answer(self, connection):
         with connection:
-            connection.recv(65536)
+            read_request(connection)
             try:
                 self.respond(connection)
             except OSError:
@@ -122,6 +123,18 @@ class RawServer:
 
     def __exit__(self, *exc):
         self.listener.close()
+
+
+def read_request(connection):
+    """Read the whole request (headers, then Content-Length bytes of body): closing a socket with unread bytes
+    sends a reset, and the client would see ConnectionResetError instead of the reply under test."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += connection.recv(65536)
+    head, body = data.split(b"\r\n\r\n", 1)
+    length = int(re.search(rb"content-length:\s*(\d+)", head, re.IGNORECASE).group(1))
+    while len(body) < length:
+        body += connection.recv(65536)
 
 
 def drip(connection):
