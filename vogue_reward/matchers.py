@@ -12,7 +12,8 @@ import re
 from typing import NamedTuple, Sequence
 
 from vogue_reward.extraction import strip_decorations
-from vogue_reward.numbers import canonical_number, numbers_match, parse_number, value_pairs
+from vogue_reward.numbers import canonical_number, value_sets_match
+from vogue_reward.stated_values import stated_value, stated_values
 
 LETTERS_WITHOUT_CHOICES = 10  # A–J accepted when the row does not list its options
 _ANSWER_LEAD = re.compile(r"^(?:the\s+)?(?:correct\s+|final\s+)?(?:answer|option|choice)s?\s*(?:is|are|:)?\s*", re.I)
@@ -22,6 +23,7 @@ _LEADING_LETTER = re.compile(r"^[(\[]?([A-Z])\s*(?:[.):：\]]|\s-)\s*\S")
 _YES = frozenset({"yes", "true"})
 _NO = frozenset({"no", "false"})
 _WORD = re.compile(r"[a-z]+")
+_HEDGE_WORDS = frozenset({"or", "and", "nor", "maybe"})
 
 
 class Match(NamedTuple):
@@ -65,7 +67,7 @@ def parse_letters(text: str, n_choices: int | None) -> frozenset[str] | None:
 
 
 def _option_key(text: str) -> str:
-    number = parse_number(text)
+    number = stated_value(text)
     if number is not None and not number.percent:
         return f"number:{canonical_number(number.value)}"
     return strip_decorations(text).casefold()
@@ -100,12 +102,15 @@ def match_choice(candidate: str | None, ground_truth: str, choices: Sequence[str
 
 
 def yes_or_no(text: str) -> str | None:
-    """"yes"/"no" from the first word of an answer (yes/true/no/false, any case), else None."""
-    first = _WORD.match(strip_decorations(text).lower().lstrip("*_ "))
-    if first is None:
+    """"yes"/"no" from the first word of an answer (yes/true/no/false, any case), else None; also None
+    when the next word hedges: "yes or no", "yes/no", "no and yes", "yes, no"."""
+    text = strip_decorations(text).lower().lstrip("*_ ")
+    if not _WORD.match(text):
         return None
-    word = first.group()
-    return "yes" if word in _YES else "no" if word in _NO else None
+    words = _WORD.findall(text)
+    if len(words) > 1 and words[1] in _YES | _NO | _HEDGE_WORDS:
+        return None
+    return "yes" if words[0] in _YES else "no" if words[0] in _NO else None
 
 
 def match_yesno(candidate: str | None, ground_truth: str) -> Match:
@@ -120,16 +125,19 @@ def match_yesno(candidate: str | None, ground_truth: str) -> Match:
 
 
 def match_number(candidate: str | None, ground_truth: str, rule: str, precision: int | None) -> Match:
-    """Correct iff the single number the answer states matches under ``rule`` (``numbers.numbers_match``).
-    A percentage on one side only also counts divided by 100 ("45%" vs 0.45: charts label both ways)."""
-    target = parse_number(ground_truth)
+    """Correct iff the set of values the answer states (``stated_values``: read whole, or not at all)
+    equals the set the ground truth states under ``rule`` (``numbers.value_sets_match``): one value
+    when the truth has one, all of them and no other when it has several. A percentage on one side
+    only also counts divided by 100 ("45%" vs 0.45: charts label both ways)."""
+    target = stated_values(ground_truth)
     if target is None:
         raise BadGroundTruth("ground_truth", f"not a number: {ground_truth[:80]!r}")
-    predicted = parse_number(candidate) if candidate else None
+    predicted = stated_values(candidate) if candidate else None
     if predicted is None:
         return Match(0.0, "")
-    correct = any(numbers_match(a, b, rule, precision) for a, b in value_pairs(predicted, target))
-    return Match(float(correct), canonical_number(predicted.value) + ("%" if predicted.percent else ""))
+    correct = value_sets_match(predicted, target, rule, precision)
+    pred = ", ".join(canonical_number(number.value) + ("%" if number.percent else "") for number in sorted(set(predicted)))
+    return Match(float(correct), pred)
 
 
 def normalise_text(text: str) -> str:

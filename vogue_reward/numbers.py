@@ -12,20 +12,14 @@ from __future__ import annotations
 
 import re
 from fractions import Fraction
-from typing import NamedTuple
+from typing import NamedTuple, Sequence
 
-from vogue_reward.extraction import strip_decorations
 
 _NUMBER = r"[-+]?(?:\d{1,3}(?:,\d{3})+(?!\d)|\d+)(?:\.\d+)?(?:[eE][-+]?\d+)?|[-+]?\.\d+"
-_NUMBER_OR_FRACTION = re.compile(rf"(?P<numerator>{_NUMBER})(?:\s*/\s*(?P<denominator>{_NUMBER}))?")
-_LATEX_FRACTION = re.compile(rf"\\frac\s*\{{\s*({_NUMBER})\s*\}}\s*\{{\s*({_NUMBER})\s*\}}")
-_FACTORIAL_AFTER = re.compile(r"\s*!")
 _EXPONENT_DIGITS = r"(?:\{\s*([-+]?\d+)\s*\}|([-+]?\d))"
 _TIMES_TEN = re.compile(rf"(?<=\d)\s*(?:\\times|\\cdot|×)\s*10\s*\^\s*{_EXPONENT_DIGITS}")
 _POWER_OF_TEN = re.compile(rf"10\s*\^\s*{_EXPONENT_DIGITS}")
 DEGREES = re.compile(r"\^\s*\{?\s*\\circ\s*\}?|°|\\degree")
-_PERCENT = re.compile(r"%|\bpercent\b", re.IGNORECASE)
-_DIGIT = re.compile(r"\d")
 
 RELATIVE_TOLERANCE = Fraction(5, 100)
 MMMU_DECIMALS = 2
@@ -38,7 +32,7 @@ class ParsedNumber(NamedTuple):
     percent: bool
 
 
-def _exact(token: str) -> Fraction | None:
+def exact_decimal(token: str) -> Fraction | None:
     """The exact value of a decimal token ("1,234.5", "2e-3"); None when writing it out would take
     more than ``MAX_DIGITS`` digits."""
     token = token.replace(",", "")
@@ -53,40 +47,13 @@ def _scientific(text: str) -> str:
     return _TIMES_TEN.sub(lambda match: "e" + (match.group(1) or match.group(2)), text)
 
 
-def parse_number(text: str) -> ParsedNumber | None:
-    """The single number an answer states, ignoring units, currency, degrees and thousands separators.
-
-    Accepts "12", "-0.35", "1,234.5", "3/4", "\\frac{3}{4}", "45\\%", "12 cm", "$1.2$ million",
-    "30^\\circ", "2e3", "2\\times10^{3}"; None when there is no number or more than one ("1, 2", "2019: 12"), a zero
-    denominator, a factorial ("5!") or more than ``MAX_DIGITS`` digits.
-
-    >>> parse_number("\\\\text{about } 1,234.5 \\\\text{ kg}")
-    ParsedNumber(value=Fraction(2469, 2), percent=False)
-    """
-    text = strip_decorations(text, keep_math_marks=True).replace("−", "-").replace("\\%", "%").replace("\\$", "")
-    text = _LATEX_FRACTION.sub(r"\1/\2", _scientific(DEGREES.sub(" ", text)))
-    matches = list(_NUMBER_OR_FRACTION.finditer(text))
-    if len(matches) != 1:
-        return None
-    match = matches[0]
-    if _DIGIT.search(text[: match.start()] + " " + text[match.end() :]) or _FACTORIAL_AFTER.match(text, match.end()):
-        return None
-    value = _exact(match.group("numerator"))
-    if match.group("denominator") is not None:
-        denominator = _exact(match.group("denominator"))
-        if value is None or not denominator:
-            return None
-        value /= denominator
-    return None if value is None else ParsedNumber(value, bool(_PERCENT.search(text)))
-
-
 def plain_number(text: str) -> Fraction | None:
     """The value of ``text`` if it is nothing but a decimal number ("12", "-0.5", "1,000", "2e3",
     "2\\times10^{3}", "10^{3}")."""
     text = text.strip().replace("−", "-")
     power = _POWER_OF_TEN.fullmatch(text)
     text = f"1e{power.group(1) or power.group(2)}" if power else _scientific(text)
-    return _exact(text) if re.fullmatch(_NUMBER, text) else None
+    return exact_decimal(text) if re.fullmatch(_NUMBER, text) else None
 
 
 def plain_percentage(text: str) -> ParsedNumber | None:
@@ -97,16 +64,37 @@ def plain_percentage(text: str) -> ParsedNumber | None:
     return None if value is None else ParsedNumber(value, percent)
 
 
-def value_pairs(prediction: ParsedNumber, target: ParsedNumber) -> list[tuple[Fraction, Fraction]]:
-    """The (prediction, target) values to compare: as written when both or neither are percentages;
-    otherwise the percentage also divided by 100 (answers and labels write percentages both ways:
-    "15%" matches 15 and 0.15, but "1500%" does not match "15%")."""
-    pairs = [(prediction.value, target.value)]
-    if prediction.percent and not target.percent:
-        pairs.append((prediction.value / 100, target.value))
-    if target.percent and not prediction.percent:
-        pairs.append((prediction.value, target.value / 100))
-    return pairs
+def value_interpretations(
+    predicted: Sequence[ParsedNumber], target: Sequence[ParsedNumber]
+) -> list[tuple[list[Fraction], list[Fraction]]]:
+    """The (prediction, target) values to compare: as written; and, when only one side writes
+    percentages, also with that side's percentages divided by 100 (answers and labels write
+    percentages both ways: "15%" matches 15 and 0.15, but "1500%" does not match "15%")."""
+    def values(numbers: Sequence[ParsedNumber], scale: bool) -> list[Fraction]:
+        return [number.value / 100 if scale and number.percent else number.value for number in numbers]
+
+    predicted_percent, target_percent = any(n.percent for n in predicted), any(n.percent for n in target)
+    readings = [(values(predicted, False), values(target, False))]
+    if predicted_percent and not target_percent:
+        readings.append((values(predicted, True), values(target, False)))
+    if target_percent and not predicted_percent:
+        readings.append((values(predicted, False), values(target, True)))
+    return readings
+
+
+def value_sets_match(
+    predicted: Sequence[ParsedNumber], target: Sequence[ParsedNumber], rule: str, precision: int | None
+) -> bool:
+    """The sets of values are equal under ``rule``: the same number of distinct values, and sorted, each
+    pair matches (``numbers_match``; every rule is monotone, so sorted pairing finds a matching whenever
+    one exists). One reading of ``value_interpretations`` must match throughout."""
+    for prediction, truth in value_interpretations(predicted, target):
+        prediction, truth = sorted(set(prediction)), sorted(set(truth))
+        if len(prediction) == len(truth) and all(
+            numbers_match(a, b, rule, precision) for a, b in zip(prediction, truth)
+        ):
+            return True
+    return False
 
 
 def relaxed_match(prediction: Fraction, target: Fraction, tolerance: Fraction = RELATIVE_TOLERANCE) -> bool:

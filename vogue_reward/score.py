@@ -41,7 +41,7 @@ from typing import NamedTuple
 from vogue_reward.answer_types import ANSWER_TYPES, NUMERIC_RULES, infer_answer_type, infer_numeric_rule
 from vogue_reward.extraction import candidate_answer, last_boxed
 from vogue_reward.format_reward import format_reward
-from vogue_reward.math_equivalence import canonical_math, quick_math_verdict, too_costly_for_sympy
+from vogue_reward.math_equivalence import as_stated, canonical_math, hedges, in_latex, quick_math_verdict, too_costly_for_sympy
 from vogue_reward.matchers import BadGroundTruth, Match, match_choice, match_number, match_text, match_yesno
 from vogue_reward.verdicts import MISSING, VerdictCache
 from vogue_reward.worker_pool import WorkerUnavailable, shared_pool
@@ -221,6 +221,10 @@ def _match_math(response: str, truth: str, verdict: Verdict) -> tuple[Match, boo
     prediction = last_boxed(response)
     if not prediction or len(prediction) > MAX_ANSWER_CHARS:
         return Match(0.0, ""), False
+    prediction, truth = in_latex(prediction), in_latex(truth)
+    prediction = as_stated(prediction, truth)
+    if hedges(prediction, truth):
+        return Match(0.0, canonical_math(prediction)), False
     decided = quick_math_verdict(prediction, truth)
     if decided is None and not (too_costly_for_sympy(prediction) or too_costly_for_sympy(truth)):
         decided = verdict(prediction, truth)

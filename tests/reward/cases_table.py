@@ -239,7 +239,9 @@ NUMBER = [
     (boxed("2019: 12"), "12", RELAXED, 0),
     (boxed("12 and 14"), "12", RELAXED, 0),
     (boxed("twelve"), "12", RELAXED, 0),
-    (f"{THINK}The value is 12.", "12", RELAXED, 1),
+    # by rule: an answer is read whole; a sentence states its words too (the prompt asks for \boxed{}):
+    # "It is not 12." must not score, so no number is read out of prose
+    (f"{THINK}The value is 12.", "12", RELAXED, 0),
     (f"{THINK}The value rose from 10 to 12.", "12", RELAXED, 0),  # by rule: two numbers, no single answer
     (f"{THINK}12", "12", RELAXED, 1),
     (f"{THINK}Answer: 12.5", "12", RELAXED, 1),

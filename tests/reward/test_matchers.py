@@ -75,7 +75,9 @@ def test_match_choice_rejects_ground_truths_that_are_not_letters(truth):
 @pytest.mark.parametrize(
     ("text", "expected"),
     [("Yes", "yes"), ("yes, because", "yes"), ("TRUE", "yes"), ("No.", "no"), ("false", "no"), ("**No**", "no"),
-     (r"\text{Yes}", "yes"), ("Not really", None), ("Yesterday", None), ("", None), ("1", None)],
+     (r"\text{Yes}", "yes"), ("Not really", None), ("Yesterday", None), ("", None), ("1", None),
+     ("yes or no", None), ("Yes/No", None), ("no and yes", None), ("yes, no", None), ("Yes, maybe", None),
+     ("Yes, there is no dog.", "yes"), ("No, it is not.", "no")],
 )
 def test_yes_or_no(text, expected):
     assert yes_or_no(text) == expected

@@ -12,12 +12,13 @@ from vogue_reward.numbers import (
     ParsedNumber,
     canonical_number,
     numbers_match,
-    parse_number,
     plain_percentage,
     relaxed_match,
     rounded_match,
-    value_pairs,
+    value_interpretations,
 )
+
+from vogue_reward.stated_values import stated_value as parse_number  # the one value an answer states
 
 DETERMINISTIC = settings(derandomize=True, deadline=None)
 
@@ -146,9 +147,9 @@ def test_plain_percentage(text, expected):
 
 def test_a_percentage_on_one_side_only_is_also_read_divided_by_100():
     fifteen, percent = ParsedNumber(F(15), False), ParsedNumber(F(15), True)
-    assert value_pairs(percent, fifteen) == [(15, 15), (F(15, 100), 15)]
-    assert value_pairs(fifteen, percent) == [(15, 15), (15, F(15, 100))]
-    assert value_pairs(percent, ParsedNumber(F(1500), True)) == [(15, 1500)]
+    assert value_interpretations([percent], [fifteen]) == [([15], [15]), ([F(15, 100)], [15])]
+    assert value_interpretations([fifteen], [percent]) == [([15], [15]), ([15], [F(15, 100)])]
+    assert value_interpretations([percent], [ParsedNumber(F(1500), True)]) == [([15], [1500])]
 
 
 @pytest.mark.parametrize(
