@@ -4,7 +4,7 @@ Two stages, so that sympy only runs where it is needed and only inside a time-bo
 (``worker_pool``):
 1. ``quick_math_verdict`` (in-process, microseconds): equal after removing LaTeX decoration and spaces
    and degree marks → True; both plain numbers or percentages → exact comparison of their values
-   ("15%" may mean 15 or 0.15, ``numbers.value_pairs``), True or False; anything else → None.
+   ("15%" may mean 15 or 0.15, ``numbers.value_interpretations``), True or False; anything else → None.
 2. ``symbolic_equivalent`` (worker process): mathruler's ``grade_answer`` (normalisation: units,
    percent, ``\\text``, thousands separators, then sympy.simplify of the difference) OR math-verify's
    ``verify(parse(gt), parse(pred))`` (fractions, intervals, sets, equations, LaTeX expressions).

@@ -7,6 +7,7 @@ equals the set the ground truth states.
 """
 
 import logging
+from pathlib import Path
 from fractions import Fraction
 
 import pytest
@@ -190,3 +191,13 @@ def test_a_number_list_scores_iff_it_states_the_same_set(values, random):
         assert acc(shuffled) == 1.0
         assert acc(shuffled[1:]) == 0.0  # a subset of a multi-valued truth
         assert acc(shuffled + [max(values) + 1000]) == 0.0
+
+
+def test_the_readme_lists_every_disagreement_with_its_reason():
+    with open(Path(__file__).parents[2] / "README.md", encoding="utf-8") as handle:
+        readme = handle.read()
+    section = readme[readme.index("On the adversarial table") :]
+    section = " ".join(section[: section.index("\n\n")].split())
+    for _, answer, _, _, reason in ADVERSARIAL:
+        if reason is not None:
+            assert f"`{answer}`" in section and REASONS[reason] in section, answer

@@ -18,7 +18,7 @@ from vogue_reward.numbers import (
     value_interpretations,
 )
 
-from vogue_reward.stated_values import stated_value as parse_number  # the one value an answer states
+from vogue_reward.stated_values import stated_value, stated_values
 
 DETERMINISTIC = settings(derandomize=True, deadline=None)
 
@@ -53,29 +53,29 @@ DETERMINISTIC = settings(derandomize=True, deadline=None)
         ("1e99999999", None),
     ],
 )
-def test_parse_number(text, expected):
-    assert parse_number(text) == expected
+def test_stated_value(text, expected):
+    assert stated_value(text) == expected
 
 
 def test_numbers_are_exact_up_to_the_digit_limit_and_unread_beyond_it():
-    assert parse_number("9" * MAX_DIGITS).value == 10**MAX_DIGITS - 1
-    assert parse_number("9" * MAX_DIGITS).value != parse_number("9" * (MAX_DIGITS - 1) + "8").value
-    assert parse_number("9" * (MAX_DIGITS + 1)) is None
-    assert parse_number(f"1e{MAX_DIGITS + 1}") is None and parse_number(f"1e-{MAX_DIGITS + 1}") is None
-    assert parse_number("1e400").value != parse_number("1e401").value
+    assert stated_value("9" * MAX_DIGITS).value == 10**MAX_DIGITS - 1
+    assert stated_value("9" * MAX_DIGITS).value != stated_value("9" * (MAX_DIGITS - 1) + "8").value
+    assert stated_value("9" * (MAX_DIGITS + 1)) is None
+    assert stated_value(f"1e{MAX_DIGITS + 1}") is None and stated_value(f"1e-{MAX_DIGITS + 1}") is None
+    assert stated_value("1e400").value != stated_value("1e401").value
 
 
 @DETERMINISTIC
 @given(st.floats(min_value=-1e12, max_value=1e12, allow_nan=False))
-def test_parse_number_reads_back_formatted_floats_exactly(value):
+def test_stated_value_reads_back_formatted_floats_exactly(value):
     for text in (repr(value), f"{value:,}", f"${value}$ cm"):
-        assert parse_number(text).value == F(repr(value))
+        assert stated_value(text).value == F(repr(value))
 
 
 @DETERMINISTIC
 @given(st.integers(-(10**300), 10**300))
-def test_parse_number_reads_integers_exactly(value):
-    assert parse_number(f"{value:,}").value == value
+def test_stated_value_reads_integers_exactly(value):
+    assert stated_value(f"{value:,}").value == value
 
 
 @pytest.mark.parametrize(
@@ -164,4 +164,22 @@ def test_canonical_number(value, expected):
 @DETERMINISTIC
 @given(st.fractions())
 def test_canonical_number_reads_back_to_the_same_value(value):
-    assert parse_number(canonical_number(value)).value == value
+    assert stated_value(canonical_number(value)).value == value
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (r"2^{3}", [8]), ("10^2", [100]), (r"\frac{18}{2}", [9]), (r"(2+3)\cdot 4", [20]), (r"3\frac{1}{2}", [F(7, 2)]),
+        (r"2^{-2}", [F(1, 4)]), ("1 - 0.5", [F(1, 2)]), ("1-0.5", [F(1, 2)]), (r"12 \div 4", [3]),
+        (r"5 \pm 1", [6, 4]), (r"\pm 3", [3, -3]), ("2, 3", [2, 3]), ("2; 3", [2, 3]), ("2 and 3", [2, 3]),
+        (r"\{1, 2\}", [1, 2]), (r"2 \quad 3", [2, 3]), ("1,000, 2,000", [1000, 2000]), ("x = 5", [5]),
+        ("5 km per h", [5]), ("3 m/s^2", [3]), (r"5\text{ cm}^2", [5]), ("about 5", [5]), ("12 Apples", None),
+        ("1 -0.5", None), (r"3 \frac{1}{2}", None), ("2,5", None), ("1,23", None), ("2 3", None), ("(2)(3)", None),
+        ("0^{-1}", None), ("2^{20000}", None), ("2x", None), (r"2\pi", None), (r"\sqrt{4}", None), ("5 or 6", None),
+        ("(" * 30 + "1" + ")" * 30, None), ("-" * 999 + "5", [-5]),
+    ],
+)
+def test_stated_values(text, expected):
+    values = stated_values(text)
+    assert (None if values is None else [number.value for number in values]) == expected
