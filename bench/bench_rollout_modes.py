@@ -1,4 +1,4 @@
-"""Step time of each rollout mechanism on the tiny CPU run (README "Rollout mechanisms"), measured in one run.
+"""Step time of each rollout mechanism on the tiny CPU run (docs/reproducing.md "Rollout mechanisms"), measured in one run.
 
     .venv/bin/python bench/bench_rollout_modes.py [--steps 4] [--rounds 2] [--work-dir runs/bench_modes]
 

@@ -1,4 +1,4 @@
-"""How big are the released code's surrogates next to the paper's exact quantities? (README "Magnitudes")
+"""How big are the released code's surrogates next to the paper's exact quantities? (docs/reproducing.md "Magnitudes")
 
     .venv/bin/python bench/bench_uncertainty_magnitudes.py [--work-dir runs/tiny] [--prompts 64] [--seed 0]
 

@@ -1,1 +1,1 @@
-"""Converters from source datasets to verl's parquet layout (see README "Preparing data")."""
+"""Converters from source datasets to verl's parquet layout (see docs/data.md)."""

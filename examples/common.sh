@@ -2,14 +2,14 @@
 # Shared by every launcher (sourced). Paths and sizes come from the environment, e.g.
 #   MODEL_PATH=/models/Qwen2.5-VL-7B-Instruct TRAIN_FILES=/data/mmrl30k_train.parquet bash examples/run_vogue_qwen2_5_vl_7b.sh
 # PRINT_OVERRIDES=1 prints the hydra overrides (one per line) instead of training. Every launch first
-# runs the preflight (python -m recipe.vogue.preflight, README "First run on a cluster") with the same
+# runs the preflight (python -m recipe.vogue.preflight, docs/cluster.md) with the same
 # overrides and stops on an ERROR; SKIP_PREFLIGHT=1 skips it, PREFLIGHT_ARGS passes options to it.
 # Values: METHOD.md §6 (paper) and verl's examples/grpo_trainer/run_qwen2_5_vl_7b_fsdp.sh.
 
 REPO_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 DATA_DIR=${DATA_DIR:-$HOME/data/vogue}
 # Prepared with `python -m data_prep mmrl30k ...` / `python -m data_prep mix ... --per-source-limit 200`
-# (see README): periodic validation runs on a capped mix of the six benchmarks; the full sets are for
+# (see docs/cluster.md): periodic validation runs on a capped mix of the six benchmarks; the full sets are for
 # `python -m recipe.vogue.evaluate`.
 TRAIN_FILES=${TRAIN_FILES:-$DATA_DIR/mmrl30k_train.parquet}
 VAL_FILES=${VAL_FILES:-$DATA_DIR/val_mix.parquet}
@@ -27,7 +27,7 @@ TOTAL_STEPS=${TOTAL_STEPS:-200}
 # launchers is the matching GRPO baseline.
 ROLLOUT_N=${ROLLOUT_N:-5}
 VAL_BATCH_SIZE=${VAL_BATCH_SIZE:-256}
-# Per-image pixel limits (README "First run on a cluster"): min = the released code's 512²; max =
+# Per-image pixel limits (docs/cluster.md): min = the released code's 512²; max =
 # 1,254,400 = 1,600 image tokens of 28×28, so one image at the cap plus ~450 text tokens fits
 # MAX_PROMPT_LENGTH=2048 (the released code's prompt budget; its 4,194,304-pixel cap is 5,350 tokens,
 # more than its own budget). The preflight reports every row that still does not fit.

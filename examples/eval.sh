@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Evaluate a model or a verl checkpoint on the paper's six benchmarks (METHOD.md §8, README
-# "Evaluating") on a GPU node: python -m recipe.vogue.evaluate runs verl's own validation in resumable
+# Evaluate a model or a verl checkpoint on the paper's six benchmarks (METHOD.md §8,
+# docs/evaluation.md) on a GPU node: python -m recipe.vogue.evaluate runs verl's own validation in resumable
 # shards, a greedy pass (pass@1) and a sampled pass (n = 16, T = 0.6, top-p 0.95: pass@k), then writes
 # OUT_DIR/report/. Rerun the same command to resume; extra arguments are hydra overrides for every run.
 #   MODEL_PATH=checkpoints/vogue_qwen2_5_vl_7b/global_step_200 OUT_DIR=eval/vogue_7b bash examples/eval.sh
@@ -12,7 +12,7 @@ REPO_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 DATA_DIR=${DATA_DIR:-$HOME/data/vogue}
 MODEL_PATH=${MODEL_PATH:?set MODEL_PATH to a model directory, hub id or verl checkpoint}
 OUT_DIR=${OUT_DIR:?set OUT_DIR (one directory per evaluated model; rerun with the same one to resume)}
-# Prepared with `python -m data_prep <benchmark> ...` (README "Preparing data").
+# Prepared with `python -m data_prep <benchmark> ...` (docs/data.md).
 EVAL_FILES=${EVAL_FILES:-"$DATA_DIR/mathverse_testmini.parquet $DATA_DIR/mathvista_testmini.parquet \
 $DATA_DIR/wemath_testmini.parquet $DATA_DIR/hallusionbench_image.parquet $DATA_DIR/chartqa_test.parquet \
 $DATA_DIR/logicvista_test.parquet"}

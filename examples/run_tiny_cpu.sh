@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The main job: the tiny CPU run (README "Quick start"). Sets up .venv, builds the synthetic data and
+# The main job: the tiny CPU run (docs/tiny_run.md). Sets up .venv, builds the synthetic data and
 # the warm-started tiny model under runs/tiny/ if missing, trains GRPO then VOGUE through verl's own loop
 # on the CPU backend (verl's output in runs/tiny/logs/), prints one line per step and a summary table,
 # and writes the report (runs/tiny/report/report.md + PNG curves). Arguments are passed on:

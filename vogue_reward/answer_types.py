@@ -9,7 +9,7 @@ from typing import Sequence
 from vogue_reward.numbers import plain_number
 
 ANSWER_TYPES = ("math", "choice", "yesno", "number", "text")
-# How a "number" row is compared (extra_info.numeric_rule, README "Rewards and answer types"):
+# How a "number" row is compared (extra_info.numeric_rule, docs/rewards.md "Rewards and answer types"):
 # exact (equal values), relaxed (ChartQA, 5%), precision (MathVista), mmmu (MMMU's open questions)
 NUMERIC_RULES = ("exact", "relaxed", "precision", "mmmu")
 NUMERIC_RULE_BY_SOURCE = {"chartqa": "relaxed", "mathvista": "precision", "mmmu": "mmmu"}

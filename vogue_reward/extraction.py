@@ -1,6 +1,6 @@
 """Where the answer sits in a model response, and the LaTeX decoration around it.
 
-Rules (README "Rewards and answer types"):
+Rules (docs/rewards.md "Rewards and answer types"):
 - the answer is the content of the LAST ``\\boxed{…}`` (nested braces matched, ``\\{``/``\\}`` escaped);
   a last box that never closes (truncated response) means no answer;
 - without a box, the answer region is the text after the last ``</think>``; a ``<think>`` that never

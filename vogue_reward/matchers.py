@@ -1,7 +1,7 @@
 """Matchers for the non-math answer types: choice, yesno, number, text.
 
 Each takes the candidate answer (``extraction.candidate_answer``; None when the response commits to
-none) and the ground truth in the form README "Rewards and answer types" fixes, and returns
+none) and the ground truth in the form docs/rewards.md "Rewards and answer types" fixes, and returns
 ``Match(acc, pred)``: ``pred`` is the canonical answer (what maj@k votes on), "" when nothing was read.
 A ground truth outside that form raises ``BadGroundTruth`` naming the field.
 """

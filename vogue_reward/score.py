@@ -308,7 +308,7 @@ def compute_score(
     max_response_chars: int = DEFAULT_MAX_RESPONSE_CHARS,
     **verl_keywords,
 ) -> dict:
-    """Reward of one response (keys and rules: module docstring and README "Rewards and answer types").
+    """Reward of one response (keys and rules: module docstring and docs/rewards.md "Rewards and answer types").
 
     Set ``format_weight``, ``math_timeout`` (seconds per symbolic check) and ``max_response_chars``
     through ``reward.custom_reward_function.reward_kwargs``.

@@ -1,4 +1,4 @@
-"""The values a short answer states, read by a fixed grammar (README "Rewards and answer types").
+"""The values a short answer states, read by a fixed grammar (docs/rewards.md "Rewards and answer types").
 
 An answer scores only for what it states, so it is read whole or not at all:
 

@@ -100,8 +100,8 @@ def image_in_mode(mode: str, size=(16, 12)) -> bytes:
 
 
 # ---------------------------------------------------------------------------------------------------
-# Every dataset: the source's FULL column list and types as its card gives them (README "Preparing
-# data" lists where each was checked), a few records, and the rows they must become
+# Every dataset: the source's FULL column list and types as its card gives them (docs/data.md
+# lists where each was checked), a few records, and the rows they must become
 
 
 def logicvista_record(identifier: str, question: str, answer: str) -> dict:

@@ -1,7 +1,7 @@
 """≥300 (data source, answer type, response, ground truth, extra_info extras, expected acc) cases in
 the shapes real rollouts and real benchmark answers take (DATASETS.md "Known traps"). Expected values
 are written by hand: what a careful human grader says, except where a comment marks the documented
-rule as stricter (README "Rewards and answer types"). ``extra`` carries ``choices`` / ``precision`` /
+rule as stricter (docs/rewards.md "Rewards and answer types"). ``extra`` carries ``choices`` / ``precision`` /
 ``numeric_rule`` like the converted rows do. The ``NEW_*`` lists (issue 11: factorials, primes, exact
 and large integers, scientific notation, per-benchmark numeric rules) are also compared with
 math-verify (``test_against_math_verify``)."""

@@ -1,8 +1,8 @@
 """The issue-11 table cases against an independent reference, math-verify (``verify(parse(gt), parse(response))``).
 
-Every disagreement must be in ``DISAGREEMENTS`` with the reason our verdict is the right one, and the
-README ("Rewards and answer types", "Where we disagree with math-verify") lists each of them; a new
-disagreement, or a listed one that no longer happens, fails the test.
+Every disagreement must be in ``DISAGREEMENTS`` with the reason our verdict is the right one, and
+docs/rewards.md ("Rewards and answer types", "Where we disagree with math-verify") lists each of them; a
+new disagreement, or a listed one that no longer happens, fails the test.
 """
 
 import logging
@@ -15,7 +15,7 @@ from vogue_reward.extraction import last_boxed
 
 from .cases_table import new_cases
 
-README = os.path.join(os.path.dirname(__file__), os.pardir, os.pardir, "README.md")
+REWARDS_DOC = os.path.join(os.path.dirname(__file__), os.pardir, os.pardir, "docs", "rewards.md")
 
 REASONS = {
     "period": "a sentence-final period after a factorial is punctuation",
@@ -91,10 +91,10 @@ def test_every_disagreement_with_math_verify_is_listed_with_a_reason(disagreemen
     assert set(DISAGREEMENTS.values()) == set(REASONS)
 
 
-def test_the_readme_lists_every_disagreement():
-    with open(README, encoding="utf-8") as handle:
-        readme = handle.read()
-    section = readme[readme.index("Where we disagree with math-verify") :]
+def test_the_rewards_doc_lists_every_disagreement():
+    with open(REWARDS_DOC, encoding="utf-8") as handle:
+        doc = handle.read()
+    section = doc[doc.index("Where we disagree with math-verify") :]
     section = " ".join(section[: section.index("\n\n")].split())
     for (_, _, answer, _), reason in DISAGREEMENTS.items():
         assert f"`{answer}`" in section, answer

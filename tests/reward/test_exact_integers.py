@@ -1,5 +1,5 @@
 """Property: two integers of any size (up to what fits in an answer) score ``math`` acc 1 iff they are
-equal, in every way README "Rewards and answer types" lists for writing a plain number, on either
+equal, in every way docs/rewards.md "Rewards and answer types" lists for writing a plain number, on either
 side, decided in-process (never by sympy's float-tolerant comparisons)."""
 
 from unittest import mock

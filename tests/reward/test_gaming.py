@@ -2,7 +2,7 @@
 math-verify case by case, and the hedging property (no answer that hedges the truth with another value
 scores 1, for random ground truths, under every answer type and numeric rule that compares values).
 
-The rule (README "Rewards and answer types"): an answer scores 1 only if the set of values it states
+The rule (docs/rewards.md "Rewards and answer types"): an answer scores 1 only if the set of values it states
 equals the set the ground truth states.
 """
 
@@ -193,10 +193,10 @@ def test_a_number_list_scores_iff_it_states_the_same_set(values, random):
         assert acc(shuffled + [max(values) + 1000]) == 0.0
 
 
-def test_the_readme_lists_every_disagreement_with_its_reason():
-    with open(Path(__file__).parents[2] / "README.md", encoding="utf-8") as handle:
-        readme = handle.read()
-    section = readme[readme.index("On the adversarial table") :]
+def test_the_rewards_doc_lists_every_disagreement_with_its_reason():
+    with open(Path(__file__).parents[2] / "docs" / "rewards.md", encoding="utf-8") as handle:
+        doc = handle.read()
+    section = doc[doc.index("On the adversarial table") :]
     section = " ".join(section[: section.index("\n\n")].split())
     for _, answer, _, _, reason in ADVERSARIAL:
         if reason is not None:

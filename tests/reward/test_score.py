@@ -212,7 +212,7 @@ def test_a_failing_matcher_is_counted_not_raised(monkeypatch, caplog):
     assert any(record.exc_info for record in caplog.records)
 
 
-VERL_OVERRIDES = [  # exactly as README "Rewards and answer types" shows them
+VERL_OVERRIDES = [  # exactly as docs/rewards.md "Rewards and answer types" shows them
     f"reward.custom_reward_function.path={ENTRY_FILE}",
     "reward.custom_reward_function.name=compute_score",
     "+reward.custom_reward_function.reward_kwargs.format_weight=0.0",

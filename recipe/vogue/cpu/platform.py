@@ -4,7 +4,7 @@ Selected with ``VERL_PLATFORM=cpu``; registered in every process by ``recipe.vog
 ``verl.plugins`` entry point). It is never auto-detected: ``is_platform_available`` is False, so a
 GPU machine keeps verl's CUDA platform.
 
-Shims, each relying on one verl internal (see README "CPU backend"):
+Shims, each relying on one verl internal (see docs/cpu_backend.md):
 - ``PlatformCPU`` subclasses ``verl.plugin.platform.PlatformBase`` and is registered through
   ``PlatformRegistry.register``. Its Ray resource stays "GPU": verl's resource pools ask Ray for
   ``num_gpus``, so a CPU run declares logical GPUs (``+ray_kwargs.ray_init.num_gpus=N``), one per
