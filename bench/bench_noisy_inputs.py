@@ -22,8 +22,8 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from recipe.vogue.noisy_branch import perturbed_pixel_inputs, stable_seed  # noqa: E402
-from recipe.vogue.perturb import PerturbationSpec  # noqa: E402
+from recipe.vogue.core.noisy_branch import perturbed_pixel_inputs, stable_seed  # noqa: E402
+from recipe.vogue.core.perturb import PerturbationSpec  # noqa: E402
 
 
 def before(image, processor, spec, seed):

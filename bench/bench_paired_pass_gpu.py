@@ -31,8 +31,8 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from recipe.vogue.cost_model import paired_pass_peak_logits_bytes, target_model_config, vocabulary_size  # noqa: E402
-from recipe.vogue.uncertainty import entropy_from_logits, measure_at_positions, symmetric_kl_from_logits  # noqa: E402
+from recipe.vogue.preflight.cost_model import paired_pass_peak_logits_bytes, target_model_config, vocabulary_size  # noqa: E402
+from recipe.vogue.core.uncertainty import entropy_from_logits, measure_at_positions, symmetric_kl_from_logits  # noqa: E402
 
 GIB = 2**30
 

@@ -1,4 +1,4 @@
-"""Full-vocabulary symmetric KL: chunked (recipe.vogue.uncertainty) vs naive (both log_softmax materialised).
+"""Full-vocabulary symmetric KL: chunked (recipe.vogue.core.uncertainty) vs naive (both log_softmax materialised).
 
 Each variant runs in a fresh subprocess; peak extra memory = peak RSS during the call − RSS with the
 inputs already allocated (Linux: the peak is reset through /proc/self/clear_refs once inputs exist). Prints absolute numbers and the chunked/naive ratios.
@@ -35,7 +35,7 @@ def _reset_peak_rss():
 
 
 def measure(variant, tokens, vocab, chunk, dtype, repeats):
-    from recipe.vogue.uncertainty import symmetric_kl_from_logits
+    from recipe.vogue.core.uncertainty import symmetric_kl_from_logits
 
     torch.set_num_threads(1)
     gen = torch.Generator().manual_seed(0)

@@ -20,14 +20,14 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from recipe.vogue.cpu import tiny_run  # noqa: E402
-from recipe.vogue.perturb import PerturbationSpec, perturb_image  # noqa: E402
-from recipe.vogue.uncertainty import (  # noqa: E402
+from recipe.vogue.core.perturb import PerturbationSpec, perturb_image  # noqa: E402
+from recipe.vogue.core.uncertainty import (  # noqa: E402
     entropy_from_logits,
     sampled_token_entropy,
     symmetric_kl_from_logits,
     symmetric_kl_from_sampled,
 )
-from recipe.vogue.warm_start import encode, load_examples  # noqa: E402
+from recipe.vogue.cpu.warm_start import encode, load_examples  # noqa: E402
 
 PRESETS = {"paper (σ = 0.4)": PerturbationSpec(), "authors_code (σ = 0.2)": PerturbationSpec(
     sigma=0.2, rotate_interpolation="nearest", jitter_order="random", noise_quantize="floor", images="first")}

@@ -3,7 +3,7 @@
     .venv/bin/python bench/bench_vogue_vs_grpo.py [--pairs 5] [--steps 6] [--work-dir runs/bench_small]
                                                   [--ranks 2 --log-prob-micro-batch 4]
 
-The model is the "small" tiny Qwen2.5-VL (``python -m recipe.vogue.tiny build --size small``, ~16.8M
+The model is the "small" tiny Qwen2.5-VL (``python -m recipe.vogue.cpu.tiny build --size small``, ~16.8M
 parameters, random weights: every response runs to the length cap, so the work per step is steady). On
 this CPU its forwards and backward are most of a step, as a 3B/7B model's are on GPUs — on the 0.2M
 tiny model a forward costs nothing and a step ratio only measures fixed costs and machine load.
@@ -24,7 +24,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from recipe.vogue import cost_model, tiny  # noqa: E402
+from recipe.vogue.preflight import cost_model  # noqa: E402
+from recipe.vogue.cpu import tiny
 from recipe.vogue.cpu import tiny_run  # noqa: E402
 
 NO_VALIDATION = ["trainer.val_before_train=false", "trainer.test_freq=-1"]

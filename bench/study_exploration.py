@@ -4,13 +4,13 @@ synthetic shapes task, on the CPU backend, several seeds each (issue 16; results
     python bench/study_exploration.py [--work-dir runs/study_exploration] [--methods grpo,vogue,noisyrollout]
         [--seeds 3] [--steps 100] [--val-every 20] [--val-n 16] [-- hydra overrides for every run]
 
-Every method trains the same warm-started tiny model (``python -m recipe.vogue.tiny``) on the same
+Every method trains the same warm-started tiny model (``python -m recipe.vogue.cpu.tiny``) on the same
 synthetic data (``python -m data_prep synthetic``, 512 train / 128 validation prompts; both questions
 are flip- and rotation-invariant, so VOGUE's perturbations keep them answerable) with verl's own loop
 (``recipe.vogue.cpu.tiny_run.train``). Seed s sets ``data.seed`` (the order of prompts) and
 ``vogue.seed`` (branch draws, perturbations); generation sampling is not seeded, so a rerun differs
 within the seed spread. Every ``--val-every`` steps (and before training) the run is measured on the
-validation prompts: pass@k (unbiased, ``recipe.vogue.evaluation.pass_at_k``) from ``--val-n`` samples
+validation prompts: pass@k (unbiased, ``recipe.vogue.evaluation.metrics.pass_at_k``) from ``--val-n`` samples
 at T = 1 (verl's validation dump), and greedy pass@1 from the checkpoint verl saved at that step (Hugging
 Face ``generate``, scored by vogue_reward like training). Training curves come from verl's file logger.
 
@@ -19,7 +19,7 @@ that has one is not redone; an unfinished run is restarted from scratch. The rep
 WORK_DIR/report/: study.md (final table with mean ± sd over seeds and per-seed paired differences against
 GRPO, the change from step 0), curves.png (pass@1 greedy and sampled, pass@8, pass@16, entropy, u_per,
 noisy fraction vs step; one colour per method, thin lines per seed), results.json, and evaluation/ (the
-evaluation report of ``recipe.vogue.report`` over every run and checkpoint).
+evaluation report of ``recipe.vogue.evaluation.report`` over every run and checkpoint).
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from recipe.vogue.cpu import tiny_run  # noqa: E402
-from recipe.vogue.evaluation import GREEDY, Generation, mean_pass_at_k  # noqa: E402
+from recipe.vogue.evaluation.metrics import GREEDY, Generation, mean_pass_at_k  # noqa: E402
 
 # method → (tiny_run algorithm, overrides); VOGUE's preset and NoisyRollout's 2n follow the paper/launchers
 METHODS = {
@@ -87,7 +87,7 @@ def greedy_generations(model_dir: str, processor_dir: str, val_file: str, step: 
     import pyarrow.parquet as pq
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
-    from recipe.vogue.warm_start import encode, load_examples
+    from recipe.vogue.cpu.warm_start import encode, load_examples
     from vogue_reward.score import compute_score, row_id
 
     model = AutoModelForImageTextToText.from_pretrained(model_dir, dtype=torch.float32, attn_implementation="sdpa").eval()
@@ -250,7 +250,7 @@ def plot(summaries: Sequence[dict], path: str) -> None:
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
 
-    from recipe.vogue.report import hide_unused, style_step_panel
+    from recipe.vogue.evaluation.report import hide_unused, style_step_panel
 
     methods = sorted({s["method"] for s in summaries}, key=list(METHODS).index)
     colours = {m: colormaps["tab10"](i) for i, m in enumerate(METHODS)}
@@ -278,7 +278,7 @@ def plot(summaries: Sequence[dict], path: str) -> None:
 
 
 def write_reports(summaries: Sequence[dict], args, command: str, wall_seconds: float) -> str:
-    from recipe.vogue import report
+    from recipe.vogue.evaluation import report
 
     out = Path(args.work_dir) / "report"
     out.mkdir(parents=True, exist_ok=True)

@@ -68,3 +68,30 @@ socket.socket.connect = _guarded_connect
 def _remove_private_home():
     yield
     shutil.rmtree(_PRIVATE_HOME, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory):
+    """A random (not warm-started) tiny Qwen2.5-VL saved like a hub checkpoint."""
+    from recipe.vogue.cpu import tiny
+
+    out = tmp_path_factory.mktemp("tiny_model")
+    tiny.build(str(out), seed=0)
+    return str(out)
+
+
+@pytest.fixture(scope="session")
+def image_processor():
+    from transformers import Qwen2VLImageProcessor
+
+    return Qwen2VLImageProcessor(min_pixels=28 * 28, max_pixels=4 * 56 * 56)
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen3_vl_model_dir(tmp_path_factory):
+    """A random (not warm-started) tiny Qwen3-VL (16-px patches, Qwen3VLProcessor) saved like a hub checkpoint."""
+    from recipe.vogue.cpu import tiny
+
+    out = tmp_path_factory.mktemp("tiny_qwen3_vl_model")
+    tiny.build(str(out), seed=0, arch="qwen3_vl")
+    return str(out)

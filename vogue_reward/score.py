@@ -144,7 +144,7 @@ def _is_missing(value) -> bool:
 def row_id(extra_info) -> str:
     """The row's id within its data source: ``extra_info["index"]`` as text (an integral number, also a
     float or numpy one, without a decimal point: 7, 7.0 and np.int64(7) are "7"); "" when extra_info is
-    not a dict or has no index (such rows cannot be told apart in a dump; ``recipe.vogue.evaluate``
+    not a dict or has no index (such rows cannot be told apart in a dump; ``recipe.vogue.evaluation.run``
     refuses them)."""
     index = extra_info.get("index") if isinstance(extra_info, Mapping) else None
     if _is_missing(index):

@@ -24,7 +24,6 @@ import sys
 import threading
 import time
 
-import vogue_reward
 
 STARTUP_TIMEOUT_SECONDS = 120.0
 SOFT_FRACTION = 0.8
@@ -36,7 +35,7 @@ class WorkerUnavailable(RuntimeError):
 
 
 def _worker_environment() -> dict[str, str]:
-    package_parent = os.path.dirname(os.path.dirname(os.path.abspath(vogue_reward.__file__)))
+    package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the folder holding vogue_reward/
     environment = dict(os.environ)
     environment["PYTHONPATH"] = os.pathsep.join(filter(None, [package_parent, environment.get("PYTHONPATH")]))
     return environment

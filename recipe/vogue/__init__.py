@@ -1,5 +1,6 @@
 """VOGUE on verl: visual-uncertainty-guided exploration for multimodal RLVR.
 
-The pure math lives in ``perturb``, ``uncertainty``, ``shaping`` and ``schedule`` (no verl, no Ray);
-the verl glue (trainer, worker, CPU backend) imports verl lazily in its own modules.
+Floors, lowest first (a module imports only from its own floor or lower ones; tests/test_layout.py):
+``core`` (pure math, no verl), ``evaluation``, ``trainer`` (the verl glue), ``preflight``, ``cpu`` (only for
+runs without a GPU), then the entry points ``main_vogue``, ``evaluate`` and ``report`` in this folder.
 """

@@ -23,7 +23,7 @@ from verl.trainer.ppo.utils import create_rl_dataset, create_rl_sampler, need_cr
 from verl.utils.config import omega_conf_to_dataclass, validate_config
 from verl.utils.device import auto_set_device
 
-from recipe.vogue.vogue_config import check_data_files, check_multimodal_processor, validate_run_config
+from recipe.vogue.trainer.vogue_config import check_data_files, check_multimodal_processor, validate_run_config
 
 __all__ = ["RunSetupError", "VogueTaskRunner", "ensure_file_logger_directory", "main"]
 
@@ -53,7 +53,7 @@ class VogueTaskRunnerBase(BaseTaskRunner):
     """verl's TaskRunner with VOGUE's worker (for kl_estimator=full) and trainer."""
 
     def add_actor_rollout_worker(self, config):
-        from recipe.vogue.worker import VogueActorRolloutRefWorker
+        from recipe.vogue.trainer.worker import VogueActorRolloutRefWorker
 
         from verl.trainer.ppo.ray_trainer import Role
 
@@ -68,7 +68,7 @@ class VogueTaskRunnerBase(BaseTaskRunner):
         from verl.utils.dataset.rl_dataset import collate_fn
         from verl.workers.config import HFModelConfig
 
-        from recipe.vogue.trainer import VogueTrainer
+        from recipe.vogue.trainer.vogue_trainer import VogueTrainer
 
         print(f"VogueTaskRunner hostname: {socket.gethostname()}, PID: {os.getpid()}")
         pprint(OmegaConf.to_container(config, resolve=True))

@@ -1,28 +1,6 @@
-import io
 import random
 
 import pytest
-from PIL import Image
-
-
-@pytest.fixture(scope="session")
-def tiny_model_dir(tmp_path_factory):
-    """A random (not warm-started) tiny Qwen2.5-VL saved like a hub checkpoint."""
-    from recipe.vogue import tiny
-
-    out = tmp_path_factory.mktemp("tiny_model")
-    tiny.build(str(out), seed=0)
-    return str(out)
-
-
-@pytest.fixture(scope="session")
-def tiny_qwen3_vl_model_dir(tmp_path_factory):
-    """A random (not warm-started) tiny Qwen3-VL (16-px patches, Qwen3VLProcessor) saved like a hub checkpoint."""
-    from recipe.vogue import tiny
-
-    out = tmp_path_factory.mktemp("tiny_qwen3_vl_model")
-    tiny.build(str(out), seed=0, arch="qwen3_vl")
-    return str(out)
 
 
 @pytest.fixture(scope="session")
@@ -40,9 +18,3 @@ def shape_images():
 
     rng = random.Random(0)
     return [make_example(rng)[0] for _ in range(6)]
-
-
-def png_bytes(image: Image.Image) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return buffer.getvalue()

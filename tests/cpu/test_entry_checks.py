@@ -49,7 +49,7 @@ def test_bad_inputs_are_named_before_ray(configured, override, message):
 
 
 def test_a_text_only_model_is_refused_before_ray(configured, tmp_path):
-    from recipe.vogue import tiny
+    from recipe.vogue.cpu import tiny
 
     text_only = tmp_path / "text_only"
     tiny.build_tokenizer().save_pretrained(text_only)

@@ -13,7 +13,7 @@ import torch
 from safetensors.torch import load_file
 
 from recipe.vogue.cpu.tiny_run import REPO_ROOT, cpu_environment
-from recipe.vogue.evaluation import Generation
+from recipe.vogue.evaluation.metrics import Generation
 
 pytestmark = pytest.mark.slow
 

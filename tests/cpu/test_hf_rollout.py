@@ -224,7 +224,7 @@ def test_a_sleeping_replica_refuses_to_generate_until_the_next_weight_sync(model
 
 
 def test_weight_sync_loads_every_tensor_by_name(model_dir):
-    from recipe.vogue import tiny
+    from recipe.vogue.cpu import tiny
 
     server = make_server(model_dir)
     other = tiny.build_model(server.model_config.tokenizer, seed=123, arch=server.model.config.model_type)

@@ -9,10 +9,11 @@ import pytest
 import torch
 from PIL import Image
 
-from recipe.vogue import preflight, tiny
-from recipe.vogue.dataset import with_pixel_limits
-from recipe.vogue.noisy_branch import images_from_messages, noisy_multi_modal_inputs
-from recipe.vogue.perturb import PerturbationSpec
+from recipe.vogue.preflight import checks as preflight
+from recipe.vogue.cpu import tiny
+from recipe.vogue.trainer.dataset import with_pixel_limits
+from recipe.vogue.core.noisy_branch import images_from_messages, noisy_multi_modal_inputs
+from recipe.vogue.core.perturb import PerturbationSpec
 
 REWARD = "pkg://vogue_reward.verl_entry"
 
@@ -75,7 +76,7 @@ SIZES = [(57, 91), (200, 30), (33, 33), (112, 112), (300, 170), (56, 56)]
 def test_noisy_branch_keeps_the_qwen3_vl_grid(limits):
     """The noisy branch re-extracts the images as the agent loop does (the processor's patch_size, 16) and
     re-processes T(image): the grid, hence the image tokens of the teacher-forced sequence, is unchanged and
-    the pixels are not, for every size and for the per-image pixel limits of recipe/vogue/dataset.py."""
+    the pixels are not, for every size and for the per-image pixel limits of recipe/vogue/trainer/dataset.py."""
     image_processor = tiny.build_processor(tiny.build_tokenizer(), "qwen3_vl").image_processor
     spec = PerturbationSpec()
     for seed, size in enumerate(SIZES):
@@ -150,7 +151,7 @@ def test_fast_noisy_processing_is_bit_identical_for_both_architectures(arch):
     16-px patches, mean/std 0.5), and images the processor would resize go through the processor itself."""
     import torchvision.transforms.v2.functional as TF
 
-    from recipe.vogue.noisy_branch import _process
+    from recipe.vogue.core.noisy_branch import _process
 
     image_processor = tiny.build_processor(tiny.build_tokenizer(), arch).image_processor
     factor = image_processor.patch_size * image_processor.merge_size

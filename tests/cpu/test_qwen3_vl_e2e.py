@@ -11,7 +11,7 @@ import re
 import pytest
 import torch
 
-from recipe.vogue import tiny
+from recipe.vogue.cpu import tiny
 from recipe.vogue.cpu import tiny_run
 
 pytestmark = pytest.mark.slow

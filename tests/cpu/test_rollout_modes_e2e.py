@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from recipe.vogue.cpu import tiny_run
-from recipe.vogue.schedule import diffusion_noise_step
+from recipe.vogue.core.schedule import diffusion_noise_step
 
 pytestmark = pytest.mark.slow
 

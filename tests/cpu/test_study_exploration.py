@@ -9,7 +9,7 @@ from math import comb
 
 import pytest
 
-from recipe.vogue.evaluation import GREEDY, Generation
+from recipe.vogue.evaluation.metrics import GREEDY, Generation
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 _spec = importlib.util.spec_from_file_location("study_exploration", os.path.join(REPO, "bench", "study_exploration.py"))

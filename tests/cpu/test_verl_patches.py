@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from recipe.vogue.verl_patches import patch_qwen2_vl_text_only_batches
+from recipe.vogue.trainer.verl_patches import patch_qwen2_vl_text_only_batches
 
 
 @pytest.fixture
@@ -50,7 +50,7 @@ def test_freeze_vision_tower_keeps_the_vision_parameters(tiny_model_dir):
     it: after a training step the visual.* parameters are unchanged and the language model's moved."""
     from transformers import Qwen2_5_VLForConditionalGeneration
 
-    from recipe.vogue.worker import freeze_vision_tower
+    from recipe.vogue.trainer.worker import freeze_vision_tower
 
     model = Qwen2_5_VLForConditionalGeneration.from_pretrained(tiny_model_dir, torch_dtype=torch.float32)
     frozen = set(freeze_vision_tower(model))

@@ -12,7 +12,7 @@ import pytest
 SCRIPT = """
 import json, sys, torch
 from transformers import AutoModelForImageTextToText
-from recipe.vogue.verl_patches import patch_qwen2_vl_text_only_batches
+from recipe.vogue.trainer.verl_patches import patch_qwen2_vl_text_only_batches
 from verl.models.transformers.monkey_patch import apply_monkey_patch
 
 model_dir, arch, packed = sys.argv[1], sys.argv[2], sys.argv[3] == "packed"

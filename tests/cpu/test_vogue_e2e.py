@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from recipe.vogue.cpu import tiny_run
-from recipe.vogue.shaping import shape_advantages
+from recipe.vogue.core.shaping import shape_advantages
 
 pytestmark = pytest.mark.slow
 
@@ -124,7 +124,7 @@ def test_a_mixed_text_image_batch_trains_with_text_rows_in_the_raw_branch(first_
 
 
 def test_pixel_limits_reach_the_rollout_and_the_actor(first_run):
-    """data.image_min_pixels reaches every consumer through recipe/vogue/dataset.py: the actor's
+    """data.image_min_pixels reaches every consumer through recipe/vogue/trainer/dataset.py: the actor's
     multi_modal_inputs (an 8×8 grid) and the rollout's prompt ids (16 image tokens); the run trained."""
     record = audit(first_run[4], 1)
     for row, grid in enumerate(record["image_grid_thw"]):

@@ -12,8 +12,8 @@ from data_prep.sources import open_source
 
 
 def tiny_tokenizer_and_processor():
-    """The project's offline tiny Qwen2.5-VL tokenizer and processor (recipe/vogue/tiny.py)."""
-    from recipe.vogue import tiny
+    """The project's offline tiny Qwen2.5-VL tokenizer and processor (recipe/vogue/cpu/tiny.py)."""
+    from recipe.vogue.cpu import tiny
 
     tokenizer = tiny.build_tokenizer()
     return tokenizer, tiny.build_processor(tokenizer)

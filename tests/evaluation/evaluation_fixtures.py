@@ -151,7 +151,7 @@ def report_arguments(paths: dict[str, Path], out: Path) -> list[str]:
 
 if __name__ == "__main__":
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-    from recipe.vogue.report import main
+    from recipe.vogue.evaluation.report import main
 
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "report"

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from recipe.vogue.evaluation import (
+from recipe.vogue.evaluation.metrics import (
     Generation,
     hallusionbench_metrics,
     mathverse_metrics,

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from recipe.vogue.evaluation import bootstrap_ci, maj_at_k, mean_pass_at_k, pass_at_k, pass_at_k_per_prompt
+from recipe.vogue.evaluation.metrics import bootstrap_ci, maj_at_k, mean_pass_at_k, pass_at_k, pass_at_k_per_prompt
 
 PROPERTIES = settings(max_examples=300, deadline=None, derandomize=True)
 

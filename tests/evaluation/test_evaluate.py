@@ -1,4 +1,4 @@
-"""recipe.vogue.evaluate without verl runs: shards, resume, settings, dump conversion, model paths and the
+"""recipe.vogue.evaluation.run without verl runs: shards, resume, settings, dump conversion, model paths and the
 command each shard runs. The runner is replaced by one that answers like verl's validation dump
 (``RayPPOTrainer._write_generations``: input, output, gts, score, step and every reward key), scored by
 vogue_reward."""
@@ -14,8 +14,10 @@ import pytest
 
 from data_prep.io import write_parquet_atomic
 from data_prep.synthetic import make_rows
-from recipe.vogue import evaluate as ev
-from recipe.vogue.evaluation import Generation
+from recipe.vogue import evaluate as cli
+from recipe.vogue.cpu.tiny_run import cpu_environment
+from recipe.vogue.evaluation import run as ev
+from recipe.vogue.evaluation.metrics import Generation
 from vogue_reward import compute_score
 
 GREEDY = ev.Pass("greedy", 1, 0.0, 1.0)
@@ -69,7 +71,7 @@ def files(tmp_path):
 
 def run(files, out, runner, passes=(GREEDY, SAMPLED), **kwargs):
     return ev.evaluate(str(kwargs.pop("model", files_model(out))), files, out, passes, shard_size=kwargs.pop("shard_size", 2),
-                       cpu=True, runner=runner, **kwargs)
+                       cpu_env=cpu_environment(), runner=runner, **kwargs)
 
 
 def files_model(out: Path) -> Path:
@@ -228,16 +230,16 @@ def test_command_line_errors(tmp_path, capsys):
         (["--model", "m", "--out", "o", "--data", "a.parquet", "--temperature", "0"], "--temperature > 0"),
     ):
         with pytest.raises(SystemExit):
-            ev.main(argv)
+            cli.main(argv)
         assert message in capsys.readouterr().err
-    assert ev.main(["--model", "m", "--out", str(tmp_path), "--data", str(tmp_path / "none.parquet")]) == 2
+    assert cli.main(["--model", "m", "--out", str(tmp_path), "--data", str(tmp_path / "none.parquet")]) == 2
     assert "none.parquet: no such file" in capsys.readouterr().err
 
 
 def test_a_bad_model_leaves_no_settings_so_the_corrected_rerun_goes_ahead(tmp_path, files, capsys):
     out = tmp_path / "out"
     argv = ["--data", *map(str, files), "--out", str(out), "--cpu"]
-    assert ev.main(["--model", str(tmp_path / "no_such_model"), *argv]) == 2
+    assert cli.main(["--model", str(tmp_path / "no_such_model"), *argv]) == 2
     assert "--model" in capsys.readouterr().err and not (out / "settings.json").exists()
     run(files, out, FakeVerl())  # the corrected command into the same --out
     assert (out / "settings.json").exists()
@@ -246,7 +248,7 @@ def test_a_bad_model_leaves_no_settings_so_the_corrected_rerun_goes_ahead(tmp_pa
 def test_a_corrupt_data_file_is_named(tmp_path, capsys):
     corrupt = tmp_path / "bench.parquet"
     corrupt.write_bytes(b"not a parquet file")
-    assert ev.main(["--model", "m", "--out", str(tmp_path / "out"), "--data", str(corrupt), "--cpu"]) == 2
+    assert cli.main(["--model", "m", "--out", str(tmp_path / "out"), "--data", str(corrupt), "--cpu"]) == 2
     error = capsys.readouterr().err.strip()
     assert error.startswith(f"error: --data {corrupt}: not a readable parquet file (") and "\n" not in error
     assert not (tmp_path / "out").exists()

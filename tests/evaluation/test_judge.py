@@ -9,8 +9,8 @@ import time
 import pytest
 from evaluation_fixtures import JudgeServer
 
-from recipe.vogue.evaluation import Generation
-from recipe.vogue.judge import MAX_RESPONSE_CHARS, JudgeClient, JudgeError, judge_generations, judge_prompt, parse_verdict
+from recipe.vogue.evaluation.metrics import Generation
+from recipe.vogue.evaluation.judge import MAX_RESPONSE_CHARS, JudgeClient, JudgeError, judge_generations, judge_prompt, parse_verdict
 
 
 def generation(output, gts, question="How many?", **kwargs):

@@ -10,9 +10,9 @@ import pytest
 from evaluation_fixtures import GOLDEN, SAMPLES, JudgeServer, generations, log_lines, report_arguments, write_jsonl, write_runs
 from matplotlib.image import imread
 
-from recipe.vogue.evaluation import Generation
-from recipe.vogue.judge import judge_prompt
-from recipe.vogue.report import load_run, main, parse_input
+from recipe.vogue.evaluation.metrics import Generation
+from recipe.vogue.evaluation.judge import judge_prompt
+from recipe.vogue.evaluation.report import load_run, main, parse_input
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -159,7 +159,7 @@ def test_labels_and_directories(tmp_path):
 
 
 def test_evaluation_modules_import_no_verl_or_torch():
-    code = ("import sys, recipe.vogue.evaluation, recipe.vogue.report, recipe.vogue.judge; "
+    code = ("import sys, recipe.vogue.evaluation.metrics, recipe.vogue.evaluation.report, recipe.vogue.evaluation.judge; "
             "print(sorted({m.split('.')[0] for m in sys.modules} & {'verl', 'torch', 'ray'}), 'matplotlib.pyplot' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[] False"
 

@@ -1,4 +1,4 @@
-"""recipe.vogue.validation: the unbiased validation metrics against brute force and against verl's own
+"""recipe.vogue.evaluation.validation: the unbiased validation metrics against brute force and against verl's own
 mean@n/std@n, and the mixin in a trainer's MRO."""
 
 import itertools
@@ -9,8 +9,8 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from recipe.vogue import validation
-from recipe.vogue.validation import UnbiasedValidationMetrics, sample_sizes, validation_metrics
+from recipe.vogue.evaluation import validation
+from recipe.vogue.evaluation.validation import UnbiasedValidationMetrics, sample_sizes, validation_metrics
 
 # two sources; prompts' samples interleaved (grouping must use the uids, not adjacency)
 PROMPTS = {  # (source, uid) → [(acc, pred), ...]
@@ -107,7 +107,7 @@ def test_without_acc_the_core_key_is_reward_and_no_pass_at_k(caplog):
     assert "val-core/geo/reward/mean@4" in metrics and not any("pass@" in key or "maj@" in key for key in metrics)
     validation._warned.clear()
     graded = dict(infos, acc=[0.5] * len(uids))
-    with caplog.at_level(logging.WARNING, logger="recipe.vogue.validation"):
+    with caplog.at_level(logging.WARNING, logger="recipe.vogue.evaluation.validation"):
         metrics = validation_metrics(sources, uids, graded)
     assert "val-core/geo/acc/mean@4" in metrics and not any("pass@" in key for key in metrics)
     assert "not 0/1" in caplog.text

@@ -1,4 +1,4 @@
-"""Fixtures for the trainer tests: a tiny Qwen2-VL image processor, hydra composition of the VOGUE
+"""Fixtures for the trainer tests: hydra composition of the VOGUE
 config, a hand-made rollout batch (verl's post-rollout layout) and a stub actor worker group."""
 
 from __future__ import annotations
@@ -22,13 +22,6 @@ TEST_OVERRIDES = [
     "actor_rollout_ref.actor.ppo_mini_batch_size=2",
     "data.train_batch_size=2",
 ]
-
-
-@pytest.fixture(scope="session")
-def image_processor():
-    from transformers import Qwen2VLImageProcessor
-
-    return Qwen2VLImageProcessor(min_pixels=28 * 28, max_pixels=4 * 56 * 56)
 
 
 def hydra_compose(overrides) -> "DictConfig":
@@ -285,9 +278,9 @@ def make_trainer(compose, image_processor):
     """make_trainer(overrides, global_steps) -> VogueTrainer built without Ray (object.__new__ + attributes)."""
     from types import SimpleNamespace
 
-    from recipe.vogue.dynamic_sampling import DynamicSampling
-    from recipe.vogue.trainer import VogueTrainer
-    from recipe.vogue.vogue_config import NoisyRolloutConfig, validate_run_config
+    from recipe.vogue.trainer.dynamic_sampling import DynamicSampling
+    from recipe.vogue.trainer.vogue_trainer import VogueTrainer
+    from recipe.vogue.trainer.vogue_config import NoisyRolloutConfig, validate_run_config
 
     def _make(overrides=(), global_steps=1, total_training_steps=10, dp_size=2):
         trainer = object.__new__(VogueTrainer)

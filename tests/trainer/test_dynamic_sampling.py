@@ -12,9 +12,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import vogue_reward
-from recipe.vogue.dynamic_sampling import DynamicSampling, first_groups, kept_rows, refill_prompts
-from recipe.vogue.noisy_inputs import GENERATION_ORDER_KEY
-from recipe.vogue.vogue_config import validate_run_config
+from recipe.vogue.trainer.dynamic_sampling import DynamicSampling, first_groups, kept_rows, refill_prompts
+from recipe.vogue.trainer.noisy_inputs import GENERATION_ORDER_KEY
+from recipe.vogue.trainer.vogue_config import validate_run_config
 from verl import DataProto
 
 ENTRY_FILE = os.path.join(os.path.dirname(vogue_reward.__file__), "verl_entry.py")
@@ -214,7 +214,7 @@ def _scored_row(tokenizer, text: str, length: int) -> DataProto:
 
 @pytest.fixture(scope="module")
 def tokenizer():
-    from recipe.vogue import tiny
+    from recipe.vogue.cpu import tiny
 
     return tiny.build_tokenizer()
 

@@ -93,7 +93,7 @@ def test_every_launcher_is_covered():
 
 
 def check_launch(config, expected):
-    from recipe.vogue.vogue_config import validate_run_config
+    from recipe.vogue.trainer.vogue_config import validate_run_config
     from verl.utils.config import validate_config
 
     vogue = validate_run_config(config)
@@ -131,7 +131,7 @@ def check_launch(config, expected):
     data = config.data
     assert (data.image_min_pixels, data.image_max_pixels, data.max_prompt_length) == (262144, 1254400, 2048)
     assert data.image_max_pixels // 28**2 + 400 <= data.max_prompt_length  # an image at the cap + text fits
-    assert data.custom_cls.path == "pkg://recipe.vogue.dataset" and data.custom_cls.name == "VogueRLHFDataset"
+    assert data.custom_cls.path == "pkg://recipe.vogue.trainer.dataset" and data.custom_cls.name == "VogueRLHFDataset"
     assert data.val_batch_size == 256 and data.filter_overlong_prompts_workers == 16
     assert config.trainer.max_actor_ckpt_to_keep == 2
     assert "wandb" not in config.trainer.logger
@@ -172,7 +172,7 @@ ABLATION_CHANGES = {
 def test_each_ablation_changes_only_its_own_knob(compose, preset, forward, ablation):
     import dataclasses
 
-    from recipe.vogue.vogue_config import validate_run_config
+    from recipe.vogue.trainer.vogue_config import validate_run_config
 
     full = validate_run_config(compose(launcher_overrides("run_vogue_qwen2_5_vl_7b.sh", extra=[f"vogue={preset}"]), base=()))
     ablated_lines = launcher_overrides("run_vogue_ablation_qwen2_5_vl_7b.sh", ablation, env={"PRESET": preset})

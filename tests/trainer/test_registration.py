@@ -1,4 +1,4 @@
-"""recipe.vogue.registration: import-safe from inside verl's own import, registers ``vogue_grpo`` = GRPO."""
+"""recipe.vogue.trainer.registration: import-safe from inside verl's own import, registers ``vogue_grpo`` = GRPO."""
 
 import os
 import subprocess
@@ -27,7 +27,7 @@ def brute_force_grpo(scores, index, norm_by_std=True):
 
 @pytest.mark.parametrize("norm_by_std", [True, False])
 def test_vogue_grpo_is_grpo(norm_by_std):
-    import recipe.vogue.registration  # noqa: F401
+    import recipe.vogue.trainer.registration  # noqa: F401
     from verl import DataProto
     from verl.trainer.ppo.core_algos import get_adv_estimator_fn
     from verl.trainer.ppo.ray_trainer import compute_advantage
@@ -56,17 +56,17 @@ def test_vogue_grpo_is_grpo(norm_by_std):
 
 def test_entry_point_is_declared():
     plugins = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["entry-points"]["verl.plugins"]
-    assert plugins["vogue"] == "recipe.vogue.registration"
+    assert plugins["vogue"] == "recipe.vogue.trainer.registration"
 
 
 @pytest.mark.slow
 def test_registers_when_verl_imports_it_in_a_fresh_process():
     """verl imports plugins from its own __init__ and swallows their errors; prove ours loads there."""
-    env = {**os.environ, "VERL_USE_EXTERNAL_PLUGINS": "none", "VERL_USE_EXTERNAL_MODULES": "recipe.vogue.registration"}
+    env = {**os.environ, "VERL_USE_EXTERNAL_PLUGINS": "none", "VERL_USE_EXTERNAL_MODULES": "recipe.vogue.trainer.registration"}
     code = (
         "import verl, sys\n"
         "from verl.trainer.ppo.core_algos import ADV_ESTIMATOR_REGISTRY\n"
-        "assert 'recipe.vogue.registration' in sys.modules\n"
+        "assert 'recipe.vogue.trainer.registration' in sys.modules\n"
         "print('vogue_grpo' in ADV_ESTIMATOR_REGISTRY)\n"
     )
     command = [sys.executable, "-c", code]

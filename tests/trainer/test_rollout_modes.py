@@ -8,7 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
-from recipe.vogue.rollout_modes import (
+from recipe.vogue.trainer.rollout_modes import (
     BRANCH_ADVANTAGES_KEY,
     generate_noisy_branch,
     generate_noisy_rollout,

@@ -3,9 +3,9 @@
 import pytest
 import torch
 
-from recipe.vogue.noisy_branch import NoisyBranchError
-from recipe.vogue.shaping import shape_advantages
-from recipe.vogue.uncertainty import symmetric_kl_from_sampled
+from recipe.vogue.core.noisy_branch import NoisyBranchError
+from recipe.vogue.core.shaping import shape_advantages
+from recipe.vogue.core.uncertainty import symmetric_kl_from_sampled
 from verl.trainer.ppo.ray_trainer import RayPPOTrainer, compute_advantage
 
 FIXED_HALF = ["vogue.schedule.type=fixed", "vogue.schedule.fixed=0.5"]
@@ -233,7 +233,7 @@ def test_rows_without_an_image_train_as_raw_rows(make_trainer, make_batch, mode,
     """Mixed text/image batches (legal in verl): text-only rows get z = 0 and u_per = 0, are never sent to the
     noisy pass, are counted in vogue/no_image_frac, and the run warns once."""
     trainer = make_trainer([f"vogue.kl_estimator={mode}"], global_steps=1)  # p_noi = 1: every image row noisy
-    with caplog.at_level("WARNING", logger="recipe.vogue.trainer"):
+    with caplog.at_level("WARNING", logger="recipe.vogue.trainer.vogue_trainer"):
         out, _ = trainer._compute_old_log_prob(make_batch(text_only_rows=(1, 4)))
         trainer._compute_old_log_prob(make_batch(text_only_rows=(1, 4)))
     assert out.batch["vogue_is_noisy"].tolist() == [True, False, True, True, False, True]
@@ -430,7 +430,7 @@ def generated_then_balanced(trainer, batch, permutation, uids):
     then reorders the rows by response length."""
     import numpy as np
 
-    from recipe.vogue.noisy_inputs import PlannedGeneration
+    from recipe.vogue.trainer.noisy_inputs import PlannedGeneration
 
     batch.non_tensor_batch["uid"] = np.array(uids, dtype=object)
 
@@ -470,7 +470,7 @@ def test_draws_and_perturbations_survive_reordering_and_new_uids(make_trainer, m
 def test_the_plan_is_made_before_generation_and_checked_against_the_rows(make_trainer, make_batch):
     """The wrapped manager plans the step from the rows it is about to generate; the old-log-prob stage uses
     that plan (not a new one) and refuses rows that were not the planned ones. Validation passes through."""
-    from recipe.vogue.noisy_inputs import GENERATION_ORDER_KEY, PlannedGeneration
+    from recipe.vogue.trainer.noisy_inputs import GENERATION_ORDER_KEY, PlannedGeneration
 
     trainer = make_trainer(["vogue.kl_estimator=sampled", *FIXED_HALF], global_steps=3)
     generated = generated_then_balanced(trainer, make_batch(), [1, 0, 2, 3, 4, 5], list(make_batch().non_tensor_batch["uid"]))
@@ -496,7 +496,7 @@ def test_the_plan_is_made_before_generation_and_checked_against_the_rows(make_tr
 
 
 def test_update_actor_drops_the_generation_order(make_trainer, make_batch):
-    from recipe.vogue.noisy_inputs import GENERATION_ORDER_KEY
+    from recipe.vogue.trainer.noisy_inputs import GENERATION_ORDER_KEY
 
     trainer = make_trainer(["vogue.kl_estimator=sampled"])
     batch = generated_then_balanced(trainer, make_batch(), [5, 4, 3, 2, 1, 0], list(make_batch().non_tensor_batch["uid"]))
@@ -521,7 +521,7 @@ class AgentLoop:
         self.image_processor, self.seen = image_processor, []
 
     def generate_sequences(self, rows):
-        from recipe.vogue.noisy_branch import images_from_messages
+        from recipe.vogue.core.noisy_branch import images_from_messages
         import numpy as np
 
         inputs = np.empty(len(rows), dtype=object)
@@ -544,7 +544,7 @@ def test_noisy_generation_modes_generate_and_update_under_the_perturbed_image(ma
                                                                               image_processor, mode):
     """z_i is drawn before generation; noisy-branch rows are generated from T(image) and their old log-probs
     use those inputs; their paired pass (for u_per) is under the RAW image, their u_out the noisy branch's."""
-    from recipe.vogue.noisy_inputs import PlannedGeneration
+    from recipe.vogue.trainer.noisy_inputs import PlannedGeneration
 
     overrides = [f"vogue.rollout_from={mode}", "vogue.kl_estimator=sampled", *FIXED_HALF]
     step = mixed_step(make_trainer, make_batch, overrides)
@@ -572,7 +572,7 @@ def test_noisy_generation_modes_generate_and_update_under_the_perturbed_image(ma
         else:
             assert paired[row] is None
     if mode == "paper_two_groups":
-        from recipe.vogue.rollout_modes import BRANCH_ADVANTAGES_KEY
+        from recipe.vogue.trainer.rollout_modes import BRANCH_ADVANTAGES_KEY
 
         batch, grpo_advantages = grpo(generated.union(out))
         branch = batch.batch[BRANCH_ADVANTAGES_KEY].clone()
@@ -586,8 +586,8 @@ def test_noisy_generation_modes_generate_and_update_under_the_perturbed_image(ma
 def test_noisy_rollout_generates_half_of_each_group_from_noised_images(make_trainer, make_batch, image_processor):
     """n clean + n noisy rollouts (rollout.n = 2n) in one group, all updated on the clean image; the noise
     step follows NoisyRollout's decay; no VOGUE shaping (verl's own log-prob stage and update)."""
-    from recipe.vogue.noisy_inputs import GENERATION_ORDER_KEY, PlannedGeneration
-    from recipe.vogue.schedule import diffusion_noise_step
+    from recipe.vogue.trainer.noisy_inputs import GENERATION_ORDER_KEY, PlannedGeneration
+    from recipe.vogue.core.schedule import diffusion_noise_step
 
     import numpy as np
 

@@ -3,8 +3,8 @@
 import pytest
 from omegaconf import OmegaConf
 
-from recipe.vogue.perturb import PerturbationSpec
-from recipe.vogue.vogue_config import VogueConfig, check_multimodal_processor, validate_run_config
+from recipe.vogue.core.perturb import PerturbationSpec
+from recipe.vogue.trainer.vogue_config import VogueConfig, check_multimodal_processor, validate_run_config
 
 
 def test_paper_preset_is_the_default(compose):
@@ -104,7 +104,7 @@ def test_rollout_modes_and_their_estimators(compose, mode):
 
 
 def test_noisy_rollout_presets_and_checks(compose):
-    from recipe.vogue.vogue_config import NoisyRolloutConfig
+    from recipe.vogue.trainer.vogue_config import NoisyRolloutConfig
 
     on = ["vogue.enable=false", "noisyrollout=geo3k", "actor_rollout_ref.rollout.n=10"]
     config = compose(on)

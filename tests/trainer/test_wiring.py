@@ -7,7 +7,7 @@ from verl.single_controller.base.decorator import MAGIC_ATTR
 
 def test_task_runner_maps_the_actor_role_to_the_vogue_worker(compose):
     from recipe.vogue.main_vogue import VogueTaskRunnerBase
-    from recipe.vogue.worker import VogueActorRolloutRefWorker
+    from recipe.vogue.trainer.worker import VogueActorRolloutRefWorker
     from verl.trainer.ppo.ray_trainer import Role
 
     runner = VogueTaskRunnerBase()
@@ -21,7 +21,7 @@ def test_task_runner_maps_the_actor_role_to_the_vogue_worker(compose):
 
 
 def test_paired_method_is_registered_like_compute_log_prob():
-    from recipe.vogue.worker import VogueActorRolloutRefWorker
+    from recipe.vogue.trainer.worker import VogueActorRolloutRefWorker
 
     ours = getattr(VogueActorRolloutRefWorker.compute_log_prob_with_noisy_branch, MAGIC_ATTR)
     verls = getattr(VogueActorRolloutRefWorker.compute_log_prob, MAGIC_ATTR)
@@ -36,7 +36,7 @@ def test_paired_method_restores_the_engine_and_pops_the_chunk_size(monkeypatch):
 
     from tensordict import TensorDict
 
-    from recipe.vogue.worker import CHUNK_SIZE_KEY, VogueActorRolloutRefWorker
+    from recipe.vogue.trainer.worker import CHUNK_SIZE_KEY, VogueActorRolloutRefWorker
     from verl.utils import tensordict_utils as tu
 
     class Engine:
@@ -102,7 +102,7 @@ def test_entry_point_rejects_a_bad_config_before_starting_ray(tmp_path):
 def test_trainer_refuses_a_text_only_model_at_construction(compose, monkeypatch, image_processor):
     from types import SimpleNamespace
 
-    from recipe.vogue.trainer import VogueTrainer
+    from recipe.vogue.trainer.vogue_trainer import VogueTrainer
     from verl.trainer.ppo.ray_trainer import RayPPOTrainer
 
     def bare_init(self, config, processor=None, **_):  # verl's __init__ builds dataloaders; not needed here

@@ -30,7 +30,7 @@ def load(name, path):
 rank, init, here, probed_by_micro_batch = int(sys.argv[1]), sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
 conftest = load("trainer_conftest", f"{here}/conftest.py")
 math_tests = load("worker_math_tests", f"{here}/test_worker_math.py")
-import recipe.vogue.worker as worker
+import recipe.vogue.trainer.worker as worker
 from verl.workers.utils.padding import no_padding_2_padding
 worker.get_device_id = worker.get_device_name = lambda: "cpu"
 torch.distributed.init_process_group("gloo", init_method=init, rank=rank, world_size=2, timeout=timedelta(seconds=20))

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import verl.utils.torch_functional as verl_F
-from recipe.vogue.worker import (
+from recipe.vogue.trainer.worker import (
     PAIRED_INPUTS_KEY,
     positions_to_jagged,
     response_positions,
@@ -29,8 +29,8 @@ VOCAB, HIDDEN = 23, 8
 @pytest.fixture(autouse=True)
 def cpu_platform(monkeypatch):
     """verl's platform seam: without a GPU platform plugin, device id 0 means cuda:0."""
-    monkeypatch.setattr("recipe.vogue.worker.get_device_id", lambda: "cpu")
-    monkeypatch.setattr("recipe.vogue.worker.get_device_name", lambda: "cpu")
+    monkeypatch.setattr("recipe.vogue.trainer.worker.get_device_id", lambda: "cpu")
+    monkeypatch.setattr("recipe.vogue.trainer.worker.get_device_name", lambda: "cpu")
 
 
 class PerTokenVisionLM(torch.nn.Module):
@@ -287,7 +287,7 @@ def test_the_dummy_forward_is_one_row_with_an_image_where_there_is_one(make_roll
     """A rank without a probed row, while another rank has one, runs one discarded forward over ONE of its rows,
     the first with an image (so the vision tower's collectives run on real pixels); a text-only micro-batch
     uses its first row (verl then runs the tower on a dummy grid)."""
-    from recipe.vogue.worker import _dummy_forward
+    from recipe.vogue.trainer.worker import _dummy_forward
 
     seen = []
 

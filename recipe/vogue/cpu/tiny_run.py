@@ -5,11 +5,11 @@ the evaluation report (tables and PNG curves).
     python -m recipe.vogue.cpu.tiny_run [--work-dir runs/tiny] [--steps 30] [-- hydra overrides...]
 
 Both algorithms run ``recipe.vogue.main_vogue`` (GRPO with ``vogue.enable=false``, which leaves every
-training hook to verl), so validation reports the unbiased pass@k (``recipe.vogue.validation``). Each
+training hook to verl), so validation reports the unbiased pass@k (``recipe.vogue.evaluation.validation``). Each
 runs in its own process (a fresh Ray cluster) whose output goes to WORK_DIR/logs/<algorithm>.log; its
 metrics come from verl's file logger (WORK_DIR/metrics/<algorithm>.jsonl, read while it runs) and its
 validation generations from verl's dump (WORK_DIR/validation/<algorithm>/<step>.jsonl). The report
-(``recipe.vogue.report``) goes to WORK_DIR/report/.
+(``recipe.vogue.evaluation.report``) goes to WORK_DIR/report/.
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ def ensure_assets(work_dir: str, seed: int, data_args: Sequence[str] = ()) -> tu
         _run("the synthetic data", [sys.executable, "-m", "data_prep", "synthetic", "--out-dir", data_dir, "--seed", str(seed),
                                   *data_args], log_path)
     if not os.path.exists(os.path.join(model_dir, "tiny_build.json")):
-        _run("the warm-started tiny model", [sys.executable, "-m", "recipe.vogue.tiny", "build", "--out", model_dir,
+        _run("the warm-started tiny model", [sys.executable, "-m", "recipe.vogue.cpu.tiny", "build", "--out", model_dir,
                                              "--seed", str(seed), "--warm-start-data", os.path.join(data_dir, "train.parquet")], log_path)
     return data_dir, model_dir
 
@@ -252,11 +252,11 @@ def summarize(records: list[dict]) -> dict:
 
 def validation_generations(work_dir: str, algorithm: str, val_file: str) -> list:
     """A run's validation dumps (one file per validation step, sampled at the run's val_kwargs) as
-    ``recipe.vogue.evaluation.Generation``s, extra_info joined from ``val_file``."""
+    ``recipe.vogue.evaluation.metrics.Generation``s, extra_info joined from ``val_file``."""
     from pathlib import Path
 
-    from recipe.vogue.evaluate import convert_dump, identities
-    from recipe.vogue.evaluation import SAMPLED, Generation
+    from recipe.vogue.evaluation.run import convert_dump, identities
+    from recipe.vogue.evaluation.metrics import SAMPLED, Generation
 
     rows = identities(val_file)
     generations = []
@@ -271,7 +271,7 @@ def write_report(work_dir: str, algorithms: list[str], val_file: str) -> str:
     val_kwargs; one table row per algorithm and validation step); returns the path of report.md."""
     from pathlib import Path
 
-    from recipe.vogue import report
+    from recipe.vogue.evaluation import report
 
     runs = []
     for algorithm in algorithms:

@@ -47,7 +47,7 @@ from typing import Any
 import numpy as np
 import pyarrow.parquet as pq
 
-CONFIG_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "config")
+CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "config")
 STATUSES = ("OK", "WARN", "ERROR", "SKIPPED")
 # verl's estimators whose baseline is the other responses of the same prompt (core_algos.AdvantageEstimator)
 GROUP_ESTIMATORS = frozenset({"grpo", "grpo_vectorized", "grpo_passk", "rloo", "rloo_vectorized", "opo", "gpg", "gdpo",
@@ -168,7 +168,7 @@ def measure_file(dataset, path: str, model_path: str, trust_remote_code: bool, w
     if workers <= 1 or rows < 256:
         return [measure_row(dataset, dataset.dataframe[i]) for i in range(rows)]
     edges = np.linspace(0, rows, workers + 1).astype(int)
-    command = [sys.executable, "-c", "from recipe.vogue.preflight import measure_rows_main; measure_rows_main()"]
+    command = [sys.executable, "-c", "from recipe.vogue.preflight.checks import measure_rows_main; measure_rows_main()"]
     with tempfile.TemporaryDirectory(prefix="vogue-preflight-") as scratch:
         jobs = []
         for k, (start, end) in enumerate(zip(edges[:-1], edges[1:])):
@@ -200,7 +200,7 @@ def _file_digest(path: str) -> str:
 
 def processor_settings(dataset) -> dict:
     """Everything besides the file that decides a row's token count (the cache key)."""
-    from recipe.vogue.dataset import pixel_limits
+    from recipe.vogue.trainer.dataset import pixel_limits
 
     processor = dataset.processor
     image_processor = getattr(processor, "image_processor", None)
@@ -440,7 +440,7 @@ def check_batches(config) -> list[Finding]:
 
 
 def check_token_budgets(config, processor) -> list[Finding]:
-    from recipe.vogue.dataset import pixel_limits
+    from recipe.vogue.trainer.dataset import pixel_limits
 
     data, actor = config.data, config.actor_rollout_ref.actor
     rollout = config.actor_rollout_ref.rollout
@@ -482,7 +482,7 @@ def check_token_budgets(config, processor) -> list[Finding]:
 
 
 def check_checkpoints(config, parameters: int) -> list[Finding]:
-    from recipe.vogue.cost_model import checkpoint_bytes
+    from recipe.vogue.preflight.cost_model import checkpoint_bytes
 
     trainer = config.trainer
     if int(trainer.get("save_freq", -1)) <= 0:
@@ -514,7 +514,7 @@ def paired_budget_that_fits(left_bytes: float, vocabulary: int, logits_bytes: in
                             response_fraction: float) -> int:
     """The largest token budget whose ``paired_pass_peak_logits_bytes`` is ≤ ``PAIRED_LOGITS_SHARE`` of
     ``left_bytes`` (0 when nothing fits); the peak is affine in the tokens."""
-    from recipe.vogue.cost_model import paired_pass_peak_logits_bytes
+    from recipe.vogue.preflight.cost_model import paired_pass_peak_logits_bytes
 
     fixed = paired_pass_peak_logits_bytes(0, vocabulary, logits_bytes, chunk_size, response_fraction)
     per_token = (1 + response_fraction) * vocabulary * logits_bytes
@@ -522,8 +522,8 @@ def paired_budget_that_fits(left_bytes: float, vocabulary: int, logits_bytes: in
 
 
 def check_paired_memory(config, vocabulary: int, parameters: int, gpu_memory_gb: float) -> list[Finding]:
-    from recipe.vogue.cost_model import paired_pass_peak_logits_bytes
-    from recipe.vogue.uncertainty import FULL_KL_ESTIMATORS
+    from recipe.vogue.preflight.cost_model import paired_pass_peak_logits_bytes
+    from recipe.vogue.core.uncertainty import FULL_KL_ESTIMATORS
 
     vogue = config.get("vogue") or {}
     if not vogue.get("enable", True) or vogue.get("kl_estimator", "full") not in FULL_KL_ESTIMATORS:
@@ -576,7 +576,7 @@ def check_loggers(config) -> list[Finding]:
 
 
 def check_settings(config) -> list[Finding]:
-    from recipe.vogue.vogue_config import validate_run_config
+    from recipe.vogue.trainer.vogue_config import validate_run_config
 
     try:
         vogue = validate_run_config(config)
@@ -660,7 +660,7 @@ def _gpu_modules(config) -> list[str]:
 
 
 def _cluster_paths(config) -> dict[str, list[str]]:
-    modules = ["recipe.vogue.worker", *_gpu_modules(config)]
+    modules = ["recipe.vogue.trainer.worker", *_gpu_modules(config)]
     files = [*_files(config.data.get("train_files")), *_files(config.data.get("val_files"))]
     reward = (config.reward.get("custom_reward_function") or {}).get("path")
     if reward and reward.startswith("pkg://"):
@@ -715,7 +715,7 @@ def check_nodes(config) -> list[Finding]:
 
 def run(overrides: Sequence[str], gpu_memory_gb: float = 80.0, estimate_for: str | None = None, workers: int = 8,
         cache_dir: str | None = None, reward_sample: int = 20) -> list[Finding]:
-    from recipe.vogue.cost_model import parameter_count, target_model_config, vocabulary_size
+    from recipe.vogue.preflight.cost_model import parameter_count, target_model_config, vocabulary_size
     from verl.utils import hf_processor, hf_tokenizer
 
     try:
@@ -773,6 +773,3 @@ def main(argv: list[str] | None = None) -> int:
     print(format_table(findings))
     return 1 if any(f.status == "ERROR" for f in findings) else 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

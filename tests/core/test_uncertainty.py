@@ -8,7 +8,7 @@ from torch.distributions import Categorical, kl_divergence
 
 import torch.nn.functional as F
 
-from recipe.vogue.uncertainty import (
+from recipe.vogue.core.uncertainty import (
     entropy_from_logits,
     forward_kl_from_logits,
     kl_from_logits,

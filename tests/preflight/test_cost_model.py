@@ -2,7 +2,7 @@
 
 import pytest
 
-from recipe.vogue import cost_model
+from recipe.vogue.preflight import cost_model
 
 
 @pytest.mark.parametrize("name, billions, vocabulary", [("qwen2_5_vl_3b", 3.75, 151936), ("qwen2_5_vl_7b", 8.29, 152064)])

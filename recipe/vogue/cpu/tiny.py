@@ -1,6 +1,6 @@
 """A tiny, offline Qwen2.5-VL or Qwen3-VL (model + tokenizer + processor) for CPU runs and tests.
 
-    python -m recipe.vogue.tiny build --out DIR [--arch qwen2_5_vl|qwen3_vl] [--seed 0] [--warm-start-data train.parquet]
+    python -m recipe.vogue.cpu.tiny build --out DIR [--arch qwen2_5_vl|qwen3_vl] [--seed 0] [--warm-start-data train.parquet]
 
 Nothing is downloaded: the tokenizer is a byte-level BPE trained here on the synthetic task's text plus
 Qwen's special tokens and a Qwen-style chat template (shared by both architectures); the image
@@ -205,7 +205,7 @@ def build(out_dir: str, seed: int = 0, warm_start_data: str | None = None, warm_
     report = {"arch": arch, "size": size, "parameters": sum(p.numel() for p in model.parameters()),
               "vocab_size": len(tokenizer), "seed": seed}
     if warm_start_data:
-        from recipe.vogue.warm_start import warm_start
+        from recipe.vogue.cpu.warm_start import warm_start
 
         report["warm_start"] = warm_start(model, processor, warm_start_data, steps=warm_start_steps, seed=seed)
     os.makedirs(out_dir, exist_ok=True)
@@ -218,7 +218,7 @@ def build(out_dir: str, seed: int = 0, warm_start_data: str | None = None, warm_
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m recipe.vogue.tiny", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m recipe.vogue.cpu.tiny", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     build_cmd = sub.add_parser("build", help="build the tiny model, tokenizer and processor")
     build_cmd.add_argument("--out", required=True)

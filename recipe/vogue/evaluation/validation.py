@@ -27,7 +27,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from recipe.vogue.evaluation import maj_at_k, mean_pass_at_k
+from recipe.vogue.evaluation.metrics import maj_at_k, mean_pass_at_k
 
 __all__ = ["UnbiasedValidationMetrics", "validation_metrics", "sample_sizes"]
 

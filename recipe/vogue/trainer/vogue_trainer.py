@@ -37,10 +37,10 @@ from verl.utils import tensordict_utils as tu
 from verl.utils.torch_functional import masked_mean
 from verl.workers.utils.padding import left_right_2_no_padding, no_padding_2_padding
 
-import recipe.vogue.registration  # noqa: F401  (vogue_grpo, even where the entry point is not installed)
-from recipe.vogue.dynamic_sampling import DynamicSampling, refill_prompts
-from recipe.vogue.noisy_branch import BranchDraw, NoisyBranchError, attach_noisy_pixels, draw_branches, has_image
-from recipe.vogue.noisy_inputs import (
+import recipe.vogue.trainer.registration  # noqa: F401  (vogue_grpo, even where the entry point is not installed)
+from recipe.vogue.trainer.dynamic_sampling import DynamicSampling, refill_prompts
+from recipe.vogue.core.noisy_branch import BranchDraw, NoisyBranchError, attach_noisy_pixels, draw_branches, has_image
+from recipe.vogue.trainer.noisy_inputs import (
     GENERATION_ORDER_KEY,
     BuildSettings,
     PlannedGeneration,
@@ -49,7 +49,7 @@ from recipe.vogue.noisy_inputs import (
     plan_step,
     response_seeds,
 )
-from recipe.vogue.rollout_modes import (
+from recipe.vogue.trainer.rollout_modes import (
     BRANCH_ADVANTAGES_KEY,
     BRANCH_TIED_KEY,
     generate_noisy_branch,
@@ -57,12 +57,12 @@ from recipe.vogue.rollout_modes import (
     generate_raw,
     generate_two_groups,
 )
-from recipe.vogue.schedule import diffusion_noise_step
-from recipe.vogue.shaping import rows_in_tied_groups, shape_advantages
-from recipe.vogue.uncertainty import FULL_KL_ESTIMATORS, sampled_token_entropy, symmetric_kl_from_sampled
-from recipe.vogue.validation import UnbiasedValidationMetrics
-from recipe.vogue.vogue_config import NoisyRolloutConfig, check_multimodal_processor, validate_run_config
-from recipe.vogue.worker import CHUNK_SIZE_KEY, ESTIMATOR_KEY, PAIRED_INPUTS_KEY, output_keys
+from recipe.vogue.core.schedule import diffusion_noise_step
+from recipe.vogue.core.shaping import rows_in_tied_groups, shape_advantages
+from recipe.vogue.core.uncertainty import sampled_token_entropy, symmetric_kl_from_sampled
+from recipe.vogue.evaluation.validation import UnbiasedValidationMetrics
+from recipe.vogue.trainer.vogue_config import NoisyRolloutConfig, check_multimodal_processor, validate_run_config
+from recipe.vogue.trainer.worker import CHUNK_SIZE_KEY, ESTIMATOR_KEY, PAIRED_INPUTS_KEY, output_keys
 
 __all__ = ["VOGUE_COLUMNS", "VogueTrainer"]
 

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from recipe.vogue.noisy_branch import (
+from recipe.vogue.core.noisy_branch import (
     NoisyBranchError,
     draw_branches,
     has_image,
@@ -16,7 +16,7 @@ from recipe.vogue.noisy_branch import (
     prompt_identities,
     stable_seed,
 )
-from recipe.vogue.perturb import PerturbationSpec, perturb_image
+from recipe.vogue.core.perturb import PerturbationSpec, perturb_image
 
 LINEAR = {"type": "linear", "start": 1.0, "end": 0.0, "fixed": 0.5}
 SPEC = PerturbationSpec()
@@ -203,7 +203,7 @@ def test_fast_processing_equals_the_processor(image_processor, size):
     (an image left unperturbed must stay identical to its raw pixels), for images it would not resize."""
     import torchvision.transforms.v2.functional as TF
 
-    from recipe.vogue.noisy_branch import _process
+    from recipe.vogue.core.noisy_branch import _process
 
     pixels = [TF.pil_to_tensor(image(seed, size)) for seed in range(2)]
     ours = _process(image_processor, pixels, {})
@@ -215,7 +215,7 @@ def test_fast_processing_equals_the_processor(image_processor, size):
 def test_images_the_processor_would_resize_go_through_the_processor(image_processor):
     import torchvision.transforms.v2.functional as TF
 
-    from recipe.vogue.noisy_branch import _process
+    from recipe.vogue.core.noisy_branch import _process
 
     for size in [(60, 50), (560, 560)]:  # not a multiple of 28; above the processor's pixel cap
         pixels = [TF.pil_to_tensor(image(0, size))]

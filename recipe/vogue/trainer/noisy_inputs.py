@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from recipe.vogue.noisy_branch import (
+from recipe.vogue.core.noisy_branch import (
     BranchDraw,
     NoisyBranchError,
     images_from_messages,
@@ -33,7 +33,7 @@ from recipe.vogue.noisy_branch import (
     prompt_identities,
     stable_seed,
 )
-from recipe.vogue.perturb import PerturbationSpec, diffusion_noise, perturb_image
+from recipe.vogue.core.perturb import PerturbationSpec, diffusion_noise, perturb_image
 
 __all__ = ["GENERATION_ORDER_KEY", "IDENTITY", "prompt_has_image", "response_seeds", "build_paired_pixels",
            "build_generation_images", "generation_images", "StepPlan", "plan_step", "PlannedGeneration"]

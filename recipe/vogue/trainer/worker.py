@@ -36,14 +36,14 @@ from verl.utils.device import get_device_id, get_device_name
 from verl.utils.model import extract_multi_modal_inputs
 from verl.workers.engine_workers import ActorRolloutRefWorker
 
-from recipe.vogue.uncertainty import (
+from recipe.vogue.core.uncertainty import (
     DEFAULT_CHUNK_SIZE,
     FULL_KL_ESTIMATORS,
     entropy_from_logits,
     kl_from_logits,
     measure_at_positions,
 )
-from recipe.vogue.verl_patches import patch_qwen2_vl_text_only_batches
+from recipe.vogue.trainer.verl_patches import patch_qwen2_vl_text_only_batches
 
 __all__ = ["PAIRED_INPUTS_KEY", "CHUNK_SIZE_KEY", "ESTIMATOR_KEY", "output_keys", "positions_to_jagged",
            "response_positions", "scalar_temperature", "vogue_forward_step", "VogueActorRolloutRefWorker"]

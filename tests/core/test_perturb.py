@@ -5,7 +5,7 @@ import pytest
 import torch
 from PIL import Image, ImageOps
 
-from recipe.vogue.perturb import PerturbationSpec, diffusion_alpha_bar, diffusion_noise, perturb_image, perturb_pixels
+from recipe.vogue.core.perturb import PerturbationSpec, diffusion_alpha_bar, diffusion_noise, perturb_image, perturb_pixels
 
 ALL_OFF = dict(hflip=False, vflip=False, rotate=False, color_jitter=False, gaussian_noise=False)
 

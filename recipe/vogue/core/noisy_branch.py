@@ -20,13 +20,12 @@ from collections import Counter
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any
 
-import numpy as np
 import torch
 import torchvision.transforms.v2.functional as TF
 from PIL import Image
 
-from recipe.vogue.perturb import PerturbationSpec, perturb_pixels
-from recipe.vogue.schedule import draw_noisy_branch, noisy_branch_probability
+from recipe.vogue.core.perturb import PerturbationSpec, perturb_pixels
+from recipe.vogue.core.schedule import draw_noisy_branch, noisy_branch_probability
 
 __all__ = [
     "NoisyBranchError",

@@ -29,7 +29,7 @@ import torch
 from verl import DataProto
 from verl.trainer.ppo.core_algos import compute_grpo_outcome_advantage
 
-from recipe.vogue.shaping import rows_in_tied_groups
+from recipe.vogue.core.shaping import rows_in_tied_groups
 
 __all__ = ["BRANCH_ADVANTAGES_KEY", "BRANCH_TIED_KEY", "NOISY_UID_SUFFIX", "with_images", "generate_raw", "generate_noisy_branch",
            "generate_two_groups", "generate_noisy_rollout"]

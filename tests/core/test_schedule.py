@@ -3,7 +3,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from recipe.vogue.schedule import diffusion_noise_step, draw_noisy_branch, noisy_branch_probability
+from recipe.vogue.core.schedule import diffusion_noise_step, draw_noisy_branch, noisy_branch_probability
 
 
 def test_linear_schedule_endpoints_match_the_paper():

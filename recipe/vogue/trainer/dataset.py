@@ -1,4 +1,4 @@
-"""verl's ``RLHFDataset`` with per-image pixel limits (``data.custom_cls.path=pkg://recipe.vogue.dataset``,
+"""verl's ``RLHFDataset`` with per-image pixel limits (``data.custom_cls.path=pkg://recipe.vogue.trainer.dataset``,
 ``data.custom_cls.name=VogueRLHFDataset``).
 
 qwen_vl_utils resizes every image of a chat prompt to a multiple of the patch factor within the

@@ -15,11 +15,11 @@ from typing import Any
 
 from PIL import Image
 
-from recipe.vogue.perturb import PerturbationSpec, perturb_image
-from recipe.vogue.schedule import GRANULARITIES, noisy_branch_probability
-from recipe.vogue.shaping import CAP_BASES
-from recipe.vogue.typed_fields import check_field_types
-from recipe.vogue.uncertainty import FULL_KL_ESTIMATORS, SAMPLED_KL_ESTIMATORS
+from recipe.vogue.core.perturb import PerturbationSpec, perturb_image
+from recipe.vogue.core.schedule import GRANULARITIES, noisy_branch_probability
+from recipe.vogue.core.shaping import CAP_BASES
+from recipe.vogue.core.typed_fields import check_field_types
+from recipe.vogue.core.uncertainty import FULL_KL_ESTIMATORS, SAMPLED_KL_ESTIMATORS
 
 __all__ = [
     "KL_ESTIMATORS",

@@ -55,8 +55,8 @@ import torch
 
 from verl import DataProto
 
-from recipe.vogue.noisy_branch import stable_seed
-from recipe.vogue.noisy_inputs import GENERATION_ORDER_KEY
+from recipe.vogue.core.noisy_branch import stable_seed
+from recipe.vogue.trainer.noisy_inputs import GENERATION_ORDER_KEY
 
 __all__ = ["KEEP_ABOVE", "KEEP_BELOW", "DynamicSampling", "first_groups", "kept_rows", "refill_prompts"]
 

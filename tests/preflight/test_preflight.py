@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from recipe.vogue import preflight
+from recipe.vogue.preflight import checks as preflight
 
 REPO = Path(__file__).resolve().parents[2]
 REWARD = "pkg://vogue_reward.verl_entry"
@@ -207,7 +207,7 @@ def test_checkpoint_size_against_free_disk(check, monkeypatch):
 def test_paired_pass_memory_is_checked_against_what_the_shards_leave(check):
     """7B (8.29B parameters, V = 152,064) at 8 ranks: 16 B/parameter of FSDP shards = 15.4 GiB per GPU; the
     logits of a probed micro-batch are (1 + 24/152)·T·V·2 B (cpu/tiny's 128 + 24 tokens) + 3·128·V·4 B."""
-    from recipe.vogue.cost_model import parameter_count, target_model_config
+    from recipe.vogue.preflight.cost_model import parameter_count, target_model_config
 
     parameters = parameter_count(target_model_config("qwen2_5_vl_7b"))
     budget = ["actor_rollout_ref.rollout.log_prob_use_dynamic_bsz=true",
@@ -299,7 +299,7 @@ def test_driver_versions():
 def test_node_report_names_what_is_missing(tmp_path):
     present = tmp_path / "data.parquet"
     present.write_text("x")
-    report = preflight.node_report({"modules": ["recipe.vogue.worker", "no_such_module_xyz"],
+    report = preflight.node_report({"modules": ["recipe.vogue.trainer.worker", "no_such_module_xyz"],
                                     "files": [str(present), str(tmp_path / "missing.parquet")]},
                                    marker=str(tmp_path / "marker"))
     assert report["shared_checkpoints"] is False
@@ -323,7 +323,7 @@ def node_config(use_remove_padding=True, rollout="vllm"):
 ])
 def test_every_node_imports_the_gpu_packages_the_run_needs(use_remove_padding, rollout, gpu_modules):
     paths = preflight._cluster_paths(node_config(use_remove_padding, rollout))
-    assert paths["modules"] == ["recipe.vogue.worker", *gpu_modules, "vogue_reward.verl_entry"]
+    assert paths["modules"] == ["recipe.vogue.trainer.worker", *gpu_modules, "vogue_reward.verl_entry"]
     assert paths["files"] == ["/shared/train.parquet", "/shared/val.parquet", "/models/qwen"]
 
 

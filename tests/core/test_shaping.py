@@ -3,8 +3,8 @@ import torch
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from recipe.vogue.shaping import rows_in_tied_groups, shape_advantages
-from recipe.vogue.uncertainty import kl_from_logits, symmetric_kl_from_sampled
+from recipe.vogue.core.shaping import rows_in_tied_groups, shape_advantages
+from recipe.vogue.core.uncertainty import kl_from_logits, symmetric_kl_from_sampled
 
 
 def signed_cap(x, cap):

@@ -13,7 +13,7 @@ __all__ = ["MODEL_CONFIGS", "target_model_config", "parameter_count", "vocabular
            "paired_pass_peak_logits_bytes", "dummy_forward_share", "vogue_overhead_from_flops",
            "vogue_overhead_from_released_timing", "predicted_step_overheads"]
 
-MODEL_CONFIGS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "config", "models")
+MODEL_CONFIGS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "config", "models")
 
 
 def target_model_config(name_or_path: str):

@@ -17,7 +17,7 @@ import torch
 import torchvision.transforms.v2.functional as TF
 from PIL import Image
 
-from recipe.vogue.typed_fields import check_field_types
+from recipe.vogue.core.typed_fields import check_field_types
 
 __all__ = [
     "PerturbationSpec",

@@ -36,7 +36,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from recipe.vogue.evaluation import Generation
+from recipe.vogue.evaluation.metrics import Generation
 
 __all__ = ["JUDGE_PROMPT", "MAX_RESPONSE_CHARS", "JudgeError", "JudgeClient", "judge_prompt", "parse_verdict",
            "verdict_key", "load_verdicts", "judge_generations"]

@@ -1,0 +1,5 @@
+import sys
+
+from recipe.vogue.preflight.checks import main
+
+sys.exit(main())
