@@ -73,17 +73,18 @@ def pixel_bounds(arch: str = "qwen2_5_vl") -> tuple[int, int]:
     return factor**2, (4 * factor) ** 2
 
 
-def _training_corpus() -> list[str]:
+def _training_corpus(task: str = "shapes") -> list[str]:
     from data_prep import synthetic
     from data_prep.rows import INSTRUCTION
 
     corpus = [INSTRUCTION, "<think>", "</think>", "\\boxed{", "}", "0123456789", "abcdefghijklmnopqrstuvwxyz"]
-    corpus += synthetic.vocabulary_text()
+    corpus += synthetic.vocabulary_text(task)
     return corpus
 
 
-def build_tokenizer(vocab_size: int = 512):
-    """Byte-level BPE over the synthetic task's text; Qwen's special tokens; ``<|im_end|>`` is EOS."""
+def build_tokenizer(vocab_size: int = 512, task: str = "shapes"):
+    """Byte-level BPE over the text of the synthetic ``task`` (``data_prep.synthetic.TASKS``); Qwen's special
+    tokens; ``<|im_end|>`` is EOS."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -96,7 +97,7 @@ def build_tokenizer(vocab_size: int = 512):
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    backend.train_from_iterator(_training_corpus(), trainer=trainer)
+    backend.train_from_iterator(_training_corpus(task), trainer=trainer)
     tokenizer = PreTrainedTokenizerFast(
         tokenizer_object=backend,
         eos_token="<|im_end|>",
@@ -197,13 +198,14 @@ def build_model(tokenizer, seed: int = 0, arch: str = "qwen2_5_vl", size: str = 
 
 
 def build(out_dir: str, seed: int = 0, warm_start_data: str | None = None, warm_start_steps: int = 150,
-          arch: str = "qwen2_5_vl", size: str = "tiny") -> dict:
-    """Write model, tokenizer and processor to ``out_dir`` (a regular HF folder, loadable offline)."""
-    tokenizer = build_tokenizer()
+          arch: str = "qwen2_5_vl", size: str = "tiny", task: str = "shapes") -> dict:
+    """Write model, tokenizer and processor to ``out_dir`` (a regular HF folder, loadable offline); the
+    tokenizer is trained on the text of the synthetic ``task``."""
+    tokenizer = build_tokenizer(task=task)
     processor = build_processor(tokenizer, arch)
     model = build_model(tokenizer, seed=seed, arch=arch, size=size)
     report = {"arch": arch, "size": size, "parameters": sum(p.numel() for p in model.parameters()),
-              "vocab_size": len(tokenizer), "seed": seed}
+              "vocab_size": len(tokenizer), "seed": seed, "task": task}
     if warm_start_data:
         from recipe.vogue.cpu.warm_start import warm_start
 
@@ -218,6 +220,8 @@ def build(out_dir: str, seed: int = 0, warm_start_data: str | None = None, warm_
 
 
 def main(argv: list[str] | None = None) -> int:
+    from data_prep import synthetic
+
     parser = argparse.ArgumentParser(prog="python -m recipe.vogue.cpu.tiny", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     build_cmd = sub.add_parser("build", help="build the tiny model, tokenizer and processor")
@@ -227,9 +231,11 @@ def main(argv: list[str] | None = None) -> int:
     build_cmd.add_argument("--seed", type=int, default=0)
     build_cmd.add_argument("--warm-start-data", default=None, help="train parquet of the synthetic task")
     build_cmd.add_argument("--warm-start-steps", type=int, default=150)
+    build_cmd.add_argument("--task", default="shapes", choices=sorted(synthetic.TASKS),
+                           help="the synthetic task whose text trains the tokenizer (python -m data_prep synthetic --task)")
     args = parser.parse_args(argv)
     report = build(args.out, seed=args.seed, warm_start_data=args.warm_start_data, warm_start_steps=args.warm_start_steps,
-                   arch=args.arch, size=args.size)
+                   arch=args.arch, size=args.size, task=args.task)
     print(json.dumps(report, indent=2))
     return 0
 

@@ -183,6 +183,18 @@ def mean_pass_at_k(counts: Sequence[tuple[int, int]], k: int) -> float:
     return float(np.mean(pass_at_k_per_prompt(counts, k)))
 
 
+def guesser_pass_at_k(answer_counts: Sequence[int], k: int) -> float:
+    """pass@k of a guesser that samples uniformly among each prompt's K_j valid answers (a baseline that
+    sees no image): (1/m) Σ_j [1 − (1 − 1/K_j)^k], the chance that k independent guesses hold the answer.
+
+    >>> round(guesser_pass_at_k([36], 8), 4)
+    0.2029
+    """
+    if not answer_counts or any(count < 1 for count in answer_counts) or k < 1:
+        raise ValueError(f"guesser pass@k needs prompts with at least one answer and k >= 1, got k = {k}")
+    return float(np.mean([1.0 - (1.0 - 1.0 / count) ** k for count in answer_counts]))
+
+
 def _tie_weighted_subsets(others: Sequence[int], abstained: int, picks: int, cap: int) -> Fraction:
     """Σ over the ways to pick ``picks`` responses from the other answers (counts ``others``, at most
     ``cap`` of each) and from the ``abstained`` ones, of Π C(m, x) / (1 + #answers picked exactly ``cap``
