@@ -40,6 +40,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from data_prep.synthetic import TASKS  # noqa: E402
 from recipe.vogue.cpu import tiny_run  # noqa: E402
 from recipe.vogue.evaluation.metrics import GREEDY, Generation, mean_pass_at_k  # noqa: E402
 
@@ -52,7 +53,14 @@ METHODS = {
     # Geometry3K's noise schedule (midpoint 40 steps, fits a 100-step run)
     "noisyrollout": ("grpo", ["noisyrollout=geo3k", "actor_rollout_ref.rollout.n=8",
                               "actor_rollout_ref.actor.freeze_vision_tower=true"]),
+    "grpo_n8": ("grpo", ["actor_rollout_ref.rollout.n=8"]),  # NoisyRollout's sample budget, no noise
+    # VOGUE's shaping without the visual term; p = 0 draws no row into the noisy branch, so no paired forward
+    "entropy_only": ("vogue", ["vogue.alpha_per=0", "vogue.schedule.type=fixed", "vogue.schedule.fixed=0"]),
+    "visual_only": ("vogue", ["vogue.alpha_out=0"]),
 }
+# the answers a guesser that sees no image picks among, per question kind (extra_info.kind)
+GUESSER_ANSWERS = {"colour": 4, "bigger": 2, "compose": 36}
+TEMPERATURE_METHOD = "grpo"  # whose final checkpoints the temperature sweep samples
 REFERENCE = "grpo"
 KS = (1, 2, 4, 8, 16)
 TRAIN_METRICS = {"entropy": "actor/entropy", "u_per": "vogue/u_per_token_mean", "noisy_frac": "vogue/noisy_frac",
@@ -107,6 +115,58 @@ def greedy_generations(model_dir: str, processor_dir: str, val_file: str, step: 
     return generations
 
 
+@torch.no_grad()
+def sampled_generations(model_dir: str, processor_dir: str, val_file: str, step: int, max_new_tokens: int,
+                        temperature: float, n: int, seed: int) -> list[Generation]:
+    """``n`` responses per row of ``val_file`` sampled at ``temperature`` (top-p 1) from the Hugging Face model in
+    ``model_dir`` (seeded), scored by vogue_reward as ``greedy_generations`` scores them."""
+    import pyarrow.parquet as pq
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    from recipe.vogue.cpu.warm_start import encode, load_examples
+    from recipe.vogue.evaluation.metrics import SAMPLED
+    from vogue_reward.score import compute_score, row_id
+
+    torch.manual_seed(seed)
+    model = AutoModelForImageTextToText.from_pretrained(model_dir, dtype=torch.float32, attn_implementation="sdpa").eval()
+    processor = AutoProcessor.from_pretrained(processor_dir)
+    batch = encode(processor, load_examples(val_file), with_answer=False)
+    output = model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=True, temperature=temperature, top_p=1.0,
+                            top_k=0, num_return_sequences=n)
+    texts = processor.tokenizer.batch_decode(output[:, batch["input_ids"].shape[1]:], skip_special_tokens=True)
+    rows = pq.read_table(val_file, columns=["data_source", "extra_info", "reward_model"]).to_pylist()
+    generations = []
+    for position, text in enumerate(texts):
+        row = rows[position // n]
+        extra_info = row["extra_info"] or {}
+        scored = compute_score(row["data_source"], text, row["reward_model"]["ground_truth"], extra_info)
+        generations.append(Generation(data_source=row["data_source"], row_id=row_id(extra_info), acc=float(scored["acc"]),
+                                      score=float(scored["score"]), output=text, decoding=SAMPLED, step=step,
+                                      extra_info=extra_info))
+    return generations
+
+
+def per_prompt_counts(generations: Sequence[Generation]) -> dict[str, dict[str, list[int]]]:
+    """step → "data_source/row_id" → [responses, correct ones]: what every pass@k of the study is computed from."""
+    counts: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
+    for generation in generations:
+        count = counts[str(generation.step)][f"{generation.data_source}/{generation.row_id}"]
+        count[0] += 1
+        count[1] += int(generation.correct)
+    return {step: dict(sorted(prompts.items())) for step, prompts in sorted(counts.items(), key=lambda item: int(item[0]))}
+
+
+def guesser_pass_at_k_of(val_file: str, ks: Sequence[int]) -> dict[str, float]:
+    """pass@k of a guesser that sees no image and picks uniformly among a question's valid answers
+    (``GUESSER_ANSWERS`` by extra_info.kind: the named colours of "bigger", the 36 of "compose")."""
+    import pyarrow.parquet as pq
+
+    from recipe.vogue.evaluation.metrics import guesser_pass_at_k
+
+    answers = [GUESSER_ANSWERS[row["extra_info"]["kind"]] for row in pq.read_table(val_file, columns=["extra_info"]).to_pylist()]
+    return {f"pass@{k}": guesser_pass_at_k(answers, k) for k in ks}
+
+
 def pass_at_k_by_step(generations: Sequence[Generation], ks: Sequence[int]) -> dict[int, dict[str, float]]:
     """step → {pass@k: unbiased pass@k over prompts} from each prompt's (samples, correct) at that step."""
     counts: dict[int, dict[tuple[str, str], list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
@@ -134,10 +194,29 @@ def _write_json(path: str, payload) -> None:
     os.replace(temporary, path)
 
 
+def results_path(args, method: str, seed: int) -> str:
+    """Where a finished run's summary lives: ``--results-dir`` (a folder to commit), else the run's own folder."""
+    if args.results_dir:
+        return os.path.join(args.results_dir, f"{method}-s{seed}.json")
+    return os.path.join(args.work_dir, "runs", f"{method}-s{seed}", "summary.json")
+
+
+def temperature_sweep(args, run_dir: str, algorithm: str, model_dir: str, val_file: str) -> dict[str, dict]:
+    """The final checkpoint sampled at each ``--temperatures`` value: pass@k and the per-prompt counts."""
+    final = checkpoint_dir(run_dir, algorithm, args.steps)
+    sweep = {}
+    for temperature in args.temperatures:
+        generations = sampled_generations(final, model_dir, val_file, args.steps, args.max_response_length, temperature,
+                                          args.val_n, seed=0)
+        sweep[str(temperature)] = {**pass_at_k_by_step(generations, [k for k in KS if k <= args.val_n])[args.steps],
+                                   "per_prompt": per_prompt_counts(generations)[str(args.steps)]}
+    return sweep
+
+
 def run_one(method: str, seed: int, args, data_dir: str, model_dir: str) -> dict:
-    """Train one (method, seed), measure it, write its summary.json; a finished run is read back."""
+    """Train one (method, seed), measure it, write its summary (``results_path``); a finished run is read back."""
     run_dir = os.path.join(args.work_dir, "runs", f"{method}-s{seed}")
-    summary_path = os.path.join(run_dir, "summary.json")
+    summary_path = results_path(args, method, seed)
     if os.path.exists(summary_path):
         print(f"[study] {method} seed {seed}: finished earlier ({summary_path})", flush=True)
         with open(summary_path) as f:
@@ -160,9 +239,14 @@ def run_one(method: str, seed: int, args, data_dir: str, model_dir: str) -> dict
         validation[step]["greedy_pass@1"] = values["pass@1"]
     with open(os.path.join(run_dir, "generations.jsonl"), "w") as f:
         f.writelines(json.dumps(g.to_dump()) + "\n" for g in sampled + greedy)
-    summary = {"method": method, "seed": seed, "steps": args.steps, "train_seconds": train_seconds,
-               "validation": {str(step): values for step, values in validation.items()}, "train": train_curves(records)}
-    shutil.rmtree(os.path.join(run_dir, "checkpoints"), ignore_errors=True)  # measured; only the summary is kept
+    summary = {"method": method, "seed": seed, "task": args.task, "steps": args.steps, "train_seconds": train_seconds,
+               "validation": {str(step): values for step, values in validation.items()}, "train": train_curves(records),
+               "per_prompt": {"sampled": per_prompt_counts(sampled), "greedy": per_prompt_counts(greedy)}}
+    if method == TEMPERATURE_METHOD and args.temperatures:
+        summary["temperature"] = temperature_sweep(args, run_dir, algorithm, model_dir, val_file)
+    if not args.keep_checkpoints:
+        shutil.rmtree(os.path.join(run_dir, "checkpoints"), ignore_errors=True)  # measured; the summary keeps every count
+    os.makedirs(os.path.dirname(summary_path), exist_ok=True)
     _write_json(summary_path, summary)
     print(f"[study] {method} seed {seed}: {train_seconds:.0f} s; last validation "
           + ", ".join(f"{k} {v:.3f}" for k, v in validation[max(validation)].items()), flush=True)
@@ -194,7 +278,7 @@ def paired_differences(summaries: Sequence[dict], key: str) -> dict[str, list[fl
             for m in methods if m != REFERENCE}
 
 
-def render(summaries: Sequence[dict], command: str, wall_seconds: float) -> str:
+def render(summaries: Sequence[dict], command: str, wall_seconds: float, guesser: dict[str, float] | None = None) -> str:
     methods = sorted({s["method"] for s in summaries}, key=list(METHODS).index)
     per_method = {m: [s for s in summaries if s["method"] == m] for m in methods}
     lines = [f"# Exploration-decay study: {', '.join(methods)}", "", f"Command: `{command}`", "",
@@ -208,6 +292,9 @@ def render(summaries: Sequence[dict], command: str, wall_seconds: float) -> str:
         finals = [final_values(s) for s in per_method[m]]
         cells = [_spread([f.get(key, math.nan) for f in finals]) for key, _ in TABLE]
         lines.append(f"| {m} | {len(finals)} | " + " | ".join(cells) + f" | {_spread([f['step_s'] for f in finals])} |")
+    if guesser:
+        cells = [f"{guesser[key]:.3f}" if key in guesser else "—" for key, _ in TABLE]
+        lines.append("| uniform guesser (no image) | — | " + " | ".join(cells) + " | — |")
     if REFERENCE in methods:
         lines += ["", f"## Paired differences against {REFERENCE} (same seed): mean ± sd [per seed]", "",
                   "| method | " + " | ".join(title for _, title in TABLE) + " |", "|---" * (len(TABLE) + 1) + "|"]
@@ -277,29 +364,39 @@ def plot(summaries: Sequence[dict], path: str) -> None:
     figure.savefig(path, dpi=90)
 
 
-def write_reports(summaries: Sequence[dict], args, command: str, wall_seconds: float) -> str:
+def write_reports(summaries: Sequence[dict], args, command: str, wall_seconds: float, guesser: dict[str, float]) -> str:
     from recipe.vogue.evaluation import report
 
     out = Path(args.work_dir) / "report"
     out.mkdir(parents=True, exist_ok=True)
-    (out / "study.md").write_text(render(summaries, command, wall_seconds), encoding="utf-8")
+    (out / "study.md").write_text(render(summaries, command, wall_seconds, guesser), encoding="utf-8")
     plot(summaries, str(out / "curves.png"))
     _write_json(str(out / "results.json"), list(summaries))
     runs = []
     for s in summaries:
         run_dir = Path(args.work_dir) / "runs" / f"{s['method']}-s{s['seed']}"
+        if not (run_dir / "generations.jsonl").exists():
+            continue  # trained in another session: its committed summary carries the counts, not the responses
         run = report.load_run(f"{s['method']} s{s['seed']}", run_dir / "metrics.jsonl")
         run.generations = [Generation.from_dump(json.loads(line)) for line in open(run_dir / "generations.jsonl")]
         runs.append(run)
-    report.write_report(runs, out / "evaluation", ks=[k for k in KS if k <= args.val_n])
+    if runs:
+        report.write_report(runs, out / "evaluation", ks=[k for k in KS if k <= args.val_n])
     return str(out / "study.md")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--work-dir", default=os.path.join(tiny_run.REPO_ROOT, "runs", "study_exploration"))
+    parser.add_argument("--task", choices=sorted(TASKS), default="shapes", help="the synthetic task (data_prep synthetic --task)")
+    parser.add_argument("--work-dir", help="default runs/study_exploration (shapes) or runs/study_<task>")
+    parser.add_argument("--results-dir", help="a folder for each finished run's summary (with its per-prompt counts), "
+                        "to commit; the report is built from it; default the runs' own folders")
     parser.add_argument("--methods", default="grpo,vogue,noisyrollout", help=f"comma-separated, from {list(METHODS)}")
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds first-seed … first-seed + seeds − 1 (pilots use others)")
+    parser.add_argument("--temperatures", default="", help=f"comma-separated T: {TEMPERATURE_METHOD}'s final checkpoints "
+                        "are also sampled at each (evaluation only)")
+    parser.add_argument("--keep-checkpoints", action="store_true", help="keep each run's checkpoints after measuring")
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--val-every", type=int, default=20)
     parser.add_argument("--val-n", type=int, default=16, help="samples per validation prompt (pass@k up to this k)")
@@ -314,13 +411,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"unknown methods {unknown}; choose from {list(METHODS)}")
     if args.steps < 1 or args.seeds < 1 or args.val_every < 1 or args.val_n < 1:
         parser.error("--steps, --seeds, --val-every and --val-n must be >= 1")
-    args.work_dir = os.path.abspath(args.work_dir)
+    if args.steps % args.val_every:
+        parser.error("--steps must be a multiple of --val-every (the last step is measured and checkpointed)")
+    try:
+        args.temperatures = [float(t) for t in args.temperatures.split(",") if t.strip()]
+    except ValueError:
+        parser.error(f"--temperatures {args.temperatures!r}: comma-separated numbers")
+    if any(t <= 0 for t in args.temperatures):
+        parser.error("--temperatures must be > 0")
+    default_dir = "study_exploration" if args.task == "shapes" else f"study_{args.task}"
+    args.work_dir = os.path.abspath(args.work_dir or os.path.join(tiny_run.REPO_ROOT, "runs", default_dir))
+    args.results_dir = args.results_dir and os.path.abspath(args.results_dir)
     command = " ".join(["python bench/study_exploration.py", *(argv if argv is not None else sys.argv[1:])])
     started = time.monotonic()
-    data_dir, model_dir = tiny_run.ensure_assets(args.work_dir, 0, ["--train", str(args.train_rows), "--val", str(args.val_rows)])
+    data_dir, model_dir = tiny_run.ensure_assets(
+        args.work_dir, 0, ["--train", str(args.train_rows), "--val", str(args.val_rows), "--task", args.task], ["--task", args.task])
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
     # seeds outermost: an interrupted study has every method at the same number of seeds
-    summaries = [run_one(m, seed, args, data_dir, model_dir) for seed in range(args.seeds) for m in methods]
-    path = write_reports(summaries, args, command, time.monotonic() - started)
+    summaries = [run_one(m, seed, args, data_dir, model_dir) for seed in seeds for m in methods]
+    guesser = guesser_pass_at_k_of(os.path.join(data_dir, "val.parquet"), [k for k in KS if k <= args.val_n])
+    path = write_reports(summaries, args, command, time.monotonic() - started, guesser)
     print(open(path).read())
     print(f"[study] report: {path}", flush=True)
     return 0

@@ -9,7 +9,7 @@ from math import comb
 
 import pytest
 
-from recipe.vogue.evaluation.metrics import GREEDY, Generation
+from recipe.vogue.evaluation.metrics import GREEDY, Generation, mean_pass_at_k
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 _spec = importlib.util.spec_from_file_location("study_exploration", os.path.join(REPO, "bench", "study_exploration.py"))
@@ -62,7 +62,8 @@ def test_paired_differences_pair_by_seed_and_final_values_use_the_last_validatio
 
 
 def test_unknown_method_and_bad_sizes_are_refused(capsys):
-    for argv in (["--methods", "grpo,ppo"], ["--steps", "0"]):
+    for argv in (["--methods", "grpo,ppo"], ["--steps", "0"], ["--steps", "10", "--val-every", "3"],
+                 ["--temperatures", "hot"], ["--temperatures", "0"], ["--task", "digits"]):
         with pytest.raises(SystemExit):
             study.main(argv)
     assert "unknown methods ['ppo']" in capsys.readouterr().err
@@ -70,12 +71,16 @@ def test_unknown_method_and_bad_sizes_are_refused(capsys):
 
 @pytest.fixture(scope="module")
 def smoke(tiny_assets, tmp_path_factory):
-    data_dir, model_dir = tiny_assets
+    """2 methods × 1 seed × 3 steps on the compose task (its data generated here; the main job's tiny model,
+    whose byte-level tokenizer reads any text), GRPO's final checkpoint also sampled at T = 1.5."""
+    from data_prep import synthetic
+
+    _, model_dir = tiny_assets
     work = tmp_path_factory.mktemp("study")
-    os.symlink(data_dir, work / "data")
+    assert synthetic.main(["--out-dir", str(work / "data"), "--task", "compose", "--train", "64", "--val", "16"]) == 0
     os.symlink(model_dir, work / "model")
-    argv = ["--work-dir", str(work), "--methods", "grpo,vogue", "--seeds", "1", "--steps", "3", "--val-every", "3",
-            "--val-n", "4"]
+    argv = ["--task", "compose", "--work-dir", str(work), "--results-dir", str(work / "results"), "--methods", "grpo,vogue",
+            "--seeds", "1", "--first-seed", "7", "--steps", "3", "--val-every", "3", "--val-n", "4", "--temperatures", "1.5"]
     assert study.main(argv) == 0
     return work, argv
 
@@ -84,27 +89,36 @@ def smoke(tiny_assets, tmp_path_factory):
 def test_smoke_study_measures_each_checkpoint_and_writes_the_report(smoke):
     work, _ = smoke
     for method in ("grpo", "vogue"):
-        run_dir = work / "runs" / f"{method}-s0"
-        summary = json.loads((run_dir / "summary.json").read_text())
-        assert sorted(summary["validation"], key=int) == ["0", "3"]
+        run_dir = work / "runs" / f"{method}-s7"
+        summary = json.loads((work / "results" / f"{method}-s7.json").read_text())
+        assert summary["task"] == "compose" and sorted(summary["validation"], key=int) == ["0", "3"]
         assert not (run_dir / "checkpoints").exists()
         records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-        logged = {r["step"]: r["data"] for r in records if "val-core/synthetic_shapes/acc/pass@4" in r["data"]}
+        logged = {r["step"]: r["data"] for r in records if "val-core/synthetic_compose/acc/pass@4" in r["data"]}
         assert sorted(logged) == [0, 3]
         for step, values in summary["validation"].items():
-            # the dumps' pass@k (evaluation.pass_at_k) equals the trainer's logged unbiased pass@k
+            # the dumps' pass@k (evaluation.pass_at_k) equals the trainer's logged unbiased pass@k …
             for k in (1, 2, 4):
-                assert values[f"pass@{k}"] == pytest.approx(logged[int(step)][f"val-core/synthetic_shapes/acc/pass@{k}"])
-            assert 0.0 <= values["greedy_pass@1"] <= 1.0
+                assert values[f"pass@{k}"] == pytest.approx(logged[int(step)][f"val-core/synthetic_compose/acc/pass@{k}"])
+                # … and the committed per-prompt counts give it back without the responses
+                counts = summary["per_prompt"]["sampled"][step].values()
+                assert values[f"pass@{k}"] == pytest.approx(mean_pass_at_k([tuple(c) for c in counts], k))
+            greedy_counts = summary["per_prompt"]["greedy"][step]
+            assert len(greedy_counts) == 16 and all(n == 1 for n, _ in greedy_counts.values())
+            assert values["greedy_pass@1"] == pytest.approx(sum(c for _, c in greedy_counts.values()) / 16)
         greedy = [Generation.from_dump(json.loads(line)) for line in (run_dir / "generations.jsonl").read_text().splitlines()]
         assert {g.step for g in greedy if g.decoding == GREEDY} == {0, 3}
         assert [len(summary["train"]["entropy"])] == [3]
-    grpo, vogue = (json.loads((work / "runs" / f"{m}-s0" / "summary.json").read_text()) for m in ("grpo", "vogue"))
+    grpo, vogue = (json.loads((work / "results" / f"{m}-s7.json").read_text()) for m in ("grpo", "vogue"))
     # the same initial model, greedy: step 0 is identical for both methods
     assert grpo["validation"]["0"]["greedy_pass@1"] == vogue["validation"]["0"]["greedy_pass@1"]
     assert "u_per" in vogue["train"] and "u_per" not in grpo["train"]
+    sweep = grpo["temperature"]["1.5"]
+    assert "temperature" not in vogue and all(n == 4 for n, _ in sweep["per_prompt"].values())
+    assert sweep["pass@4"] == pytest.approx(mean_pass_at_k([tuple(c) for c in sweep["per_prompt"].values()], 4))
     report = (work / "report" / "study.md").read_text()
     assert "| grpo | 1 |" in report and "| vogue | 1 |" in report and "Paired differences against grpo" in report
+    assert f"| uniform guesser (no image) | — | — | {1 / 36:.3f} | — |" in report  # pass@8 needs --val-n >= 8
     assert (work / "report" / "curves.png").stat().st_size > 10_000
     assert "pass@1 (greedy)" in (work / "report" / "evaluation" / "report.md").read_text()
 
@@ -112,7 +126,7 @@ def test_smoke_study_measures_each_checkpoint_and_writes_the_report(smoke):
 @pytest.mark.slow
 def test_a_finished_run_is_not_redone(smoke, capsys):
     work, argv = smoke
-    logs = {m: (work / "runs" / f"{m}-s0" / "train.log").stat().st_mtime_ns for m in ("grpo", "vogue")}
+    logs = {m: (work / "runs" / f"{m}-s7" / "train.log").stat().st_mtime_ns for m in ("grpo", "vogue")}
     assert study.main(argv) == 0
     assert capsys.readouterr().out.count("finished earlier") == 2
-    assert logs == {m: (work / "runs" / f"{m}-s0" / "train.log").stat().st_mtime_ns for m in ("grpo", "vogue")}
+    assert logs == {m: (work / "runs" / f"{m}-s7" / "train.log").stat().st_mtime_ns for m in ("grpo", "vogue")}

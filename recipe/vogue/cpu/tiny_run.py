@@ -64,9 +64,10 @@ def cpu_environment() -> dict[str, str]:
     return env
 
 
-def ensure_assets(work_dir: str, seed: int, data_args: Sequence[str] = ()) -> tuple[str, str]:
-    """Synthetic data (``python -m data_prep synthetic`` with ``data_args``) and tiny model under
-    ``work_dir`` (built once, reused afterwards; output in WORK_DIR/logs/assets.log)."""
+def ensure_assets(work_dir: str, seed: int, data_args: Sequence[str] = (), model_args: Sequence[str] = ()) -> tuple[str, str]:
+    """Synthetic data (``python -m data_prep synthetic`` with ``data_args``) and tiny model
+    (``python -m recipe.vogue.cpu.tiny build`` with ``model_args``) under ``work_dir`` (built once, reused
+    afterwards; output in WORK_DIR/logs/assets.log)."""
     data_dir = os.path.join(work_dir, "data")
     model_dir = os.path.join(work_dir, "model")
     log_path = os.path.join(work_dir, "logs", "assets.log")
@@ -75,7 +76,8 @@ def ensure_assets(work_dir: str, seed: int, data_args: Sequence[str] = ()) -> tu
                                   *data_args], log_path)
     if not os.path.exists(os.path.join(model_dir, "tiny_build.json")):
         _run("the warm-started tiny model", [sys.executable, "-m", "recipe.vogue.cpu.tiny", "build", "--out", model_dir,
-                                             "--seed", str(seed), "--warm-start-data", os.path.join(data_dir, "train.parquet")], log_path)
+                                             "--seed", str(seed), "--warm-start-data", os.path.join(data_dir, "train.parquet"),
+                                             *model_args], log_path)
     return data_dir, model_dir
 
 
