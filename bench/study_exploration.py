@@ -89,37 +89,11 @@ def checkpoint_dir(run_dir: str, algorithm: str, step: int) -> str:
 
 
 @torch.no_grad()
-def greedy_generations(model_dir: str, processor_dir: str, val_file: str, step: int, max_new_tokens: int) -> list[Generation]:
-    """Greedy responses of the Hugging Face model in ``model_dir`` to every row of ``val_file``, scored by
+def model_generations(model_dir: str, processor_dir: str, val_file: str, step: int, max_new_tokens: int,
+                      temperature: float | None = None, n: int = 1, seed: int = 0) -> list[Generation]:
+    """Responses of the Hugging Face model in ``model_dir`` to every row of ``val_file``: greedy (one per row)
+    when ``temperature`` is None, else ``n`` per row sampled at ``temperature`` (top-p 1, seeded); scored by
     vogue_reward (``acc``) as verl's reward loop scores them."""
-    import pyarrow.parquet as pq
-    from transformers import AutoModelForImageTextToText, AutoProcessor
-
-    from recipe.vogue.cpu.warm_start import encode, load_examples
-    from vogue_reward.score import compute_score, row_id
-
-    model = AutoModelForImageTextToText.from_pretrained(model_dir, dtype=torch.float32, attn_implementation="sdpa").eval()
-    processor = AutoProcessor.from_pretrained(processor_dir)
-    examples = load_examples(val_file)
-    batch = encode(processor, examples, with_answer=False)
-    output = model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False)
-    texts = processor.tokenizer.batch_decode(output[:, batch["input_ids"].shape[1]:], skip_special_tokens=True)
-    rows = pq.read_table(val_file, columns=["data_source", "extra_info", "reward_model"]).to_pylist()
-    generations = []
-    for text, row in zip(texts, rows):
-        extra_info = row["extra_info"] or {}
-        scored = compute_score(row["data_source"], text, row["reward_model"]["ground_truth"], extra_info)
-        generations.append(Generation(data_source=row["data_source"], row_id=row_id(extra_info), acc=float(scored["acc"]),
-                                      score=float(scored["score"]), output=text, decoding=GREEDY, step=step,
-                                      extra_info=extra_info))
-    return generations
-
-
-@torch.no_grad()
-def sampled_generations(model_dir: str, processor_dir: str, val_file: str, step: int, max_new_tokens: int,
-                        temperature: float, n: int, seed: int) -> list[Generation]:
-    """``n`` responses per row of ``val_file`` sampled at ``temperature`` (top-p 1) from the Hugging Face model in
-    ``model_dir`` (seeded), scored by vogue_reward as ``greedy_generations`` scores them."""
     import pyarrow.parquet as pq
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
@@ -131,18 +105,20 @@ def sampled_generations(model_dir: str, processor_dir: str, val_file: str, step:
     model = AutoModelForImageTextToText.from_pretrained(model_dir, dtype=torch.float32, attn_implementation="sdpa").eval()
     processor = AutoProcessor.from_pretrained(processor_dir)
     batch = encode(processor, load_examples(val_file), with_answer=False)
-    output = model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=True, temperature=temperature, top_p=1.0,
-                            top_k=0, num_return_sequences=n)
+    sampling = {"do_sample": False} if temperature is None else {
+        "do_sample": True, "temperature": temperature, "top_p": 1.0, "top_k": 0, "num_return_sequences": n}
+    output = model.generate(**batch, max_new_tokens=max_new_tokens, **sampling)
     texts = processor.tokenizer.batch_decode(output[:, batch["input_ids"].shape[1]:], skip_special_tokens=True)
     rows = pq.read_table(val_file, columns=["data_source", "extra_info", "reward_model"]).to_pylist()
+    per_row = 1 if temperature is None else n
     generations = []
     for position, text in enumerate(texts):
-        row = rows[position // n]
+        row = rows[position // per_row]
         extra_info = row["extra_info"] or {}
         scored = compute_score(row["data_source"], text, row["reward_model"]["ground_truth"], extra_info)
         generations.append(Generation(data_source=row["data_source"], row_id=row_id(extra_info), acc=float(scored["acc"]),
-                                      score=float(scored["score"]), output=text, decoding=SAMPLED, step=step,
-                                      extra_info=extra_info))
+                                      score=float(scored["score"]), output=text, step=step, extra_info=extra_info,
+                                      decoding=GREEDY if temperature is None else SAMPLED))
     return generations
 
 
@@ -206,8 +182,8 @@ def temperature_sweep(args, run_dir: str, algorithm: str, model_dir: str, val_fi
     final = checkpoint_dir(run_dir, algorithm, args.steps)
     sweep = {}
     for temperature in args.temperatures:
-        generations = sampled_generations(final, model_dir, val_file, args.steps, args.max_response_length, temperature,
-                                          args.val_n, seed=0)
+        generations = model_generations(final, model_dir, val_file, args.steps, args.max_response_length, temperature,
+                                        args.val_n)
         sweep[str(temperature)] = {**pass_at_k_by_step(generations, [k for k in KS if k <= args.val_n])[args.steps],
                                    "per_prompt": per_prompt_counts(generations)[str(args.steps)]}
     return sweep
@@ -233,8 +209,8 @@ def run_one(method: str, seed: int, args, data_dir: str, model_dir: str) -> dict
     sampled = tiny_run.validation_generations(run_dir, algorithm, val_file)
     validation = pass_at_k_by_step(sampled, [k for k in KS if k <= args.val_n])
     greedy = [g for step in validation
-              for g in greedy_generations(model_dir if step == 0 else checkpoint_dir(run_dir, algorithm, step), model_dir,
-                                          val_file, step, args.max_response_length)]
+              for g in model_generations(model_dir if step == 0 else checkpoint_dir(run_dir, algorithm, step), model_dir,
+                                         val_file, step, args.max_response_length)]
     for step, values in pass_at_k_by_step(greedy, [1]).items():
         validation[step]["greedy_pass@1"] = values["pass@1"]
     with open(os.path.join(run_dir, "generations.jsonl"), "w") as f:
