@@ -69,3 +69,46 @@ def test_freeze_vision_tower_keeps_the_vision_parameters(tiny_model_dir):
     assert changed and all(name not in frozen for name in changed)
     with pytest.raises(ValueError, match="no visual"):
         freeze_vision_tower(torch.nn.Linear(2, 2))
+
+
+def padded_batch(prompt_lengths, response_length=3, max_prompt=5):
+    """A left-right padded batch as verl's trainer holds it before ``left_right_2_no_padding``: rows of
+    ``prompt_lengths`` prompt tokens (left-padded to ``max_prompt``) and full responses; M-RoPE position ids."""
+    from tensordict import TensorDict
+
+    rows = len(prompt_lengths)
+    length = max_prompt + response_length
+    attention = torch.zeros(rows, length, dtype=torch.long)
+    for row, prompt in enumerate(prompt_lengths):
+        attention[row, max_prompt - prompt:] = 1
+    positions = (attention.cumsum(-1) - 1).clamp(min=0)
+    return TensorDict({
+        "input_ids": torch.arange(rows * length).reshape(rows, length) % 50 + 1,
+        "attention_mask": attention,
+        "response_mask": torch.ones(rows, response_length, dtype=torch.long),
+        "position_ids": positions.unsqueeze(1).expand(rows, 4, length).clone(),
+    }, batch_size=[rows])
+
+
+def test_verl_nests_uniform_length_position_ids_on_the_wrong_dimension_and_the_patch_fixes_it(monkeypatch):
+    from verl.trainer.ppo import ray_trainer
+    from verl.utils import tensordict_utils as tu
+
+    from recipe.vogue.trainer.verl_patches import patch_uniform_length_position_ids
+
+    monkeypatch.setattr(ray_trainer, "left_right_2_no_padding", ray_trainer.left_right_2_no_padding)  # restored after
+    uniform, mixed = padded_batch([5, 5, 5, 5]), padded_batch([5, 3, 4, 5])
+    assert ray_trainer.left_right_2_no_padding(uniform.clone())["position_ids"]._ragged_idx == 1  # the 4 M-RoPE rows
+    assert ray_trainer.left_right_2_no_padding(mixed.clone())["position_ids"]._ragged_idx == 2  # the sequence
+    patch_uniform_length_position_ids()
+    patch_uniform_length_position_ids()  # idempotent
+    fixed = [ray_trainer.left_right_2_no_padding(batch.clone())["position_ids"] for batch in (uniform, mixed)]
+    assert [nested._ragged_idx for nested in fixed] == [2, 2]
+    for nested, batch in zip(fixed, (uniform, mixed)):
+        for row, rows_positions in enumerate(nested.unbind()):
+            mask = batch["attention_mask"][row].bool()
+            assert torch.equal(rows_positions, batch["position_ids"][row][:, mask])
+    # verl's own concatenation and selection now see one layout
+    joined = tu.concat_nested_tensors(fixed)
+    picked = tu.index_select_tensor_dict(tu.get_tensordict({"position_ids": joined}), torch.tensor([0, 5]))["position_ids"]
+    assert [tuple(row.shape) for row in picked.unbind()] == [(4, 8), (4, 6)]

@@ -61,6 +61,7 @@ from recipe.vogue.core.schedule import diffusion_noise_step
 from recipe.vogue.core.shaping import rows_in_tied_groups, shape_advantages
 from recipe.vogue.core.uncertainty import sampled_token_entropy, symmetric_kl_from_sampled
 from recipe.vogue.evaluation.validation import UnbiasedValidationMetrics
+from recipe.vogue.trainer.verl_patches import patch_uniform_length_position_ids
 from recipe.vogue.trainer.vogue_config import NoisyRolloutConfig, check_multimodal_processor, validate_run_config
 from recipe.vogue.trainer.worker import CHUNK_SIZE_KEY, ESTIMATOR_KEY, PAIRED_INPUTS_KEY, output_keys
 
@@ -77,6 +78,7 @@ _DTYPES = {"bf16": torch.bfloat16, "bfloat16": torch.bfloat16, "fp16": torch.flo
 class VogueTrainer(UnbiasedValidationMetrics, RayPPOTrainer):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        patch_uniform_length_position_ids()  # verl_patches: batches whose rows all have one length
         self.vogue = validate_run_config(self.config)
         self.noisy_rollout = NoisyRolloutConfig.from_config(self.config.get("noisyrollout"))
         if self.vogue.enable or self.noisy_rollout.enable:
