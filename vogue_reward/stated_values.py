@@ -40,6 +40,7 @@ MAX_NESTING = 20  # brackets and braces inside one another
 _MAX_BITS = MAX_DIGITS * 10 // 3 + 4  # a bit bound just above MAX_DIGITS decimal digits
 _UNSIGNED = re.compile(r"(?:\d{1,3}(?:,\d{3})+(?!\d)|\d+)(?:\.\d+)?(?:[eE][-+]?\d+)?|\.\d+")
 _PLAIN_INTEGER = re.compile(r"\d+")
+_DIGIT = re.compile(r"\d")
 _CURRENCY = re.compile(r"\\\$|[$€£¥]")
 _WIDE_SPACE = re.compile(r"\\q?quad\b")  # between values, never inside an expression
 _SYMBOLS = (
@@ -153,7 +154,7 @@ class _Reader:
         if self.take("{"):
             exponent = self.enclosed("}")
         else:
-            digit = re.compile(r"\d").match(self.text, self.at)
+            digit = _DIGIT.match(self.text, self.at)
             if digit is None:
                 raise _Unread
             self.at, exponent = digit.end(), Fraction(digit.group())
