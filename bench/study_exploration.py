@@ -60,6 +60,16 @@ METHODS = {
 }
 # the answers a guesser that sees no image picks among, per question kind (extra_info.kind)
 GUESSER_ANSWERS = {"colour": 4, "bigger": 2, "compose": 36}
+# per task: training rows, the tiny model's build (``python -m recipe.vogue.cpu.tiny build``) and the seed of
+# the warm start's own rows (None: the training rows). On compose the tiny vision tower is too narrow to learn
+# small shapes and end-to-end warm starts ignore the image; the wider tower, pre-trained on the answer's words,
+# then 300 supervised steps start at greedy pass@1 ≈ 0.3 (docs/study_exploration.md, the pilots)
+TASK_ASSETS = {
+    "shapes": {"train_rows": 512, "model_args": [], "warm_start_data_seed": None},
+    "compose": {"train_rows": 2048, "model_args": ["--size", "tiny_wide_vision", "--vision-steps", "1000",
+                                                    "--warm-start-steps", "300", "--warm-start-lr", "1e-3"],
+                "warm_start_data_seed": 1000},
+}
 TEMPERATURE_METHOD = "grpo"  # whose final checkpoints the temperature sweep samples
 REFERENCE = "grpo"
 KS = (1, 2, 4, 8, 16)
@@ -376,7 +386,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--val-every", type=int, default=20)
     parser.add_argument("--val-n", type=int, default=16, help="samples per validation prompt (pass@k up to this k)")
-    parser.add_argument("--train-rows", type=int, default=512)
+    parser.add_argument("--train-rows", type=int, help="default: the task's (TASK_ASSETS)")
     parser.add_argument("--val-rows", type=int, default=128)
     parser.add_argument("--max-response-length", type=int, default=24, help="as data.max_response_length of cpu/tiny.yaml")
     parser.add_argument("overrides", nargs="*", help="hydra overrides for every run")
@@ -400,8 +410,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.results_dir = args.results_dir and os.path.abspath(args.results_dir)
     command = " ".join(["python bench/study_exploration.py", *(argv if argv is not None else sys.argv[1:])])
     started = time.monotonic()
+    assets = TASK_ASSETS[args.task]
+    train_rows = args.train_rows or assets["train_rows"]
     data_dir, model_dir = tiny_run.ensure_assets(
-        args.work_dir, 0, ["--train", str(args.train_rows), "--val", str(args.val_rows), "--task", args.task], ["--task", args.task])
+        args.work_dir, 0, ["--train", str(train_rows), "--val", str(args.val_rows), "--task", args.task],
+        ["--task", args.task, *assets["model_args"]], assets["warm_start_data_seed"])
     seeds = range(args.first_seed, args.first_seed + args.seeds)
     # seeds outermost: an interrupted study has every method at the same number of seeds
     summaries = [run_one(m, seed, args, data_dir, model_dir) for seed in seeds for m in methods]

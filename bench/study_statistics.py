@@ -39,6 +39,24 @@ def student_t_two_sided_p(t: float, df: int) -> float:
     return float(mpmath.betainc(df / 2, 0.5, 0, x, regularized=True))
 
 
+def student_t_quantile(q: float, df: int) -> float:
+    """The q-quantile of Student's t with ``df`` degrees of freedom: the t ≥ 0 with P(|T| ≥ t) = 2(1 − q) for
+    q > ½ (bisection on ``student_t_two_sided_p``, which falls as t grows), −quantile(1 − q) below ½."""
+    if not 0 < q < 1:
+        raise ValueError(f"a quantile needs 0 < q < 1, got {q}")
+    if q < 0.5:
+        return -student_t_quantile(1 - q, df)
+    target, low, high = 2 * (1 - q), 0.0, 1.0
+    while student_t_two_sided_p(high, df) > target:
+        high *= 2
+    for _ in range(200):
+        middle = (low + high) / 2
+        low, high = (middle, high) if student_t_two_sided_p(middle, df) > target else (low, middle)
+        if high - low <= 1e-12 * high:
+            break
+    return (low + high) / 2
+
+
 def paired_t(differences: Sequence[float]) -> tuple[float, float]:
     """(t, two-sided p) of H0: mean difference 0, t = mean / (sd / √n) with n − 1 degrees of freedom."""
     if len(differences) < 2:

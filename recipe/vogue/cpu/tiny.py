@@ -129,12 +129,17 @@ def build_processor(tokenizer, arch: str = "qwen2_5_vl"):
     )
 
 
-# Widths: "tiny" (~0.25M parameters, the main job and the tests) and "small" (~15M, Qwen2.5-VL only, for the
-# cost benchmark: on a CPU its forwards dominate a step, as a 3B/7B model's do on GPUs).
+# Widths: "tiny" (~0.25M parameters, the main job and the tests); "tiny_wide_vision" (the tiny language model
+# with a 128-wide vision tower, Qwen2.5-VL only: at width 32 the vision tower does not learn to tell the
+# compose task's small shapes apart, at 128 it does, docs/study_exploration.md); "small" (~15M, Qwen2.5-VL
+# only, for the cost benchmark: on a CPU its forwards dominate a step, as a 3B/7B model's do on GPUs).
 SIZES = {
     "tiny": {"text": dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
                          num_key_value_heads=2),
              "vision": dict(depth=2, hidden_size=32, intermediate_size=64, num_heads=2), "mrope": [2, 3, 3]},
+    "tiny_wide_vision": {"text": dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+                                     num_key_value_heads=2),
+                         "vision": dict(depth=2, hidden_size=128, intermediate_size=256, num_heads=4), "mrope": [2, 3, 3]},
     "small": {"text": dict(hidden_size=384, intermediate_size=1536, num_hidden_layers=6, num_attention_heads=6,
                           num_key_value_heads=2),
               "vision": dict(depth=4, hidden_size=192, intermediate_size=768, num_heads=3), "mrope": [8, 12, 12]},
@@ -167,7 +172,8 @@ def build_model(tokenizer, seed: int = 0, arch: str = "qwen2_5_vl", size: str = 
 
     _check_arch(arch)
     if size not in SIZES or (size != "tiny" and arch != "qwen2_5_vl"):
-        raise ValueError(f"size {size!r} is not built for {arch}; sizes: tiny (both), small (qwen2_5_vl)")
+        others = sorted(set(SIZES) - {"tiny"})
+        raise ValueError(f"size {size!r} is not built for {arch}; sizes: tiny (both architectures), {', '.join(others)} (qwen2_5_vl)")
     ids = {name: tokenizer.convert_tokens_to_ids(name) for name in SPECIAL_TOKENS}
     if arch == "qwen2_5_vl":
         config_cls, model_cls = Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
@@ -198,18 +204,22 @@ def build_model(tokenizer, seed: int = 0, arch: str = "qwen2_5_vl", size: str = 
 
 
 def build(out_dir: str, seed: int = 0, warm_start_data: str | None = None, warm_start_steps: int = 150,
-          arch: str = "qwen2_5_vl", size: str = "tiny", task: str = "shapes") -> dict:
+          arch: str = "qwen2_5_vl", size: str = "tiny", task: str = "shapes", vision_steps: int = 0,
+          warm_start_lr: float = 3e-3) -> dict:
     """Write model, tokenizer and processor to ``out_dir`` (a regular HF folder, loadable offline); the
-    tokenizer is trained on the text of the synthetic ``task``."""
+    tokenizer is trained on the text of the synthetic ``task``. With ``warm_start_data``: ``vision_steps`` of
+    ``pretrain_vision``, then ``warm_start_steps`` supervised steps at ``warm_start_lr``."""
     tokenizer = build_tokenizer(task=task)
     processor = build_processor(tokenizer, arch)
     model = build_model(tokenizer, seed=seed, arch=arch, size=size)
     report = {"arch": arch, "size": size, "parameters": sum(p.numel() for p in model.parameters()),
               "vocab_size": len(tokenizer), "seed": seed, "task": task}
     if warm_start_data:
-        from recipe.vogue.cpu.warm_start import warm_start
+        from recipe.vogue.cpu.warm_start import pretrain_vision, warm_start
 
-        report["warm_start"] = warm_start(model, processor, warm_start_data, steps=warm_start_steps, seed=seed)
+        if vision_steps:
+            report["vision_pretraining"] = pretrain_vision(model, processor, warm_start_data, steps=vision_steps, seed=seed)
+        report["warm_start"] = warm_start(model, processor, warm_start_data, steps=warm_start_steps, lr=warm_start_lr, seed=seed)
     os.makedirs(out_dir, exist_ok=True)
     model.save_pretrained(out_dir)
     processor.save_pretrained(out_dir)
@@ -231,11 +241,15 @@ def main(argv: list[str] | None = None) -> int:
     build_cmd.add_argument("--seed", type=int, default=0)
     build_cmd.add_argument("--warm-start-data", default=None, help="train parquet of the synthetic task")
     build_cmd.add_argument("--warm-start-steps", type=int, default=150)
+    build_cmd.add_argument("--warm-start-lr", type=float, default=3e-3)
+    build_cmd.add_argument("--vision-steps", type=int, default=0,
+                           help="steps of vision-tower pre-training on the answer's words before the warm start")
     build_cmd.add_argument("--task", default="shapes", choices=sorted(synthetic.TASKS),
                            help="the synthetic task whose text trains the tokenizer (python -m data_prep synthetic --task)")
     args = parser.parse_args(argv)
     report = build(args.out, seed=args.seed, warm_start_data=args.warm_start_data, warm_start_steps=args.warm_start_steps,
-                   arch=args.arch, size=args.size, task=args.task)
+                   arch=args.arch, size=args.size, task=args.task, vision_steps=args.vision_steps,
+                   warm_start_lr=args.warm_start_lr)
     print(json.dumps(report, indent=2))
     return 0
 

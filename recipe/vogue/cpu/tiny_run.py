@@ -64,19 +64,28 @@ def cpu_environment() -> dict[str, str]:
     return env
 
 
-def ensure_assets(work_dir: str, seed: int, data_args: Sequence[str] = (), model_args: Sequence[str] = ()) -> tuple[str, str]:
+def ensure_assets(work_dir: str, seed: int, data_args: Sequence[str] = (), model_args: Sequence[str] = (),
+                  warm_start_data_seed: int | None = None) -> tuple[str, str]:
     """Synthetic data (``python -m data_prep synthetic`` with ``data_args``) and tiny model
     (``python -m recipe.vogue.cpu.tiny build`` with ``model_args``) under ``work_dir`` (built once, reused
-    afterwards; output in WORK_DIR/logs/assets.log)."""
+    afterwards; output in WORK_DIR/logs/assets.log). The model is warm-started on the training rows, or with
+    ``warm_start_data_seed`` on rows of their own (WORK_DIR/warm_start_data, the same ``data_args`` at that
+    seed), so that RL does not train on images the warm start has memorised."""
     data_dir = os.path.join(work_dir, "data")
     model_dir = os.path.join(work_dir, "model")
     log_path = os.path.join(work_dir, "logs", "assets.log")
-    if not os.path.exists(os.path.join(data_dir, "val.parquet")):
-        _run("the synthetic data", [sys.executable, "-m", "data_prep", "synthetic", "--out-dir", data_dir, "--seed", str(seed),
-                                  *data_args], log_path)
+    datasets = {data_dir: seed}
+    warm_dir = data_dir
+    if warm_start_data_seed is not None:
+        warm_dir = os.path.join(work_dir, "warm_start_data")
+        datasets[warm_dir] = warm_start_data_seed
+    for directory, data_seed in datasets.items():
+        if not os.path.exists(os.path.join(directory, "val.parquet")):
+            _run("the synthetic data", [sys.executable, "-m", "data_prep", "synthetic", "--out-dir", directory, "--seed",
+                                      str(data_seed), *data_args], log_path)
     if not os.path.exists(os.path.join(model_dir, "tiny_build.json")):
         _run("the warm-started tiny model", [sys.executable, "-m", "recipe.vogue.cpu.tiny", "build", "--out", model_dir,
-                                             "--seed", str(seed), "--warm-start-data", os.path.join(data_dir, "train.parquet"),
+                                             "--seed", str(seed), "--warm-start-data", os.path.join(warm_dir, "train.parquet"),
                                              *model_args], log_path)
     return data_dir, model_dir
 

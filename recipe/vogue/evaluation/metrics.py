@@ -188,7 +188,7 @@ def guesser_pass_at_k(answer_counts: Sequence[int], k: int) -> float:
     sees no image): (1/m) Σ_j [1 − (1 − 1/K_j)^k], the chance that k independent guesses hold the answer.
 
     >>> round(guesser_pass_at_k([36], 8), 4)
-    0.2029
+    0.2018
     """
     if not answer_counts or any(count < 1 for count in answer_counts) or k < 1:
         raise ValueError(f"guesser pass@k needs prompts with at least one answer and k >= 1, got k = {k}")
