@@ -46,6 +46,18 @@ PROJECT_NAME=${PROJECT_NAME:-vogue}
 # No backend that needs credentials by default: `file` writes the metrics as jsonl (see VERL_FILE_LOGGER_PATH).
 LOGGER=${LOGGER:-'[console,file]'}
 PYTHON=${PYTHON:-python3}
+# LoRA (docs/cluster.md "LoRA"; the run_*_lora_*.sh launchers set LORA_RANK=64): adapters of rank LORA_RANK and
+# scale LORA_ALPHA on every linear layer of the language model (peft's all-linear), none on the vision tower,
+# merged into the weights the rollout receives at each sync (lora.merge=True: what the CPU backend tests).
+# Settings of verl's Qwen2.5-VL-7B LoRA example (examples/grpo_trainer/run_qwen2_5_vl-7b_lora.sh: rank 64,
+# alpha 32, lr 3e-6, exclude_modules='.*visual.*'); ACTOR_LR overrides the learning rate either way.
+LORA_RANK=${LORA_RANK:-0}
+LORA_ALPHA=${LORA_ALPHA:-32}
+if (( LORA_RANK > 0 )); then
+    ACTOR_LR=${ACTOR_LR:-3e-6}
+else
+    ACTOR_LR=${ACTOR_LR:-1e-6}
+fi
 
 # vogue_launch EXPERIMENT MODEL_PATH ROLLOUT_TP [override ...]
 vogue_launch() {
@@ -70,7 +82,7 @@ vogue_launch() {
         actor_rollout_ref.model.enable_gradient_checkpointing=True
         actor_rollout_ref.actor.strategy=fsdp2
         actor_rollout_ref.ref.strategy=fsdp2
-        actor_rollout_ref.actor.optim.lr=1e-6
+        "actor_rollout_ref.actor.optim.lr=$ACTOR_LR"
         actor_rollout_ref.actor.optim.weight_decay=0.01
         "actor_rollout_ref.actor.ppo_mini_batch_size=$MINI_BATCH_SIZE"
         actor_rollout_ref.actor.use_dynamic_bsz=True
@@ -97,8 +109,17 @@ vogue_launch() {
         trainer.test_freq=5
         trainer.save_freq=20
         "trainer.max_actor_ckpt_to_keep=$MAX_CKPT_TO_KEEP"
-        "$@"
     )
+    if (( LORA_RANK > 0 )); then
+        overrides+=(
+            "actor_rollout_ref.model.lora_rank=$LORA_RANK"
+            "actor_rollout_ref.model.lora_alpha=$LORA_ALPHA"
+            actor_rollout_ref.model.target_modules=all-linear
+            "actor_rollout_ref.model.exclude_modules='.*visual.*'"
+            actor_rollout_ref.model.lora.merge=True
+        )
+    fi
+    overrides+=("$@")
     if [[ ${PRINT_OVERRIDES:-0} == 1 ]]; then
         printf '%s\n' "${overrides[@]}"
         return 0

@@ -48,3 +48,29 @@ def test_dummy_forward_share_against_every_draw(probability, rows, ranks):
         dummy += weight * (not any(mine) and any(others))
         forwarded += weight * (rows + sum(mine))
     assert cost_model.dummy_forward_share(probability, rows, ranks) == pytest.approx(dummy / forwarded, abs=1e-12)
+
+
+def test_lora_checkpoint_bytes():
+    """10 base parameters, 2 LoRA: the model holds both (4 B each) or the adapters only; AdamW's moments are the
+    adapters' only; the Hugging Face copy holds both in bf16."""
+    assert cost_model.checkpoint_bytes(10, ["model", "optimizer"], lora_parameters=2) == 4 * 12 + 8 * 2
+    assert cost_model.checkpoint_bytes(10, ["model", "optimizer"], lora_parameters=2, lora_only=True) == 4 * 2 + 8 * 2
+    assert cost_model.checkpoint_bytes(10, ["hf_model"], lora_parameters=2) == 2 * 12
+
+
+@pytest.mark.parametrize("exclude", [".*visual.*", None])
+def test_lora_parameter_count_is_rank_times_in_plus_out_of_each_adapted_linear(exclude):
+    """Brute force over the tiny model's linears: peft's all-linear adapts every nn.Linear but the output head."""
+    import re
+
+    import torch
+
+    from recipe.vogue.cpu import tiny
+
+    model = tiny.build_model(tiny.build_tokenizer())
+    expected = sum(8 * (module.in_features + module.out_features) for name, module in model.named_modules()
+                   if isinstance(module, torch.nn.Linear) and name != "lm_head"
+                   and not (exclude and re.fullmatch(exclude, name)))
+    assert cost_model.lora_parameter_count(model.config, 8, "all-linear", exclude) == expected
+    if exclude is None:  # the vision tower's linears are adapted too
+        assert expected > cost_model.lora_parameter_count(model.config, 8, "all-linear", ".*visual.*")

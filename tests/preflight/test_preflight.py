@@ -360,6 +360,8 @@ LAUNCHERS = [
     ("run_grpo_qwen3_vl_4b.sh",), ("run_vogue_qwen3_vl_4b.sh",), ("run_grpo_qwen3_vl_8b.sh",), ("run_vogue_qwen3_vl_8b.sh",),
     ("run_noisyrollout_qwen2_5_vl_3b.sh",), ("run_noisyrollout_qwen2_5_vl_7b.sh",),
     ("run_grpo_dapo_qwen2_5_vl_7b.sh",), ("run_vogue_dapo_qwen2_5_vl_7b.sh",),
+    ("run_vogue_lora_qwen2_5_vl_3b.sh",), ("run_grpo_lora_qwen2_5_vl_3b.sh",), ("run_vogue_lora_qwen2_5_vl_7b.sh",),
+    ("run_grpo_lora_qwen2_5_vl_7b.sh",), ("run_vogue_lora_qwen3_vl_4b.sh",), ("run_grpo_lora_qwen3_vl_4b.sh",),
 ]
 
 
@@ -428,3 +430,34 @@ def test_a_rejected_row_is_named_by_position_and_index(check):
     findings = check([*GOOD, broken], GOOD[:4])
     line = [f for f in findings if f.check.startswith("data train") and "1 rejected by the processor" in f.detail]
     assert line and f"(first: row {len(GOOD)} (extra_info.index 5): " in line[0].detail, preflight.format_table(findings)
+
+
+LORA = ["actor_rollout_ref.model.lora_rank=8", "actor_rollout_ref.model.lora.merge=True"]
+
+
+@pytest.mark.parametrize("overrides, status, message", [
+    ([], "OK", "full fine-tuning"),
+    (["actor_rollout_ref.model.lora.rank=8"], "ERROR", "lora.rank is Megatron's key"),
+    (["actor_rollout_ref.model.lora_rank=8"], "ERROR", "set actor_rollout_ref.model.lora.merge=True"),
+    (LORA, "WARN", "leaves adapters on the vision tower"),
+    ([*LORA, "actor_rollout_ref.model.exclude_modules=[blocks]"], "WARN", "leaves adapters on the vision tower"),
+    ([*LORA, "actor_rollout_ref.model.exclude_modules='.*visual.*'"], "OK", "vision tower excluded"),
+])
+def test_lora_settings(overrides, status, message):
+    (finding,) = preflight.check_lora(preflight.compose(overrides))
+    assert (finding.status, finding.check) == (status, "lora") and message in finding.detail, finding
+
+
+def test_lora_shards_are_smaller_by_the_frozen_bases_gradients_and_moments():
+    """7B at 8 ranks: LoRA keeps the base's fp32 weights but neither its gradients nor AdamW's moments; the
+    adapters have all three (SHARD_BYTES per parameter)."""
+    from recipe.vogue.preflight.cost_model import lora_parameter_count, parameter_count, target_model_config
+
+    target = target_model_config("qwen2_5_vl_7b")
+    base, lora = parameter_count(target), lora_parameter_count(target, 64, "all-linear", ".*visual.*")
+    config = preflight.compose(["trainer.n_gpus_per_node=8"])
+    full, adapted = preflight.sharded_state_bytes(config, base), preflight.sharded_state_bytes(config, base, lora)
+    per = preflight.SHARD_BYTES
+    saved = ((per["grads"] + per["optimizer"]) * base - (per["params"] + per["grads"] + per["optimizer"]) * lora) / 8
+    assert full - adapted == pytest.approx(saved, abs=1) and adapted < full / 3
+    assert 150e6 < lora < 200e6  # rank 64 on 28 layers of 3584 / 18944 / 512-wide projections

@@ -69,6 +69,13 @@ LAUNCHES = {
     # DAPO as the base algorithm (paper v3 Table 6)
     ("run_grpo_dapo_qwen2_5_vl_7b.sh",): {"enable": False, "tp": 2, "dapo": True},
     ("run_vogue_dapo_qwen2_5_vl_7b.sh",): {"enable": True, "tp": 2, "kl_estimator": "full", "dapo": True},
+    # LoRA (issue 24): adapters of rank 64 on the language model, merged weights synced to the rollout
+    ("run_vogue_lora_qwen2_5_vl_3b.sh",): {"enable": True, "tp": 1, "kl_estimator": "full", "lora": 64},
+    ("run_grpo_lora_qwen2_5_vl_3b.sh",): {"enable": False, "tp": 1, "lora": 64},
+    ("run_vogue_lora_qwen2_5_vl_7b.sh",): {"enable": True, "tp": 2, "kl_estimator": "full", "lora": 64},
+    ("run_grpo_lora_qwen2_5_vl_7b.sh",): {"enable": False, "tp": 2, "lora": 64},
+    ("run_vogue_lora_qwen3_vl_4b.sh",): {"enable": True, "tp": 1, "kl_estimator": "full", "qwen3_vl": True, "lora": 64},
+    ("run_grpo_lora_qwen3_vl_4b.sh",): {"enable": False, "tp": 1, "qwen3_vl": True, "lora": 64},
 }
 
 
@@ -141,6 +148,11 @@ def check_launch(config, expected):
     qwen3_vl = expected.get("qwen3_vl", False)
     assert config.data.image_patch_size == (16 if qwen3_vl else 14)
     assert config.actor_rollout_ref.rollout.enable_chunked_prefill is not qwen3_vl
+    model, lora = config.actor_rollout_ref.model, expected.get("lora", 0)
+    assert model.lora_rank == lora and config.actor_rollout_ref.actor.optim.lr == (3e-6 if lora else 1e-6)
+    if lora:
+        assert (model.lora_alpha, model.target_modules, model.exclude_modules) == (32, "all-linear", ".*visual.*")
+        assert model.lora.merge is True
 
 
 @pytest.mark.parametrize("launch", list(LAUNCHES), ids=lambda launch: "-".join(launch))
@@ -183,6 +195,14 @@ def test_each_ablation_changes_only_its_own_knob(compose, preset, forward, ablat
         assert (full.kl_estimator, ablated.kl_estimator) == ({"paper": "full", "authors_code": "dupl_code"}[preset], forward)
 
 
+def test_lora_is_a_switch_of_every_launcher_and_its_learning_rate_can_be_set(compose):
+    config = compose(launcher_overrides("run_vogue_qwen2_5_vl_7b.sh", env={"LORA_RANK": "16", "LORA_ALPHA": "16"}), base=())
+    assert (config.actor_rollout_ref.model.lora_rank, config.actor_rollout_ref.model.lora_alpha) == (16, 16)
+    assert config.actor_rollout_ref.actor.optim.lr == 3e-6
+    config = compose(launcher_overrides("run_grpo_lora_qwen2_5_vl_3b.sh", env={"ACTOR_LR": "2e-5"}), base=())
+    assert config.actor_rollout_ref.actor.optim.lr == 2e-5 and config.actor_rollout_ref.model.lora_rank == 64
+
+
 def test_the_grpo_baseline_of_noisy_rollout_has_its_2n_rollouts(compose):
     config = compose(launcher_overrides("run_grpo_qwen2_5_vl_7b.sh", env={"ROLLOUT_N": "10"}), base=())
     assert config.actor_rollout_ref.rollout.n == 10 and config.vogue.enable is False and not config.noisyrollout.enable
@@ -198,7 +218,8 @@ def test_unknown_ablation_is_refused():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("launch", [("run_vogue_qwen2_5_vl_7b.sh",), ("run_grpo_qwen2_5_vl_3b.sh",),
-                                    ("run_vogue_ablation_qwen2_5_vl_7b.sh", "fixed_p")], ids=lambda x: "-".join(x))
+                                    ("run_vogue_ablation_qwen2_5_vl_7b.sh", "fixed_p"), ("run_vogue_lora_qwen3_vl_4b.sh",)],
+                         ids=lambda x: "-".join(x))
 def test_launcher_overrides_compose_with_plain_hydra(real_compose_without_test_overrides, launch):
     """The same check through hydra's own composition of the full override list (seconds per launcher)."""
     check_launch(real_compose_without_test_overrides(launcher_overrides(*launch)), LAUNCHES[launch])

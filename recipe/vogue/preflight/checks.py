@@ -37,6 +37,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -481,33 +482,37 @@ def check_token_budgets(config, processor) -> list[Finding]:
     return findings
 
 
-def check_checkpoints(config, parameters: int) -> list[Finding]:
+def check_checkpoints(config, parameters: int, lora_parameters: int = 0) -> list[Finding]:
     from recipe.vogue.preflight.cost_model import checkpoint_bytes
 
     trainer = config.trainer
     if int(trainer.get("save_freq", -1)) <= 0:
         return [Finding("OK", "checkpoints", "trainer.save_freq <= 0: no checkpoints")]
     contents = list(config.actor_rollout_ref.actor.checkpoint.get("save_contents") or [])
-    size = checkpoint_bytes(parameters, contents)
+    lora_only = bool(config.actor_rollout_ref.actor.checkpoint.get("save_lora_only", False))
+    size = checkpoint_bytes(parameters, contents, lora_parameters, lora_only)
     keep = trainer.get("max_actor_ckpt_to_keep")
     saves = math.ceil(int(trainer.total_training_steps or 0) / int(trainer.save_freq)) if trainer.get("total_training_steps") else None
     count = keep if keep is not None else saves
     free = _free_bytes(trainer.default_local_dir)
     need = size * (count or 1)
     status = "ERROR" if need > free else "WARN" if keep is None else "OK"
-    return [Finding(status, "checkpoints", f"~{_gib(size)} per save ({parameters / 1e9:.2f}B parameters; {contents}); "
+    lora = f" + {lora_parameters / 1e6:.1f}M LoRA{', adapters only' if lora_only else ''}" if lora_parameters else ""
+    return [Finding(status, "checkpoints", f"~{_gib(size)} per save ({parameters / 1e9:.2f}B parameters{lora}; {contents}); "
                     f"keeping {keep if keep is not None else 'every one (max_actor_ckpt_to_keep=null)'} → {_gib(need)} "
                     f"vs {_gib(free)} free at {trainer.default_local_dir}")]
 
 
-def sharded_state_bytes(config, parameters: int) -> int:
-    """Bytes per GPU of the actor's FSDP-sharded state during the log-prob stage (``SHARD_BYTES`` per parameter
-    over nnodes × n_gpus_per_node ranks; the offloaded parts are in host memory)."""
+def sharded_state_bytes(config, parameters: int, lora_parameters: int = 0) -> int:
+    """Bytes per GPU of the actor's FSDP-sharded state during the log-prob stage (``SHARD_BYTES`` over
+    nnodes × n_gpus_per_node ranks; the offloaded parts are in host memory): weights for every parameter (the
+    frozen base and the adapters with LoRA), gradients and AdamW's moments for the trained ones only."""
     fsdp = config.actor_rollout_ref.actor.get("fsdp_config") or {}
-    per_parameter = SHARD_BYTES["grads"] + SHARD_BYTES["params"] * (not fsdp.get("param_offload", False)) + \
-        SHARD_BYTES["optimizer"] * (not fsdp.get("optimizer_offload", False))
+    trained = lora_parameters or parameters
+    total = (SHARD_BYTES["params"] * (parameters + lora_parameters) * (not fsdp.get("param_offload", False))
+             + SHARD_BYTES["grads"] * trained + SHARD_BYTES["optimizer"] * trained * (not fsdp.get("optimizer_offload", False)))
     ranks = int(config.trainer.nnodes) * int(config.trainer.n_gpus_per_node)
-    return per_parameter * parameters // max(ranks, 1)
+    return total // max(ranks, 1)
 
 
 def paired_budget_that_fits(left_bytes: float, vocabulary: int, logits_bytes: int, chunk_size: int,
@@ -521,7 +526,8 @@ def paired_budget_that_fits(left_bytes: float, vocabulary: int, logits_bytes: in
     return max(0, int((PAIRED_LOGITS_SHARE * left_bytes - fixed) // per_token))
 
 
-def check_paired_memory(config, vocabulary: int, parameters: int, gpu_memory_gb: float) -> list[Finding]:
+def check_paired_memory(config, vocabulary: int, parameters: int, gpu_memory_gb: float,
+                        lora_parameters: int = 0) -> list[Finding]:
     from recipe.vogue.preflight.cost_model import paired_pass_peak_logits_bytes
     from recipe.vogue.core.uncertainty import FULL_KL_ESTIMATORS
 
@@ -539,13 +545,14 @@ def check_paired_memory(config, vocabulary: int, parameters: int, gpu_memory_gb:
     response = int(config.data.max_response_length)
     fraction = response / (int(config.data.max_prompt_length) + response)
     peak = paired_pass_peak_logits_bytes(int(tokens), vocabulary, logits_bytes, chunk_size, fraction)
-    shards = sharded_state_bytes(config, parameters)
+    shards = sharded_state_bytes(config, parameters, lora_parameters)
     left = gpu_memory_gb * 2**30 - shards
     fits = paired_budget_that_fits(left, vocabulary, logits_bytes, chunk_size, fraction)
     ranks = int(config.trainer.nnodes) * int(config.trainer.n_gpus_per_node)
     detail = (f"{tokens} tokens/GPU × V={vocabulary}, raw logits kept at the {fraction:.0%} response positions → "
               f"~{_gib(peak)} of logits; a {gpu_memory_gb:g} GB GPU less ~{_gib(shards)} of weight/gradient/optimizer "
-              f"shards ({parameters / 1e9:.2f}B parameters over {ranks} ranks) leaves ~{_gib(max(left, 0))}: the "
+              f"shards ({parameters / 1e9:.2f}B parameters{f' + {lora_parameters / 1e6:.1f}M LoRA' if lora_parameters else ''} "
+              f"over {ranks} ranks) leaves ~{_gib(max(left, 0))}: the "
               f"paired budget that fits {PAIRED_LOGITS_SHARE:.0%} of it is {fits} tokens "
               "(vogue.paired_max_token_len_per_gpu, PAIRED_MAX_TOKENS)")
     return [Finding("ERROR" if int(tokens) > fits else "OK", "paired pass memory", detail)]
@@ -595,6 +602,45 @@ def check_settings(config) -> list[Finding]:
         findings.append(Finding("WARN", "entropy precision", "actor.entropy_from_logits_with_chunking=false: verl's raw "
                                 "entropy (u_out) is computed in bf16 (±0.05–0.15 nats)"))
     return findings
+
+
+# A vision-tower module name in both Qwen2.5-VL and Qwen3-VL (transformers 5.9), for the exclusion check.
+VISION_MODULE = "model.visual.blocks.0.mlp.linear_fc1"
+
+
+def lora_rank(config) -> int:
+    return int(config.actor_rollout_ref.model.get("lora_rank") or 0)
+
+
+def _excluded(name: str, exclude_modules) -> bool:
+    """peft's rule: a string is a regex matched against the whole module name, a list matches by suffix."""
+    if not exclude_modules:
+        return False
+    if isinstance(exclude_modules, str):
+        return re.fullmatch(exclude_modules, name) is not None
+    return any(name == entry or name.endswith(f".{entry}") for entry in exclude_modules)
+
+
+def check_lora(config) -> list[Finding]:
+    model = config.actor_rollout_ref.model
+    rank = lora_rank(config)
+    if int((model.get("lora") or {}).get("rank") or 0) and not rank:
+        return [Finding("ERROR", "lora", "actor_rollout_ref.model.lora.rank is Megatron's key: on FSDP verl 0.9.1 builds "
+                        "no adapters yet runs as LoRA (no reference model, vLLM in LoRA mode); set "
+                        "actor_rollout_ref.model.lora_rank instead (LORA_RANK in the launchers)")]
+    if not rank:
+        return [Finding("OK", "lora", "full fine-tuning (actor_rollout_ref.model.lora_rank=0)")]
+    if not (model.get("lora") or {}).get("merge", False):
+        return [Finding("ERROR", "lora", f"lora_rank={rank} with actor_rollout_ref.model.lora.merge=False sends adapters "
+                        "to the rollout; this project runs and tests merged-weight sync only (the CPU backend runs the "
+                        "same path, docs/cluster.md \"LoRA\"): set actor_rollout_ref.model.lora.merge=True")]
+    exclude = model.get("exclude_modules")
+    exclude = exclude if isinstance(exclude, str) or exclude is None else list(exclude)
+    detail = f"rank {rank}, alpha {model.get('lora_alpha')}, targets {model.get('target_modules')}, merged weights synced"
+    if not _excluded(VISION_MODULE, exclude):
+        return [Finding("WARN", "lora", f"{detail}; exclude_modules={exclude!r} leaves adapters on the vision tower "
+                        f"({VISION_MODULE}); the launchers exclude it with exclude_modules='.*visual.*'")]
+    return [Finding("OK", "lora", f"{detail}; vision tower excluded ({exclude!r})")]
 
 
 # ---- environment -----------------------------------------------------------------------------------
@@ -715,7 +761,7 @@ def check_nodes(config) -> list[Finding]:
 
 def run(overrides: Sequence[str], gpu_memory_gb: float = 80.0, estimate_for: str | None = None, workers: int = 8,
         cache_dir: str | None = None, reward_sample: int = 20) -> list[Finding]:
-    from recipe.vogue.preflight.cost_model import parameter_count, target_model_config, vocabulary_size
+    from recipe.vogue.preflight.cost_model import lora_parameter_count, parameter_count, target_model_config, vocabulary_size
     from verl.utils import hf_processor, hf_tokenizer
 
     try:
@@ -725,7 +771,7 @@ def run(overrides: Sequence[str], gpu_memory_gb: float = 80.0, estimate_for: str
     invalid = check_numbers(config)
     if invalid:
         return invalid
-    findings = check_settings(config) + check_batches(config) + check_loggers(config)
+    findings = check_settings(config) + check_lora(config) + check_batches(config) + check_loggers(config)
     model_path = os.path.expanduser(config.actor_rollout_ref.model.path)
     trust = config.actor_rollout_ref.model.get("trust_remote_code", False)
     if model_path.startswith((os.sep, ".")) and not os.path.isdir(model_path):  # a local path, not a hub id
@@ -738,8 +784,11 @@ def run(overrides: Sequence[str], gpu_memory_gb: float = 80.0, estimate_for: str
     target = target_model_config(estimate_for or model_path)
     findings += check_token_budgets(config, processor)
     parameters = parameter_count(target)
-    findings += check_checkpoints(config, parameters)
-    findings += check_paired_memory(config, vocabulary_size(target), parameters, gpu_memory_gb)
+    model = config.actor_rollout_ref.model
+    lora = lora_parameter_count(target, lora_rank(config), model.get("target_modules") or "all-linear",
+                                model.get("exclude_modules")) if lora_rank(config) else 0
+    findings += check_checkpoints(config, parameters, lora)
+    findings += check_paired_memory(config, vocabulary_size(target), parameters, gpu_memory_gb, lora)
     findings += check_data(config, tokenizer, processor, workers, cache_dir)
     findings += check_reward(config, reward_sample)
     findings += check_gpu_stack() + check_nodes(config)

@@ -9,7 +9,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
-__all__ = ["MODEL_CONFIGS", "target_model_config", "parameter_count", "vocabulary_size", "checkpoint_bytes",
+__all__ = ["MODEL_CONFIGS", "target_model_config", "parameter_count", "lora_parameter_count", "vocabulary_size",
+           "checkpoint_bytes",
            "paired_pass_peak_logits_bytes", "dummy_forward_share", "vogue_overhead_from_flops",
            "vogue_overhead_from_released_timing", "predicted_step_overheads"]
 
@@ -34,17 +35,36 @@ def parameter_count(config: Any) -> int:
     return sum(parameter.numel() for parameter in model.parameters())
 
 
+def lora_parameter_count(config: Any, rank: int, target_modules, exclude_modules=None) -> int:
+    """Exact number of LoRA parameters (Σ over adapted linears of rank·(in + out)): peft's own ``get_peft_model``
+    on a model built on the meta device, with verl's ``LoraConfig`` settings (``target_modules`` such as
+    ``all-linear``, ``exclude_modules`` a regex matched against full module names)."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForImageTextToText
+
+    targets = target_modules if isinstance(target_modules, str) else list(target_modules)
+    with torch.device("meta"):
+        model = get_peft_model(AutoModelForImageTextToText.from_config(config),
+                               LoraConfig(r=rank, target_modules=targets, exclude_modules=exclude_modules, task_type="CAUSAL_LM"))
+    return sum(parameter.numel() for name, parameter in model.named_parameters() if "lora_" in name)
+
+
 def vocabulary_size(config: Any) -> int:
     text = getattr(config, "text_config", None) or config
     return int(text.vocab_size)
 
 
-def checkpoint_bytes(parameters: int, save_contents) -> int:
+def checkpoint_bytes(parameters: int, save_contents, lora_parameters: int = 0, lora_only: bool = False) -> int:
     """One verl FSDP checkpoint: model in fp32 (4 B/param), AdamW's two fp32 moments (8 B/param) when the
-    optimizer is saved, and a bf16 Hugging Face copy (2 B/param) when ``hf_model`` is in save_contents."""
+    optimizer is saved, and a bf16 Hugging Face copy (2 B/param) when ``hf_model`` is in save_contents.
+    With LoRA (``lora_parameters`` > 0) the model holds base and adapters (only the adapters with
+    ``checkpoint.save_lora_only``), the optimizer only the adapters' moments, the Hugging Face copy both."""
     contents = set(save_contents or ())
-    per_parameter = 4 * ("model" in contents) + 8 * ("optimizer" in contents) + 2 * ("hf_model" in contents)
-    return parameters * per_parameter
+    model = lora_parameters if lora_only and lora_parameters else parameters + lora_parameters
+    trained = lora_parameters or parameters
+    return 4 * model * ("model" in contents) + 8 * trained * ("optimizer" in contents) + \
+        2 * (parameters + lora_parameters) * ("hf_model" in contents)
 
 
 def paired_pass_peak_logits_bytes(tokens: int, vocabulary: int, logits_bytes: int = 2, chunk_size: int = 128,
