@@ -172,7 +172,7 @@ def render(analysis: dict) -> str:
     for row in analysis["comparisons"]:
         label = f"{row['a']} − {row['b']}, {row['metric']}"
         if "p" not in row:
-            lines.append(f"| {row['name']} | {label} | {row['seeds']} | not run | | | | | |")
+            lines.append(f"| {row['name']} | {label} | {row['seeds']} | {'not run' if not row['seeds'] else 'too few seeds'} | | | | | |")
             continue
         lines.append(f"| {row['name']} | {label} | {row['seeds']} | {row['mean']:+.3f} | {_ci(row['t_ci'])} "
                      f"| {_ci(row['bootstrap_ci'])} | {row['p']:.3f} | {row['holm_p']:.3f} | {'yes' if row['holds'] else 'no'} |")

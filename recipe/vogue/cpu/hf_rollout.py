@@ -15,7 +15,10 @@ weight-sync path run unchanged (``actor_rollout_ref.rollout.name=hf``):
 - ``HFReplica(RolloutReplica)``: launches that actor next to the hybrid workers (hybrid mode only).
 - ``HFServerAdapter(BaseRollout)``: lives in each ``ActorRolloutRefWorker``; every rank drains the
   weight generator (FSDP2's full_tensor() is a collective) and the replica's leader rank sends the
-  named CPU tensors to the server in one Ray call, where they are loaded strictly by name.
+  named CPU tensors to the server in one Ray call, where they are loaded strictly by name. LoRA runs sync
+  merged weights (``actor_rollout_ref.model.lora.merge=True``, as the GPU launchers do); adapter syncs
+  are refused. With ``VOGUE_HF_ROLLOUT_DUMP_DIR`` set, every sync's loaded weights are also written there
+  (``sync_<version>.safetensors``), for tests that check what the rollout samples from.
 
 Engine options: ``+actor_rollout_ref.rollout.engine_kwargs.hf.{num_threads, batch_window_ms,
 max_batch_size}``.
@@ -40,6 +43,7 @@ from verl.workers.rollout.replica import RolloutMode, RolloutReplica, TokenOutpu
 logger = logging.getLogger(__name__)
 
 SERVER_NAME_PREFIX = "hf_server_"
+DUMP_DIR_ENV = "VOGUE_HF_ROLLOUT_DUMP_DIR"
 SUPPRESSED_TOKENS = ("<|im_start|>", "<|vision_start|>", "<|vision_end|>", "<|vision_pad|>", "<|image_pad|>", "<|video_pad|>")
 
 
@@ -223,6 +227,13 @@ class HFRolloutServer:
                 target.copy_(tensor.to(target.dtype))
         self.weight_version += 1
         self.asleep = False
+        if os.environ.get(DUMP_DIR_ENV):
+            from safetensors.torch import save_file
+
+            os.makedirs(os.environ[DUMP_DIR_ENV], exist_ok=True)
+            save_file({name: tensor.detach().clone().contiguous() for name, tensor in self.model.state_dict().items()},
+                      os.path.join(os.environ[DUMP_DIR_ENV], f"sync_{self.weight_version}.safetensors"),
+                      metadata={"global_steps": str(global_steps)})
         if global_steps is not None:
             self.global_steps = global_steps
         print(f"[hf-rollout] replica {self.replica_rank}: loaded {len(named_tensors)} tensors, weight version "
@@ -420,7 +431,8 @@ class HFServerAdapter(BaseRollout):
         if wire_format != "named_tensors":
             raise NotImplementedError(f"the hf rollout receives full named tensors, not {wire_format!r}")
         if peft_config is not None:
-            raise NotImplementedError("the hf rollout does not load LoRA adapters; set actor_rollout_ref.model.lora.merge=True")
+            raise NotImplementedError("the hf rollout receives merged LoRA weights, not adapters (as the launchers sync "
+                                      "them); set actor_rollout_ref.model.lora.merge=True")
         start = time.time()
         named = {}
         for name, tensor in weights:  # every rank iterates: full_tensor() is a collective

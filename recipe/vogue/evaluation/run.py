@@ -5,7 +5,8 @@ validation (METHOD.md §8), in shards that a rerun skips once finished.
 
 PATH is a Hugging Face model directory (or hub id), or a verl FSDP checkpoint (``global_step_N/actor``
 or ``global_step_N``), merged once into DIR/model with verl's own merger
-(``python -m verl.model_merger merge --backend fsdp``); its N becomes the dumps' ``step``. FILE are
+(``python -m verl.model_merger merge --backend fsdp``; a LoRA checkpoint's adapters are then merged into
+the weights, ``lora_merge``); its N becomes the dumps' ``step``. FILE are
 ``python -m data_prep`` outputs; a row is named by (data_source, extra_info.index), which must be present
 and unique over all files.
 
@@ -44,6 +45,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from data_prep.io import write_table_atomic
+from recipe.vogue.evaluation.lora_merge import has_lora_adapter, holds_peft_keys, merge_lora_adapter
 from recipe.vogue.evaluation.metrics import SAMPLED, Generation
 from recipe.vogue.evaluation.report import load_run, write_report
 from vogue_reward.score import row_id
@@ -152,6 +154,9 @@ def resolve_model(path: str, out: Path, env: dict, runner: Runner = _run_logged)
     if (directory / "actor").is_dir():
         directory = directory / "actor"
     if (directory / "config.json").is_file():
+        if holds_peft_keys(directory):
+            raise EvaluationError(f"--model {path}: a LoRA run's Hugging Face dump (peft's layer names, which "
+                                  "from_pretrained would replace by random weights); pass its checkpoint, global_step_N")
         return str(directory.resolve()), step
     if not any(directory.glob("model_world_size_*_rank_*.pt")):
         raise EvaluationError(f"--model {path}: neither a Hugging Face model directory (config.json) nor a verl FSDP "
@@ -162,6 +167,9 @@ def resolve_model(path: str, out: Path, env: dict, runner: Runner = _run_logged)
         print(f"[eval] merging {directory} into {merged} (verl.model_merger)", flush=True)
         runner([sys.executable, "-m", "verl.model_merger", "merge", "--backend", "fsdp", "--local_dir", str(directory),
                 "--target_dir", str(partial)], env, out / "logs" / "merge.log")
+        if has_lora_adapter(partial):  # verl's merger writes the base weights and the adapters beside them
+            print(f"[eval] merging the LoRA adapters of {directory} into the weights", flush=True)
+            merge_lora_adapter(partial)
         partial.rename(merged)
     return str(merged), step
 
