@@ -78,28 +78,39 @@ def answer_word_labels(answers: list[str]) -> tuple[list[list[str]], torch.Tenso
 
 def pretrain_vision(model, processor, data_path: str, steps: int, batch_size: int = 16, lr: float = 1e-3, seed: int = 0) -> dict:
     """Train ``model``'s vision tower in place: one linear head per answer word reads the row's mean vision
-    feature (over all its images' tokens), loss = Σ over words of the cross-entropy. The heads are discarded; the language model is untouched."""
+    feature (over all its images' tokens), loss = Σ over words of the cross-entropy. The heads are discarded;
+    the language model is untouched."""
     examples = load_examples(data_path)
     vocab, classes = answer_word_labels([answer for _, _, answer in examples])
     rng = random.Random(seed)
     torch.manual_seed(seed)
     visual = model.model.visual
     heads = torch.nn.ModuleList(torch.nn.Linear(model.config.text_config.hidden_size, len(words)) for words in vocab)
-    optimizer = torch.optim.AdamW([*visual.parameters(), *heads.parameters()], lr=lr, weight_decay=0.0)
-    visual.train()
-    losses = []
-    for _ in range(steps):
+
+    def step_loss() -> torch.Tensor:
         rows = rng.sample(range(len(examples)), min(batch_size, len(examples)))
         images = [examples[row][1] for row in rows]
         inputs = processor.image_processor(images=[image for row_images in images for image in row_images], return_tensors="pt")
         features = iter(model.model.get_image_features(inputs["pixel_values"], inputs["image_grid_thw"]).pooler_output)
         pooled = torch.stack([torch.cat([next(features) for _ in row_images]).mean(0) for row_images in images])
-        loss = sum(F.cross_entropy(head(pooled), classes[rows, position]) for position, head in enumerate(heads))
+        return sum(F.cross_entropy(head(pooled), classes[rows, position]) for position, head in enumerate(heads))
+
+    visual.train()
+    report = _optimise(step_loss, [*visual.parameters(), *heads.parameters()], steps, lr)
+    visual.eval()
+    return report
+
+
+def _optimise(step_loss, parameters, steps: int, lr: float) -> dict:
+    """``steps`` AdamW steps (no weight decay) on ``step_loss()``; the first and last losses."""
+    optimizer = torch.optim.AdamW(parameters, lr=lr, weight_decay=0.0)
+    losses = []
+    for _ in range(steps):
+        loss = step_loss()
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
         losses.append(loss.item())
-    visual.eval()
     return {"steps": steps, "first_loss": losses[0] if losses else None, "last_loss": losses[-1] if losses else None}
 
 
@@ -108,18 +119,11 @@ def warm_start(model, processor, data_path: str, steps: int = 150, batch_size: i
     examples = load_examples(data_path)
     rng = random.Random(seed)
     torch.manual_seed(seed)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
     model.train()
-    losses = []
-    for _ in range(steps):
-        batch = encode(processor, rng.sample(examples, min(batch_size, len(examples))), with_answer=True)
-        loss = model(**batch).loss
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
+    report = _optimise(lambda: model(**encode(processor, rng.sample(examples, min(batch_size, len(examples))), with_answer=True)).loss,
+                       model.parameters(), steps, lr)
     model.eval()
-    return {"steps": steps, "first_loss": losses[0] if losses else None, "last_loss": losses[-1] if losses else None}
+    return report
 
 
 @torch.no_grad()
