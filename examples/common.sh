@@ -59,6 +59,33 @@ else
     ACTOR_LR=${ACTOR_LR:-1e-6}
 fi
 
+# baseline_overrides NAME: sets BASELINE to the overrides of an exploration baseline (docs/reproducing.md
+# "Exploration baselines": each is one verl setting, with the settings of the paper that proposed it).
+baseline_overrides() {
+    case $1 in
+        # Clip-Cov (arXiv 2505.22617, its 7B script): no PPO clip, the 0.02 % highest-covariance tokens
+        # with covariance in [1, 5] drop out of the gradient
+        clip_cov) BASELINE=(vogue.enable=false actor_rollout_ref.actor.policy_loss.loss_mode=clip_cov
+                            actor_rollout_ref.actor.policy_loss.clip_cov_ratio=0.0002
+                            actor_rollout_ref.actor.policy_loss.clip_cov_lb=1.0
+                            actor_rollout_ref.actor.policy_loss.clip_cov_ub=5.0
+                            actor_rollout_ref.actor.clip_ratio_low=1 actor_rollout_ref.actor.clip_ratio_high=1) ;;
+        # KL-Cov (same paper, 7B): a KL penalty (coefficient 1) on the 0.2 % highest-covariance tokens, clip 0.2
+        kl_cov) BASELINE=(vogue.enable=false actor_rollout_ref.actor.policy_loss.loss_mode=kl_cov
+                          actor_rollout_ref.actor.policy_loss.kl_cov_ratio=0.002
+                          actor_rollout_ref.actor.policy_loss.ppo_kl_coef=1.0
+                          actor_rollout_ref.actor.clip_ratio_low=0.2 actor_rollout_ref.actor.clip_ratio_high=0.2) ;;
+        # pass@k advantages (verl's grpo_passk, arXiv 2503.19595): only a group's best response gets r_max − r_2nd
+        passk) BASELINE=(vogue.enable=false algorithm.adv_estimator=grpo_passk) ;;
+        # entropy-based advantage shaping (arXiv 2506.14758): A + min(0.4·H, |A|/2), VOGUE's u_out term alone
+        # (no paired forward: p = 0 draws no row into the noisy branch)
+        entropy_adv) BASELINE=(vogue=paper vogue.alpha_per=0 vogue.schedule.type=fixed vogue.schedule.fixed=0) ;;
+        # GRPO with twice the rollouts (NoisyRollout's sample budget)
+        grpo_2n) BASELINE=(vogue.enable=false "actor_rollout_ref.rollout.n=$((2 * ROLLOUT_N))") ;;
+        *) return 2 ;;
+    esac
+}
+
 # vogue_launch EXPERIMENT MODEL_PATH ROLLOUT_TP [override ...]
 vogue_launch() {
     local experiment=$1 model_path=$2 rollout_tp=$3

@@ -362,6 +362,8 @@ LAUNCHERS = [
     ("run_grpo_dapo_qwen2_5_vl_7b.sh",), ("run_vogue_dapo_qwen2_5_vl_7b.sh",),
     ("run_vogue_lora_qwen2_5_vl_3b.sh",), ("run_grpo_lora_qwen2_5_vl_3b.sh",), ("run_vogue_lora_qwen2_5_vl_7b.sh",),
     ("run_grpo_lora_qwen2_5_vl_7b.sh",), ("run_vogue_lora_qwen3_vl_4b.sh",), ("run_grpo_lora_qwen3_vl_4b.sh",),
+    *[(f"run_baseline_qwen2_5_vl_{size}.sh", name) for size in ("3b", "7b")
+      for name in ("clip_cov", "kl_cov", "passk", "entropy_adv", "grpo_2n")],
 ]
 
 

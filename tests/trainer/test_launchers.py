@@ -76,6 +76,16 @@ LAUNCHES = {
     ("run_grpo_lora_qwen2_5_vl_7b.sh",): {"enable": False, "tp": 2, "lora": 64},
     ("run_vogue_lora_qwen3_vl_4b.sh",): {"enable": True, "tp": 1, "kl_estimator": "full", "qwen3_vl": True, "lora": 64},
     ("run_grpo_lora_qwen3_vl_4b.sh",): {"enable": False, "tp": 1, "qwen3_vl": True, "lora": 64},
+    # exploration baselines (issue 25), each at its paper's settings
+    **{(f"run_baseline_qwen2_5_vl_{size}.sh", name): {**expected, "tp": {"3b": 1, "7b": 2}[size]}
+       for size in ("3b", "7b") for name, expected in {
+           "clip_cov": {"enable": False, "loss": ("clip_cov", {"clip_cov_ratio": 0.0002, "clip_cov_lb": 1.0, "clip_cov_ub": 5.0}),
+                        "clip": (1.0, 1.0)},
+           "kl_cov": {"enable": False, "loss": ("kl_cov", {"kl_cov_ratio": 0.002, "ppo_kl_coef": 1.0}), "clip": (0.2, 0.2)},
+           "passk": {"enable": False, "estimator": "grpo_passk"},
+           "entropy_adv": {"enable": True, "alpha_per": 0.0, "alpha_out": 0.4, "schedule": ("fixed", 0.0)},
+           "grpo_2n": {"enable": False, "n": 10},
+       }.items()},
 }
 
 
@@ -122,7 +132,12 @@ def check_launch(config, expected):
         assert config.actor_rollout_ref.actor.freeze_vision_tower is True
     dapo = expected.get("dapo", False)
     assert config.algorithm.filter_groups.enable is dapo
-    assert config.actor_rollout_ref.actor.clip_ratio_high == (0.28 if dapo else 0.3)
+    actor = config.actor_rollout_ref.actor
+    assert (actor.clip_ratio_low, actor.clip_ratio_high) == expected.get("clip", (0.2, 0.28 if dapo else 0.3))
+    loss_mode, loss_settings = expected.get("loss", ("vanilla", {}))
+    assert actor.policy_loss.loss_mode == loss_mode
+    assert {key: actor.policy_loss[key] for key in loss_settings} == loss_settings
+    assert config.algorithm.adv_estimator == expected.get("estimator", "grpo")
     assert config.reward.reward_manager.name == ("dapo" if dapo else "naive")
     if dapo:
         assert config.algorithm.filter_groups.metric == "acc" and config.data.gen_batch_size == config.data.train_batch_size
@@ -193,6 +208,44 @@ def test_each_ablation_changes_only_its_own_knob(compose, preset, forward, ablat
     assert changed == ABLATION_CHANGES[ablation]
     if ablation == "forward_kl":
         assert (full.kl_estimator, ablated.kl_estimator) == ({"paper": "full", "authors_code": "dupl_code"}[preset], forward)
+
+
+@pytest.mark.parametrize("name", ["clip_cov", "kl_cov", "passk"])
+def test_a_baseline_reaches_verls_registered_function_with_its_settings(compose, name):
+    """The composed actor config becomes verl's ActorConfig, and verl's registered policy loss (or advantage
+    estimator) runs on it; its settings change the result (so they are the ones read)."""
+    import torch
+    from verl.trainer.ppo import core_algos
+    from verl.utils.config import omega_conf_to_dataclass
+
+    config = compose(launcher_overrides("run_baseline_qwen2_5_vl_7b.sh", name), base=())
+    generator = torch.Generator().manual_seed(0)
+    if name == "passk":
+        estimator = core_algos.get_adv_estimator_fn(config.algorithm.adv_estimator)
+        assert estimator is core_algos.compute_grpo_passk_outcome_advantage
+        rewards = torch.zeros(4, 3)
+        rewards[:, -1] = torch.tensor([1.0, 0.0, 0.0, 1.0])
+        advantages, _ = estimator(rewards, torch.ones(4, 3), index=torch.tensor([0, 0, 1, 1]).numpy(), config=config.algorithm)
+        assert torch.count_nonzero(advantages.abs().sum(-1)) == 2  # only each group's best response
+        return
+    actor = omega_conf_to_dataclass(config.actor_rollout_ref.actor)
+    loss_fn = core_algos.get_policy_loss_fn(actor.policy_loss.loss_mode)
+    assert loss_fn is {"clip_cov": core_algos.compute_policy_loss_clip_cov, "kl_cov": core_algos.compute_policy_loss_kl_cov}[name]
+    old = -torch.rand(64, 32, generator=generator)
+    new, advantages = old + 0.5 * torch.randn(64, 32, generator=generator), torch.randn(64, 32, generator=generator)
+    torch.manual_seed(0)  # clip_cov draws its clipped tokens at random
+    loss, _ = loss_fn(old, new, advantages, torch.ones(64, 32), config=actor)
+    key = {"clip_cov": "clip_cov_ratio", "kl_cov": "kl_cov_ratio"}[name]
+    other = omega_conf_to_dataclass(compose([*launcher_overrides("run_baseline_qwen2_5_vl_7b.sh", name),
+                                             f"actor_rollout_ref.actor.policy_loss.{key}=0.5"], base=()).actor_rollout_ref.actor)
+    torch.manual_seed(0)
+    assert torch.isfinite(loss) and not torch.equal(loss, loss_fn(old, new, advantages, torch.ones(64, 32), config=other)[0])
+
+
+def test_an_unknown_baseline_is_refused():
+    result = subprocess.run(["bash", str(EXAMPLES / "run_baseline_qwen2_5_vl_3b.sh"), "nope"],
+                            env={**os.environ, "PRINT_OVERRIDES": "1"}, capture_output=True, text=True)
+    assert result.returncode == 2 and "usage:" in result.stderr
 
 
 def test_lora_is_a_switch_of_every_launcher_and_its_learning_rate_can_be_set(compose):
