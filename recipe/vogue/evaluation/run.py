@@ -38,14 +38,16 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from data_prep.io import write_table_atomic
-from recipe.vogue.evaluation.lora_merge import has_lora_adapter, holds_peft_keys, merge_lora_adapter
+from recipe.vogue.evaluation.checkpoint import (STEP, CheckpointError, Runner, actor_directory, merge_checkpoint,
+                                                run_logged)
+from recipe.vogue.evaluation.lora_merge import holds_peft_keys
 from recipe.vogue.evaluation.metrics import SAMPLED, Generation
 from recipe.vogue.evaluation.report import load_run, write_report
 from vogue_reward.score import row_id
@@ -57,9 +59,7 @@ REWARD_FILE = REPO_ROOT / "vogue_reward" / "verl_entry.py"
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "config"
 CPU_PRESET = ("+cpu=tiny",)
 _HUB_ID = re.compile(r"[\w.-]+/[\w.-]+")
-_STEP = re.compile(r"global_step_(\d+)")
 
-Runner = Callable[[list[str], dict, Path], None]
 
 
 class EvaluationError(RuntimeError):
@@ -131,19 +131,17 @@ def check_row_ids(files: Sequence[str]) -> None:
 
 
 def _run_logged(command: list[str], env: dict, log_path: Path) -> None:
-    """Run ``command`` with its output in ``log_path``; EvaluationError with the log's end on failure."""
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with log_path.open("w") as log:
-        returncode = subprocess.run(command, env=env, stdout=log, stderr=subprocess.STDOUT).returncode
-    if returncode != 0:
-        tail = log_path.read_text(errors="replace")[-3000:]
-        raise EvaluationError(f"{' '.join(command[:3])} exited with {returncode}; end of {log_path}:\n{tail}")
+    """``checkpoint.run_logged``, failing with an EvaluationError."""
+    try:
+        run_logged(command, env, log_path)
+    except CheckpointError as error:
+        raise EvaluationError(str(error)) from None
 
 
 def resolve_model(path: str, out: Path, env: dict, runner: Runner = _run_logged) -> tuple[str, int | None]:
     """(model for ``actor_rollout_ref.model.path``, checkpoint step or None); merges an FSDP checkpoint
-    into ``out``/model once (a finished merge is reused)."""
-    match = _STEP.search(path)
+    into ``out``/model once (a finished merge is reused; ``checkpoint.merge_checkpoint``)."""
+    match = STEP.search(path)
     step = int(match.group(1)) if match else None
     directory = Path(path).expanduser()
     if not directory.exists():
@@ -158,19 +156,14 @@ def resolve_model(path: str, out: Path, env: dict, runner: Runner = _run_logged)
             raise EvaluationError(f"--model {path}: a LoRA run's Hugging Face dump (peft's layer names, which "
                                   "from_pretrained would replace by random weights); pass its checkpoint, global_step_N")
         return str(directory.resolve()), step
-    if not any(directory.glob("model_world_size_*_rank_*.pt")):
+    actor = actor_directory(directory)
+    if actor is None:
         raise EvaluationError(f"--model {path}: neither a Hugging Face model directory (config.json) nor a verl FSDP "
                               "checkpoint (global_step_N/actor with model_world_size_*_rank_*.pt)")
     merged = out / "model"
     if not (merged / "config.json").is_file():
-        partial = out / "model.partial"
-        print(f"[eval] merging {directory} into {merged} (verl.model_merger)", flush=True)
-        runner([sys.executable, "-m", "verl.model_merger", "merge", "--backend", "fsdp", "--local_dir", str(directory),
-                "--target_dir", str(partial)], env, out / "logs" / "merge.log")
-        if has_lora_adapter(partial):  # verl's merger writes the base weights and the adapters beside them
-            print(f"[eval] merging the LoRA adapters of {directory} into the weights", flush=True)
-            merge_lora_adapter(partial)
-        partial.rename(merged)
+        print(f"[eval] merging {actor} into {merged} (verl.model_merger)", flush=True)
+        merge_checkpoint(actor, merged, env, out / "logs" / "merge.log", runner)
     return str(merged), step
 
 
