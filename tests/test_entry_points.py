@@ -12,6 +12,7 @@ COMMANDS = {
     "recipe.vogue.preflight": "python -m recipe.vogue.preflight",
     "recipe.vogue.evaluate": "python -m recipe.vogue.evaluate",
     "recipe.vogue.report": "python -m recipe.vogue.report",
+    "recipe.vogue.export": "python -m recipe.vogue.export",
     "recipe.vogue.cpu.tiny": "python -m recipe.vogue.cpu.tiny",
     "recipe.vogue.cpu.tiny_run": "python -m recipe.vogue.cpu.tiny_run",
 }
