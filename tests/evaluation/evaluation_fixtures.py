@@ -48,6 +48,13 @@ BENCHMARK_ROWS = {  # data_source → list of (ground truth, extra_info)
 RUNS = {"GRPO": (0.45, 11), "VOGUE": (0.6, 12)}  # label → (probability of a right answer, seed)
 
 
+SPLITS = {"mathverse": "testmini", "mathvista": "testmini", "wemath": "testmini", "hallusionbench": "image",
+          "chartqa": "test", "logicvista": "test"}
+# evaluate's settings.json passes (only the VOGUE fixture run has one)
+PASSES = {"greedy": {"name": "greedy", "n": 1, "temperature": 0.0, "top_p": 1.0},
+          "sampled": {"name": "sampled", "n": SAMPLES, "temperature": 0.6, "top_p": 0.95}}
+
+
 def generations(probability: float, seed: int) -> list[dict]:
     """One greedy and SAMPLES sampled dump lines per row; a wrong answer is "wrong" or none ("")."""
     rng = random.Random(seed)
@@ -62,7 +69,7 @@ def generations(probability: float, seed: int) -> list[dict]:
                         "input": f"user: question {index} of {source}", "output": f"<think>…</think> \\boxed{{{pred}}}",
                         "gts": truth, "score": 0.9 * right + 0.1, "step": 0, "acc": float(right), "format": 1.0,
                         "pred": pred, "data_source": source, "row_id": f"test/{index}", "decoding": decoding,
-                        "scorer": "rule", "extra_info": extra_info,
+                        "scorer": "rule", "extra_info": {**extra_info, "split": SPLITS[source]},
                     })
     return lines
 
@@ -99,6 +106,8 @@ def write_runs(root: Path) -> dict[str, Path]:
         write_jsonl(run / "eval" / "greedy.jsonl", [line for line in lines if line["decoding"] == "greedy"])
         write_jsonl(run / "eval" / "sampled.jsonl", [line for line in lines if line["decoding"] == "sampled"])
         write_jsonl(run / "train.jsonl", log_lines(label))
+        if label == "VOGUE":
+            (run / "settings.json").write_text(json.dumps({"passes": PASSES}))
         paths[label] = run
     return paths
 

@@ -219,3 +219,18 @@ def test_an_out_that_cannot_be_a_directory_is_one_line(tmp_path, capsys):
         code, _, error = run_report(capsys, f"run={path}", "--out", out)
         assert code == 2 and error.startswith(f"error: --out {out}: cannot make the output directory")
         assert len(error.strip().splitlines()) == 1
+
+
+def test_each_table_states_its_decoding_and_splits(tmp_path, capsys):
+    """From evaluate's settings.json (the VOGUE fixture run has one, GRPO none) and the rows' extra_info.split."""
+    out = tmp_path / "report"
+    paths = write_runs(tmp_path)
+    assert run_report(capsys, *report_arguments(paths, out))[0] == 0
+    text = (out / "report.md").read_text(encoding="utf-8")
+    greedy = text.split("## pass@1 (greedy)")[1].split("|")[0]
+    assert "GRPO: not recorded" in greedy and "VOGUE: T = 0, top-p = 1, n = 1" in greedy and "paper Table 1: greedy" in greedy
+    assert "HallusionBench image" in greedy and "ChartQA test" in greedy
+    assert "VOGUE: T = 0.6, top-p = 0.95, n = 4" in text.split("## pass@2 (sampled)")[1].split("|")[0]
+    (paths["VOGUE"] / "settings.json").write_text("[")
+    code, _, error = run_report(capsys, *report_arguments(paths, tmp_path / "again"))
+    assert code != 0 and "settings.json: not evaluate's settings" in error

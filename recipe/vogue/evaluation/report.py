@@ -90,6 +90,7 @@ class Run:
     label: str
     generations: list[Generation] = field(default_factory=list)
     curves: dict[str, list[tuple[int, float]]] = field(default_factory=lambda: defaultdict(list))
+    decoding: dict[str, dict] = field(default_factory=dict)  # pass → {n, temperature, top_p} (evaluate's settings.json)
 
 
 @dataclass(frozen=True)
@@ -194,6 +195,12 @@ def load_run(label: str, path: Path) -> Run:
         if kind is None:
             raise ReportInputError(f"{file}: empty file")
     _check_one_run(path, sources)
+    settings = path / "settings.json" if path.is_dir() else None
+    if settings is not None and settings.is_file():
+        try:
+            run.decoding = json.loads(settings.read_text(encoding="utf-8")).get("passes", {})
+        except (json.JSONDecodeError, AttributeError) as error:
+            raise ReportInputError(f"{settings}: not evaluate's settings ({error})") from None
     return run
 
 
@@ -374,6 +381,27 @@ def _explanation(settings: dict) -> list[str]:
     ]
 
 
+def protocol_lines(metric: str, runs: Sequence[Run], reference: bool) -> list[str]:
+    """What a table's numbers were measured under: each run's decoding (from evaluate's settings.json) and the
+    benchmarks' splits (extra_info.split); the scorer is the table's last column."""
+    decoding = GREEDY if metric == GREEDY_METRIC else SAMPLED
+    settings = []
+    for run in runs:
+        used = run.decoding.get(decoding)
+        settings.append(f"{run.label}: " + (f"T = {used['temperature']:g}, top-p = {used['top_p']:g}, n = {used['n']}"
+                                            if used else "not recorded (no evaluate settings.json)"))
+    if reference:
+        settings.append("paper Table 1: greedy (METHOD.md §8)")
+    splits = defaultdict(set)
+    for run in runs:
+        for generation in run.generations:
+            splits[DISPLAY_NAMES.get(generation.data_source, generation.data_source)].add(
+                str((generation.extra_info or {}).get("split") or "?"))
+    return [f"Decoding ({decoding}): " + "; ".join(settings) + ".",
+            "Splits: " + "; ".join(f"{name} {'/'.join(sorted(found))}" for name, found in sorted(splits.items())) + ".",
+            "Scorer: the last column.", ""]
+
+
 def render_markdown(rows: Sequence[Row], runs: Sequence[Run], settings: dict, images: Sequence[str], notes: Sequence[str]) -> str:
     benchmarks = _benchmark_order({benchmark for row in rows for (_, benchmark) in row.cells} - {name for name, _ in AVERAGES})
     columns = benchmarks + [name for name, _ in AVERAGES]
@@ -385,7 +413,8 @@ def render_markdown(rows: Sequence[Row], runs: Sequence[Run], settings: dict, im
         header = ["run", *(DISPLAY_NAMES.get(name, name) for name in columns), "scored by"]
         body = [[row.label, *(_markdown_cell(row.cells.get((metric, name))) for name in columns), _row_scorer(row, metric)]
                 for row in table_rows]
-        lines += [f"## {metric}", ""] + _table(header, body) + [""]
+        lines += [f"## {metric}", ""] + protocol_lines(metric, runs, any(row.reference for row in table_rows))
+        lines += _table(header, body) + [""]
     lines += _counts_section(rows, benchmarks)
     for benchmark in [name for name in BENCHMARK_METRICS if any(name in row.native for row in rows)]:
         lines += _native_section(rows, benchmark)
