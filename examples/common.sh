@@ -86,6 +86,17 @@ baseline_overrides() {
     esac
 }
 
+# baseline_launch SIZE MODEL_PATH ROLLOUT_TP BASELINE [override ...] (run_baseline_*.sh)
+baseline_launch() {
+    local size=$1 model_path=$2 rollout_tp=$3 name=${4:-}
+    if ! baseline_overrides "$name"; then
+        echo "usage: $0 clip_cov|kl_cov|passk|entropy_adv|grpo_2n [override ...]" >&2
+        return 2
+    fi
+    shift 4
+    vogue_launch "${EXPERIMENT:-baseline_${name}_qwen2_5_vl_$size}" "$model_path" "$rollout_tp" "${BASELINE[@]}" "$@"
+}
+
 # vogue_launch EXPERIMENT MODEL_PATH ROLLOUT_TP [override ...]
 vogue_launch() {
     local experiment=$1 model_path=$2 rollout_tp=$3

@@ -6,11 +6,4 @@
 #   grpo_2n      GRPO with 2n rollouts
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
-if ! baseline_overrides "${1:-}"; then
-    echo "usage: $0 clip_cov|kl_cov|passk|entropy_adv|grpo_2n [override ...]" >&2
-    exit 2
-fi
-name=$1
-shift
-vogue_launch "${EXPERIMENT:-baseline_${name}_qwen2_5_vl_7b}" "${MODEL_PATH:-Qwen/Qwen2.5-VL-7B-Instruct}" 2 \
-    "${BASELINE[@]}" "$@"
+baseline_launch 7b "${MODEL_PATH:-Qwen/Qwen2.5-VL-7B-Instruct}" 2 "$@"
