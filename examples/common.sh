@@ -51,6 +51,17 @@ PYTHON=${PYTHON:-python3}
 # merged into the weights the rollout receives at each sync (lora.merge=True: what the CPU backend tests).
 # Settings of verl's Qwen2.5-VL-7B LoRA example (examples/grpo_trainer/run_qwen2_5_vl-7b_lora.sh: rank 64,
 # alpha 32, lr 3e-6, exclude_modules='.*visual.*'); ACTOR_LR overrides the learning rate either way.
+# Attention (docs/install.md "Without flash-attn"): ATTN=flash_attention_2 (default) runs verl's padding-free
+# path, which needs flash-attn; ATTN=sdpa runs PyTorch's SDPA on padded micro-batches (use_remove_padding=False),
+# for nodes where flash-attn does not build or import. Activations then scale with rows × the longest sequence
+# of each micro-batch instead of the sum of lengths.
+ATTN=${ATTN:-flash_attention_2}
+case $ATTN in
+    flash_attention_2) ATTENTION=(actor_rollout_ref.model.use_remove_padding=True) ;;
+    sdpa) ATTENTION=(actor_rollout_ref.model.use_remove_padding=False
+                     +actor_rollout_ref.model.override_config.attn_implementation=sdpa) ;;
+    *) echo "ATTN must be flash_attention_2 or sdpa, got '$ATTN'" >&2; exit 2 ;;
+esac
 LORA_RANK=${LORA_RANK:-0}
 LORA_ALPHA=${LORA_ALPHA:-32}
 if (( LORA_RANK > 0 )); then
@@ -116,7 +127,7 @@ vogue_launch() {
         data.truncation=error
         data.image_key=images
         "actor_rollout_ref.model.path=$model_path"
-        actor_rollout_ref.model.use_remove_padding=True
+        "${ATTENTION[@]}"
         actor_rollout_ref.model.enable_gradient_checkpointing=True
         actor_rollout_ref.actor.strategy=fsdp2
         actor_rollout_ref.ref.strategy=fsdp2

@@ -463,3 +463,63 @@ def test_lora_shards_are_smaller_by_the_frozen_bases_gradients_and_moments():
     saved = ((per["grads"] + per["optimizer"]) * base - (per["params"] + per["grads"] + per["optimizer"]) * lora) / 8
     assert full - adapted == pytest.approx(saved, abs=1) and adapted < full / 3
     assert 150e6 < lora < 200e6  # rank 64 on 28 layers of 3584 / 18944 / 512-wide projections
+
+
+def _a_gpu_node_without_flash_attn(monkeypatch):
+    """torch sees a GPU, nvidia-smi reports a recent driver, flash_attn and vllm fail or succeed to import."""
+    import builtins
+    import types
+
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.version, "cuda", "12.8")
+    monkeypatch.setattr(preflight.subprocess, "run", lambda *a, **k: types.SimpleNamespace(stdout="580.65.06\n"))
+    real_import = builtins.__import__
+
+    def fake_import(name, *args, **kwargs):
+        if name.startswith("flash_attn"):
+            raise ImportError(f"No module named '{name}'")
+        if name == "vllm":
+            return types.SimpleNamespace(__version__="0.0-test")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", fake_import)
+
+
+def test_a_missing_flash_attn_is_an_error_that_recommends_sdpa(monkeypatch):
+    config = preflight.compose([])
+    assert config.actor_rollout_ref.model.use_remove_padding
+    _a_gpu_node_without_flash_attn(monkeypatch)
+    findings = {f.check: f for f in preflight.check_gpu_stack(config)}
+    flash = findings["flash-attn"]
+    assert flash.status == "ERROR" and "launch with ATTN=sdpa" in flash.detail
+    longest = config.data.max_prompt_length + config.data.max_response_length
+    assert f"up to {longest} tokens" in flash.detail and findings["vLLM"].status == "OK"
+
+
+def test_with_sdpa_flash_attn_is_not_needed(monkeypatch):
+    config = preflight.compose(["actor_rollout_ref.model.use_remove_padding=False",
+                                "+actor_rollout_ref.model.override_config.attn_implementation=sdpa"])
+    _a_gpu_node_without_flash_attn(monkeypatch)
+    flash = {f.check: f for f in preflight.check_gpu_stack(config)}["flash-attn"]
+    assert flash.status == "OK" and "not needed" in flash.detail and "attn_implementation=sdpa" in flash.detail
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("launch", LAUNCHERS, ids=lambda launch: "-".join(launch))
+def test_every_launcher_with_sdpa_passes_preflight(launch, prepared_mix, request, tmp_path, monkeypatch):
+    """ATTN=sdpa composes with every launcher: padded attention everywhere, and the preflight passes."""
+    train, val, cache = prepared_mix
+    stand_in = request.getfixturevalue("tiny_qwen3_vl_model_dir" if "qwen3_vl" in launch[0] else "tiny_model_dir")
+    env = {**os.environ, "MODEL_PATH": stand_in, "TRAIN_FILES": train, "VAL_FILES": val,
+           "CKPT_ROOT": str(tmp_path), "PRINT_OVERRIDES": "1", "ATTN": "sdpa"}
+    overrides = subprocess.run(["bash", str(REPO / "examples" / launch[0]), *launch[1:]], env=env,
+                               capture_output=True, text=True, check=True).stdout.splitlines()
+    config = preflight.compose(overrides)
+    assert config.actor_rollout_ref.model.use_remove_padding is False
+    assert config.actor_rollout_ref.model.override_config.attn_implementation == "sdpa"
+    monkeypatch.setattr(preflight, "_free_bytes", lambda path: 10 * 2**40)
+    monkeypatch.setattr("ray.init", lambda **kwargs: (_ for _ in ()).throw(ConnectionError("no Ray cluster")))
+    findings = preflight.run(overrides, estimate_for=target_model(launch[0]), workers=1, cache_dir=cache)
+    assert not errors(findings), preflight.format_table(findings)

@@ -23,8 +23,9 @@ files. Prints one table and exits 1 if any line is an ERROR (every launcher runs
   checkpoint retention and size vs free disk; the paired pass's peak logits memory vs what a
   ``--gpu-memory-gb`` GPU has left after the FSDP shards at the run's ranks, and the budget that fits; logger backends that need credentials. Sizes come from the TARGET model's config
   (``--estimate-for`` a committed fixture, default the model path's own config).
-- environment: on a GPU node, torch's CUDA vs the driver, flash-attn built for the installed torch,
-  vLLM; without a GPU these lines are SKIPPED. With ``trainer.nnodes > 1``: a Ray task on every node
+- environment: on a GPU node, torch's CUDA vs the driver, flash-attn built for the installed torch (when the
+  run's padding-free path needs it; if it does not import, the line says to launch with ``ATTN=sdpa`` and what
+  that costs), vLLM; without a GPU these lines are SKIPPED. With ``trainer.nnodes > 1``: a Ray task on every node
   checks that the code, the reward, the data and the model are there and that the checkpoint
   directory is shared.
 """
@@ -652,7 +653,17 @@ def driver_supports(cuda_version: str, driver_version: str) -> bool:
     return minimum is None or driver >= minimum
 
 
-def check_gpu_stack() -> list[Finding]:
+def sdpa_recommendation(config) -> str:
+    """What to do when flash-attn is missing, and what it costs."""
+    longest = int(config.data.max_prompt_length) + int(config.data.max_response_length)
+    budget = config.actor_rollout_ref.actor.get("ppo_max_token_len_per_gpu")
+    return ("without flash-attn, launch with ATTN=sdpa (use_remove_padding=False and attn_implementation=sdpa for the "
+            "actor, the reference and the paired pass); memory: micro-batches are then padded, so activations scale with "
+            f"rows × the longest sequence of each (up to {longest} tokens) instead of the packed tokens"
+            + (f" ({budget} per GPU under use_dynamic_bsz)" if budget else ""))
+
+
+def check_gpu_stack(config) -> list[Finding]:
     import torch
 
     if not torch.cuda.is_available():
@@ -667,14 +678,20 @@ def check_gpu_stack() -> list[Finding]:
                                 + ("" if ok else f" < {'.'.join(map(str, MIN_DRIVER[int(torch.version.cuda.split('.')[0])]))}")))
     except (OSError, subprocess.SubprocessError, IndexError) as error:
         findings.append(Finding("ERROR", "CUDA driver", f"nvidia-smi failed: {error}"))
-    for module, check in (("flash_attn", "flash-attn"), ("vllm", "vLLM")):
+    model = config.actor_rollout_ref.model
+    needs_flash = bool(model.get("use_remove_padding"))
+    if not needs_flash:
+        implementation = (model.get("override_config") or {}).get("attn_implementation", "flash_attention_2")
+        findings.append(Finding("OK", "flash-attn", f"not needed: use_remove_padding=False, attn_implementation={implementation}"))
+    for module, check in ((("flash_attn", "flash-attn"),) if needs_flash else ()) + (("vllm", "vLLM"),):
         try:
             imported = __import__(module)
             if module == "flash_attn":
                 __import__("flash_attn_2_cuda")  # the compiled extension: fails when built for another torch
             findings.append(Finding("OK", check, f"{module} {getattr(imported, '__version__', '?')}"))
         except Exception as error:
-            findings.append(Finding("ERROR", check, f"import {module} failed: {error}"))
+            advice = f"; {sdpa_recommendation(config)}" if module == "flash_attn" else ""
+            findings.append(Finding("ERROR", check, f"import {module} failed: {error}{advice}"))
     return findings
 
 
@@ -791,7 +808,7 @@ def run(overrides: Sequence[str], gpu_memory_gb: float = 80.0, estimate_for: str
     findings += check_paired_memory(config, vocabulary_size(target), parameters, gpu_memory_gb, lora)
     findings += check_data(config, tokenizer, processor, workers, cache_dir)
     findings += check_reward(config, reward_sample)
-    findings += check_gpu_stack() + check_nodes(config)
+    findings += check_gpu_stack(config) + check_nodes(config)
     return findings
 
 
