@@ -161,7 +161,8 @@ class _Reader:
         if exponent.denominator != 1 or (base == 0 and exponent < 0):
             raise _Unread
         size = max(math.log2(abs(base.numerator) or 1), math.log2(base.denominator))  # bits of the larger part
-        if size * abs(exponent.numerator) > _MAX_BITS:
+        magnitude = abs(exponent.numerator)  # compared as an int first: a huge one does not convert to float
+        if size and (magnitude > _MAX_BITS or size * magnitude > _MAX_BITS):
             raise _Unread
         return base**exponent.numerator
 

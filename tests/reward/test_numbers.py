@@ -65,6 +65,16 @@ def test_numbers_are_exact_up_to_the_digit_limit_and_unread_beyond_it():
     assert stated_value("1e400").value != stated_value("1e401").value
 
 
+def test_a_tower_of_powers_is_unread_beyond_the_digit_limit_not_an_error():
+    """2^{2^{4^{5}}}: the inner exponent 2^1024 is read, and is too large for a float (the fuzz test's find)."""
+    from vogue_reward import compute_score
+
+    assert stated_values("2^{2^{4^{5}}}") is None and stated_values("2^{2^{14}}") is None  # 4,932 digits
+    assert [n.value for n in stated_values("1^{2^{4^{5}}}")] == [1] and [n.value for n in stated_values("(-1)^{2^{4^{5}}}")] == [1]
+    assert [n.value for n in stated_values("2^{2^{3}}")] == [256] and stated_values("2^{2^{10}}")[0].value == 2**1024
+    assert compute_score("x", "\\boxed{2^{2^{4^{5}}}}", "1", {"answer_type": "choice", "choices": ["1", "2"]})["internal_error"] == 0
+
+
 @DETERMINISTIC
 @given(st.floats(min_value=-1e12, max_value=1e12, allow_nan=False))
 def test_stated_value_reads_back_formatted_floats_exactly(value):
