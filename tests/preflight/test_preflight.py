@@ -382,15 +382,19 @@ def prepared_mix(tmp_path_factory):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("attention", ["flash_attention_2", "sdpa"])  # ATTN: the launchers' switch for nodes without flash-attn
 @pytest.mark.parametrize("launch", LAUNCHERS, ids=lambda launch: "-".join(launch))
-def test_every_launcher_passes_preflight_on_a_tiny_mix(launch, prepared_mix, request, tmp_path, monkeypatch):
+def test_every_launcher_passes_preflight_on_a_tiny_mix(launch, attention, prepared_mix, request, tmp_path, monkeypatch):
     train, val, cache = prepared_mix
     # the stand-in processor is the tiny model of the launcher's architecture (its patch size is checked)
     stand_in = request.getfixturevalue("tiny_qwen3_vl_model_dir" if "qwen3_vl" in launch[0] else "tiny_model_dir")
     env = {**os.environ, "MODEL_PATH": stand_in, "TRAIN_FILES": train, "VAL_FILES": val,
-           "CKPT_ROOT": str(tmp_path), "PRINT_OVERRIDES": "1"}
+           "CKPT_ROOT": str(tmp_path), "PRINT_OVERRIDES": "1", "ATTN": attention}
     overrides = subprocess.run(["bash", str(REPO / "examples" / launch[0]), *launch[1:]], env=env,
                                capture_output=True, text=True, check=True).stdout.splitlines()
+    model = preflight.compose(overrides).actor_rollout_ref.model
+    assert model.use_remove_padding is (attention == "flash_attention_2")
+    assert model.override_config.get("attn_implementation", "flash_attention_2") == attention
     monkeypatch.setattr(preflight, "_free_bytes", lambda path: 10 * 2**40)  # 2 × ~100 GB checkpoints
 
     def no_ray_cluster(**kwargs):  # whatever Ray instance this machine happens to run
@@ -504,22 +508,3 @@ def test_with_sdpa_flash_attn_is_not_needed(monkeypatch):
     _a_gpu_node_without_flash_attn(monkeypatch)
     flash = {f.check: f for f in preflight.check_gpu_stack(config)}["flash-attn"]
     assert flash.status == "OK" and "not needed" in flash.detail and "attn_implementation=sdpa" in flash.detail
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("launch", LAUNCHERS, ids=lambda launch: "-".join(launch))
-def test_every_launcher_with_sdpa_passes_preflight(launch, prepared_mix, request, tmp_path, monkeypatch):
-    """ATTN=sdpa composes with every launcher: padded attention everywhere, and the preflight passes."""
-    train, val, cache = prepared_mix
-    stand_in = request.getfixturevalue("tiny_qwen3_vl_model_dir" if "qwen3_vl" in launch[0] else "tiny_model_dir")
-    env = {**os.environ, "MODEL_PATH": stand_in, "TRAIN_FILES": train, "VAL_FILES": val,
-           "CKPT_ROOT": str(tmp_path), "PRINT_OVERRIDES": "1", "ATTN": "sdpa"}
-    overrides = subprocess.run(["bash", str(REPO / "examples" / launch[0]), *launch[1:]], env=env,
-                               capture_output=True, text=True, check=True).stdout.splitlines()
-    config = preflight.compose(overrides)
-    assert config.actor_rollout_ref.model.use_remove_padding is False
-    assert config.actor_rollout_ref.model.override_config.attn_implementation == "sdpa"
-    monkeypatch.setattr(preflight, "_free_bytes", lambda path: 10 * 2**40)
-    monkeypatch.setattr("ray.init", lambda **kwargs: (_ for _ in ()).throw(ConnectionError("no Ray cluster")))
-    findings = preflight.run(overrides, estimate_for=target_model(launch[0]), workers=1, cache_dir=cache)
-    assert not errors(findings), preflight.format_table(findings)
