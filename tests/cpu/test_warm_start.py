@@ -61,3 +61,23 @@ def test_the_wide_vision_size_is_the_tiny_language_model_with_a_128_wide_vision_
     assert wide.config.text_config.to_dict() == tiny_model.config.text_config.to_dict()
     with pytest.raises(ValueError, match="tiny_wide_vision"):
         tiny.build_model(tokenizer, arch="qwen3_vl", size="tiny_wide_vision")
+
+
+@pytest.mark.parametrize("warm_seed", [None, 1000])
+def test_assets_warm_start_on_rows_of_their_own_when_asked(tmp_path, monkeypatch, warm_seed):
+    from recipe.vogue.cpu import tiny_run
+
+    commands = []
+    monkeypatch.setattr(tiny_run, "_run", lambda what, command, log: commands.append(command))
+    data_dir, model_dir = tiny_run.ensure_assets(str(tmp_path), 3, ["--task", "compose"], ["--size", "tiny_wide_vision"],
+                                                 warm_start_data_seed=warm_seed)
+    data = [c for c in commands if c[2] == "data_prep"]
+    (build,) = [c for c in commands if c[2] == "recipe.vogue.cpu.tiny"]
+    warm = build[build.index("--warm-start-data") + 1]
+    if warm_seed is None:
+        assert [c[c.index("--seed") + 1] for c in data] == ["3"] and warm == f"{data_dir}/train.parquet"
+    else:
+        assert [(c[c.index("--out-dir") + 1], c[c.index("--seed") + 1]) for c in data] == [
+            (data_dir, "3"), (str(tmp_path / "warm_start_data"), "1000")]
+        assert warm == str(tmp_path / "warm_start_data" / "train.parquet")
+    assert build[-2:] == ["--size", "tiny_wide_vision"] and all(c[-2:] == ["--task", "compose"] for c in data)
