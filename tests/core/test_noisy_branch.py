@@ -8,6 +8,7 @@ from PIL import Image
 
 from recipe.vogue.core.noisy_branch import (
     NoisyBranchError,
+    changed_images,
     draw_branches,
     has_image,
     images_from_messages,
@@ -195,6 +196,26 @@ def test_only_the_first_image_is_perturbed_when_asked(image_processor):
     assert torch.equal(first["pixel_values"][per_image:], raw["pixel_values"][per_image:])
     assert not torch.equal(every["pixel_values"][per_image:], raw["pixel_values"][per_image:])
     assert torch.equal(first["pixel_values"][:per_image], every["pixel_values"][:per_image])
+
+
+def test_changed_images_names_the_perturbed_images_of_a_row(image_processor):
+    images = [image(0), image(1, size=(56, 56)), image(2)]
+    raw = raw_inputs(image_processor, images)
+    grid = raw["image_grid_thw"]
+    for spec, expected in ((PerturbationSpec(images="first"), [True, False, False]),
+                           (PerturbationSpec(), [True, True, True])):
+        noisy = noisy_multi_modal_inputs(raw, images, image_processor, spec, 5, 0)
+        assert changed_images(raw["pixel_values"], noisy["pixel_values"], grid) == expected
+        assert changed_images(noisy["pixel_values"], raw["pixel_values"], grid) == expected
+    # by brute force: one changed patch row flags exactly the image that owns it
+    sizes = grid.prod(-1).tolist()
+    for row in (0, sizes[0] - 1, sizes[0], sum(sizes) - 1):
+        edited = raw["pixel_values"].clone()
+        edited[row, 0] += 1
+        owner = next(k for k in range(3) if row < sum(sizes[:k + 1]))
+        assert changed_images(raw["pixel_values"], edited, grid) == [k == owner for k in range(3)]
+    with pytest.raises(NoisyBranchError, match="do not hold"):
+        changed_images(raw["pixel_values"][:-1], raw["pixel_values"][:-1], grid)
 
 
 @pytest.mark.parametrize("size", [(56, 56), (84, 56), (112, 28)])

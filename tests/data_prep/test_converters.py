@@ -174,6 +174,22 @@ def test_mmmu_numbered_placeholders_follow_the_text_order(sources, tmp_path):
     assert (organ["reward_model"]["ground_truth"], organ["extra_info"]["answer_type"]) == ("heart", "text")
 
 
+@pytest.mark.parametrize("name", ["mmrl30k", "geo3k"])
+def test_an_image_list_keeps_every_image_in_its_order(tmp_path, name):
+    """The sources whose ``images`` column is a list (ViRL39K's paths and MMMU's image_k columns are tested above)."""
+    split, _, columns, records, _ = CASES[name]
+    colours = [(255, 0, 0), (0, 255, 0), (0, 0, 255)]
+    record = {**records[0], "images": [png(colour=colour) for colour in colours]}
+    record["problem"] = "<image><image><image>" + record["problem"].replace("<image>", "")
+    source = tmp_path / "source.parquet"
+    dataset_from(columns, [record]).to_parquet(str(source))
+    output = str(tmp_path / "out.parquet")
+    convert(SPECS[name], open_source(str(source), split), split, output, progress=False)
+    (row,) = decode_rows(output)
+    assert row["prompt"][0]["content"].count("<image>") == 3
+    assert [_colour(row, i) for i in range(len(row["images"]))] == colours
+
+
 @pytest.mark.parametrize("form", ["parquet", "jsonl", "json"])
 def test_virl39k_reads_relative_image_paths_and_strips_boxes(sources, tmp_path, form):
     path, _ = sources[("virl39k", form)]

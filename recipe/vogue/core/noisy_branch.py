@@ -38,6 +38,7 @@ __all__ = [
     "images_from_messages",
     "perturbed_pixel_inputs",
     "attach_noisy_pixels",
+    "changed_images",
     "noisy_multi_modal_inputs",
 ]
 
@@ -277,6 +278,16 @@ def attach_noisy_pixels(raw_inputs: Mapping[str, Any], noisy: Mapping[str, torch
             f"row {row}: the perturbed pixel_values equal the raw ones; u_per would be 0 (check vogue.perturbation)"
         )
     return {**raw_inputs, "pixel_values": noisy_pixels}
+
+
+def changed_images(pixels: torch.Tensor, other: torch.Tensor, grid_thw: torch.Tensor) -> list[bool]:
+    """Per image of a row, whether its patches differ between two ``pixel_values`` of the same images: image k
+    owns the next t·h·w rows (``grid_thw[k]``) of Qwen-VL's flattened patches."""
+    sizes = torch.as_tensor(grid_thw).prod(-1).tolist()
+    if sum(sizes) != len(pixels) or pixels.shape != other.shape:
+        raise NoisyBranchError(f"pixel_values of shapes {tuple(pixels.shape)} and {tuple(other.shape)} do not hold "
+                               f"the {sum(sizes)} patches of image_grid_thw {torch.as_tensor(grid_thw).tolist()}")
+    return [not torch.equal(a, b.to(a.dtype)) for a, b in zip(pixels.split(sizes), other.split(sizes), strict=True)]
 
 
 def noisy_multi_modal_inputs(

@@ -39,7 +39,14 @@ from verl.workers.utils.padding import left_right_2_no_padding, no_padding_2_pad
 
 import recipe.vogue.trainer.registration  # noqa: F401  (vogue_grpo, even where the entry point is not installed)
 from recipe.vogue.trainer.dynamic_sampling import DynamicSampling, refill_prompts
-from recipe.vogue.core.noisy_branch import BranchDraw, NoisyBranchError, attach_noisy_pixels, draw_branches, has_image
+from recipe.vogue.core.noisy_branch import (
+    BranchDraw,
+    NoisyBranchError,
+    attach_noisy_pixels,
+    changed_images,
+    draw_branches,
+    has_image,
+)
 from recipe.vogue.trainer.noisy_inputs import (
     GENERATION_ORDER_KEY,
     BuildSettings,
@@ -188,10 +195,15 @@ class VogueTrainer(UnbiasedValidationMetrics, RayPPOTrainer):
         for row, paired in zip(probed, plan.paired_pixels(order[probed]), strict=True):
             attach_noisy_pixels(own[row], paired, row)  # raises on an unchanged image or a changed grid
             column[row] = paired
-        if self.vogue.audit_dir:  # which perturbation each response got, to compare runs
+        if self.vogue.audit_dir:  # which perturbation each response got (to compare runs), which images it changed
             self._audit_perturbations = {
                 plan.seeds[order[row]]: hashlib.blake2b(column[row]["pixel_values"].float().numpy().tobytes(),
                                                         digest_size=16).hexdigest()
+                for row in probed
+            }
+            self._audit_changed_images = {
+                plan.seeds[order[row]]: changed_images(own[row]["pixel_values"], column[row]["pixel_values"],
+                                                       own[row]["image_grid_thw"])
                 for row in probed
             }
         return column
@@ -350,7 +362,8 @@ class VogueTrainer(UnbiasedValidationMetrics, RayPPOTrainer):
 
     def _save_audit(self, batch: DataProto, entropy, u_per, is_noisy, shaped, tied) -> None:
         """Everything needed to recompute GRPO + shaping for this step (``vogue.audit_dir``), a digest of each
-        probed response's perturbed pixel_values keyed by its perturbation seed, and per row the image grid the
+        probed response's paired pixel_values and which of its images they change (own vs paired, per image), keyed
+        by its perturbation seed, and per row the image grid the
         actor used, the number of image tokens in the rollout's prompt and the reward's per-row outputs."""
         os.makedirs(self.vogue.audit_dir, exist_ok=True)
         record = {key: batch.batch[key].cpu() for key in ("token_level_rewards", "response_mask", "advantages")}
@@ -363,8 +376,9 @@ class VogueTrainer(UnbiasedValidationMetrics, RayPPOTrainer):
             generated_noisy=self._audit_generated_noisy,
             prompt_image_tokens=(batch.batch["prompts"] == image_token).sum(-1).cpu(),
             perturbations=getattr(self, "_audit_perturbations", {}),
+            changed_images=getattr(self, "_audit_changed_images", {}),
             reward_extra={key: batch.non_tensor_batch[key] for key in batch.meta_info.get("reward_extra_keys", [])
                           if key in batch.non_tensor_batch},
         )
-        self._audit_perturbations = {}
+        self._audit_perturbations, self._audit_changed_images = {}, {}
         torch.save(record, os.path.join(self.vogue.audit_dir, f"step_{self.global_steps}.pt"))
