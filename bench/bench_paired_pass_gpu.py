@@ -13,8 +13,9 @@ symmetric KL against the kept logits) — with the project's own verl-free ``unc
 
 Printed per model: the peak GPU memory above the weights of a fully probed micro-batch next to
 ``cost_model.paired_pass_peak_logits_bytes`` (logits only: activations come on top), and the stage's time at
-p = 1 and p = ½ next to a plain forward with log-probs (GRPO's stage), interleaved, medians of --repeats;
-the machine load. ``--model-dir DIR --device cpu`` runs it on a local (tiny) checkpoint instead.
+p = 1 and p = ½ next to a plain forward with log-probs (GRPO's stage), and one probed row's vocabulary math
+alone (both entropies + KL of its 1,024 response positions) beside the plain forward's time per row, for each
+``--vocab-math`` mode, interleaved, medians of --repeats; the machine load. ``--model-dir DIR --device cpu`` runs it on a local (tiny) checkpoint instead.
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from recipe.vogue.preflight.cost_model import paired_pass_peak_logits_bytes, target_model_config, vocabulary_size  # noqa: E402
-from recipe.vogue.core.uncertainty import entropy_from_logits, measure_at_positions, symmetric_kl_from_logits  # noqa: E402
+from recipe.vogue.core.uncertainty import measure_at_positions  # noqa: E402
+from recipe.vogue.core.vocab_math import entropy_function, paired_function  # noqa: E402
 
 GIB = 2**30
 
@@ -101,26 +103,30 @@ def plain_stage(model, inputs: dict, chunk: int) -> None:
 
 
 @torch.no_grad()
-def vogue_stage(model, inputs: dict, probed: list[int], chunk: int) -> None:
-    """The worker's stage on one rank (see the module docstring)."""
+def vogue_stage(model, inputs: dict, probed: list[int], chunk: int, vocab_math: str) -> None:
+    """The worker's stage on one rank (see the module docstring), its vocabulary math under ``vocab_math``."""
     rows = list(range(inputs["input_ids"].shape[0]))
     length, response = inputs["input_ids"].shape[1], inputs["response"]
     labels = inputs["input_ids"].reshape(-1)
-    entropy = lambda x: entropy_from_logits(x, chunk)  # noqa: E731
     logits = model(**model_inputs(model, inputs, rows, paired=False)).logits
     index = response_index(len(rows), length, response).to(logits.device)
     sampled_log_probs(logits, index, labels[index + 1], chunk)
-    measure_at_positions(entropy, chunk, index, logits)
+    kept_index = response_index(len(rows), length, response).reshape(len(rows), -1)[probed].reshape(-1).to(logits.device)
+    measure_at_positions(entropy_function(vocab_math, 1.0), chunk, index[~torch.isin(index, kept_index)], logits)
     if not probed:
         return
-    kept_index = response_index(len(rows), length, response).reshape(len(rows), -1)[probed].reshape(-1).to(logits.device)
     kept = logits.reshape(-1, logits.shape[-1])[kept_index]
     del logits
     paired = model(**model_inputs(model, inputs, probed, paired=True)).logits
     index = response_index(len(probed), length, response).to(paired.device)
     sampled_log_probs(paired, index, labels[kept_index + 1], chunk)
-    measure_at_positions(entropy, chunk, index, paired)
-    measure_at_positions(lambda p, q: symmetric_kl_from_logits(p, q, chunk), chunk, index, paired, kept)
+    measure_at_positions(paired_function(vocab_math, 1.0, "full"), chunk, index, paired, kept, outputs=3)
+
+
+def vocab_math_stage(logits: torch.Tensor, paired: torch.Tensor, chunk: int, vocab_math: str) -> None:
+    """A probed row's vocabulary math alone: both entropies and the KL of its response positions."""
+    index = torch.arange(paired.shape[0], device=paired.device)
+    measure_at_positions(paired_function(vocab_math, 1.0, "full"), chunk, index, paired, logits, outputs=3)
 
 
 def synchronize(device) -> None:
@@ -149,20 +155,26 @@ def bench_model(name: str, args, device, dtype) -> None:
     vocabulary = vocabulary_size(model.config)
     print(f"== {name}: {sum(p.numel() for p in model.parameters()) / 1e9:.2f}B parameters, V = {vocabulary}, "
           f"{args.rows} rows × {args.prompt + args.response} tokens = {tokens} ({response_tokens} response)", flush=True)
-    stages = {"plain forward": lambda: plain_stage(model, inputs, args.chunk),
-              "vogue p=1": lambda: vogue_stage(model, inputs, rows, args.chunk),
-              "vogue p=1/2": lambda: vogue_stage(model, inputs, rows[: args.rows // 2 or 1], args.chunk)}
+    with torch.no_grad():  # one row's response logits under each branch, for the vocabulary math alone
+        one_row = response_index(1, args.prompt + args.response, args.response).to(device)
+        row_logits = [model(**model_inputs(model, inputs, [0], paired=branch)).logits.reshape(-1, vocabulary)[one_row]
+                      for branch in (False, True)]
+    stages = {"plain forward": lambda: plain_stage(model, inputs, args.chunk)}
+    for mode in args.vocab_math:
+        stages[f"vogue p=1 {mode}"] = lambda m=mode: vogue_stage(model, inputs, rows, args.chunk, m)
+        stages[f"vogue p=1/2 {mode}"] = lambda m=mode: vogue_stage(model, inputs, rows[: args.rows // 2 or 1], args.chunk, m)
+        stages[f"vocab math/row {mode}"] = lambda m=mode: vocab_math_stage(*row_logits, args.chunk, m)
     for stage in stages.values():  # warm-up
         stage()
     if device.type == "cuda":
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats(device)
         weights = torch.cuda.memory_allocated(device)
-        stages["vogue p=1"]()
+        stages[f"vogue p=1 {args.vocab_math[0]}"]()
         peak = torch.cuda.max_memory_allocated(device) - weights
         estimate = paired_pass_peak_logits_bytes(tokens, vocabulary, torch.finfo(dtype).bits // 8, args.chunk,
                                                  response_tokens / tokens)
-        print(f"peak above the weights, fully probed micro-batch: {peak / GIB:.2f} GiB; estimate (logits only) "
+        print(f"peak above the weights, fully probed micro-batch ({args.vocab_math[0]}): {peak / GIB:.2f} GiB; estimate (logits only) "
               f"{estimate / GIB:.2f} GiB; measured/estimate {peak / estimate:.3f}", flush=True)
     times = {label: [] for label in stages}
     for _ in range(args.repeats):  # interleaved
@@ -171,8 +183,9 @@ def bench_model(name: str, args, device, dtype) -> None:
     plain = statistics.median(times["plain forward"])
     for label, values in times.items():
         median = statistics.median(values)
-        print(f"{label:>14}: {median * 1e3:8.1f} ms (median of {len(values)}; {min(values) * 1e3:.1f}–"
+        print(f"{label:>24}: {median * 1e3:8.1f} ms (median of {len(values)}; {min(values) * 1e3:.1f}–"
               f"{max(values) * 1e3:.1f}), ratio to the plain forward {median / plain:.3f}", flush=True)
+    print(f"{'plain forward per row':>24}: {plain / args.rows * 1e3:8.1f} ms (beside each vocab math/row)", flush=True)
     del model
     if device.type == "cuda":
         torch.cuda.empty_cache()
@@ -188,6 +201,8 @@ def main(argv=None) -> int:
     parser.add_argument("--image-tokens", type=int, default=256)
     parser.add_argument("--chunk", type=int, default=128, help="vogue.kl_chunk_size")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--vocab-math", nargs="+", default=["eager", "compiled"], choices=["eager", "compiled"],
+                        help="vogue.vocab_math modes to time (interleaved); the peak is measured for the first")
     parser.add_argument("--device", default="cuda")
     args = parser.parse_args(argv)
     device = torch.device(args.device)

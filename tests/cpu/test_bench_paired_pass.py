@@ -1,4 +1,4 @@
-"""bench/bench_paired_pass_gpu.py (run on GPU nodes) works before anyone spends GPU time on it: its inputs and
+"""bench/bench_paired_pass_gpu.py (run on GPU nodes) and bench/bench_vocab_math.py work before anyone spends GPU time on it: its inputs and
 positions against hand-built expectations, and the whole script on the tiny Qwen2.5-VL on CPU."""
 
 import importlib.util
@@ -43,6 +43,21 @@ def test_the_benchmark_runs_on_the_tiny_model_on_cpu(tiny_model_dir):
          "--repeats", "2"],
         capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
-    for label in ("plain forward", "vogue p=1", "vogue p=1/2"):
+    labels = ["plain forward", "plain forward per row"] + [
+        f"{stage} {mode}" for mode in ("eager", "compiled") for stage in ("vogue p=1", "vogue p=1/2", "vocab math/row")]
+    for label in labels:
         assert f"{label}:" in result.stdout and "ratio to the plain forward" in result.stdout
     assert "load average before" in result.stdout and "3 rows × 17 tokens = 51 (15 response)" in result.stdout
+
+
+def test_the_vocab_math_benchmark_compares_both_modes_on_cpu():
+    result = subprocess.run(
+        [sys.executable, os.path.join(REPO, "bench", "bench_vocab_math.py"), "--device", "cpu", "--positions", "9",
+         "--vocab", "1000", "--chunk", "4", "--repeats", "2", "--threads", "1"],
+        capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    for what in ("probed row", "raw row"):
+        for mode in ("eager", "compiled"):
+            assert f"{what} {mode:>8}:" in result.stdout
+        assert f"{what} compiled/eager:" in result.stdout
+    assert "peak above the inputs" in result.stdout and "load average after" in result.stdout

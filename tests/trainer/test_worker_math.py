@@ -128,12 +128,14 @@ def reference(model, data, temperature, estimator="full"):
 @pytest.mark.parametrize("estimator", ["full", "forward_full"])
 @pytest.mark.parametrize("use_remove_padding", [False, True], ids=["padded", "packed"])
 @pytest.mark.parametrize("temperature", [1.0, 0.7])
+@pytest.mark.parametrize("vocab_math", ["eager", "compiled"])
 def test_forward_step_matches_per_sequence_reference(make_rollout_tensors, use_remove_padding, temperature,
-                                                     estimator, probed):
+                                                     estimator, probed, vocab_math):
     model = PerTokenVisionLM()
     data, td = make_micro_batch(make_rollout_tensors, [3, 5, 2, 4], [4, 1, 6, 3], temperature, use_remove_padding,
                                 probed=probed)
-    loss, output = vogue_forward_step(make_engine(model), td, None, True, chunk_size=5, estimator=estimator)
+    loss, output = vogue_forward_step(make_engine(model), td, None, True, chunk_size=5, estimator=estimator,
+                                      vocab_math=vocab_math)
     assert float(loss) == 1.0 and output["metrics"] == {}
     expected = reference(model, data, temperature, estimator)
     mask = data.batch["response_mask"].bool()

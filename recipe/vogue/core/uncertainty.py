@@ -80,7 +80,8 @@ def symmetric_kl_from_logits(
 
     Returns:
         float32 tensor of shape [...]. Vocabulary entries that are −inf in BOTH branches contribute 0;
-        an entry that is −inf in only one branch gives +inf (the divergence is infinite).
+        an entry that is −inf in only one branch gives +inf (the divergence is infinite), also where the
+        other branch's probability of it underflows to 0 in fp32.
     """
     _check_pair(raw_logits, noisy_logits, chunk_size, temperature)
     return _chunked_over_positions(
@@ -96,7 +97,8 @@ def _chunk_symmetric_kl(raw: torch.Tensor, noisy: torch.Tensor, temperature: flo
     log_ratio = torch.sub(log_p, log_q).nan_to_num_(nan=0.0, posinf=float("inf"), neginf=float("-inf"))
     prob_diff = log_p.exp_().sub_(log_q.exp_())  # p − q, reusing log_p's storage
     del log_q
-    return prob_diff.mul_(log_ratio).sum(-1).mul_(0.5)
+    # 0·(±inf) is an entry at −inf in one branch whose probability in the other underflows to 0: still infinite
+    return prob_diff.mul_(log_ratio).nan_to_num_(nan=float("inf"), posinf=float("inf")).sum(-1).mul_(0.5)
 
 
 @torch.no_grad()
@@ -109,7 +111,7 @@ def forward_kl_from_logits(
     """Exact u_t = KL(p‖q) = Σ_v p_v (log p_v − log q_v) per position (the paper's "Forward KL" ablation).
 
     Same arguments, chunking and memory bound as ``symmetric_kl_from_logits``; ≥ 0. Entries with p_v = 0
-    contribute 0; an entry with p_v > 0 and q_v = 0 gives +inf.
+    contribute 0; an entry with a finite raw logit and a −inf noisy one gives +inf (also where p_v underflows).
     """
     _check_pair(raw_logits, noisy_logits, chunk_size, temperature)
     return _chunked_over_positions(
@@ -119,8 +121,11 @@ def forward_kl_from_logits(
 
 def _chunk_forward_kl(raw: torch.Tensor, noisy: torch.Tensor, temperature: float) -> torch.Tensor:
     log_p = _log_softmax_fp32(raw, temperature)
-    log_ratio = torch.sub(log_p, _log_softmax_fp32(noisy, temperature))
-    return log_p.exp_().mul_(log_ratio).nan_to_num_(nan=0.0, posinf=float("inf")).sum(-1)  # 0·log 0 = 0
+    log_q = _log_softmax_fp32(noisy, temperature)
+    only_q_banned = log_q.isinf() & ~log_p.isinf()  # infinite even where p_v underflows to 0
+    log_ratio = log_q.neg_().add_(log_p)
+    out = log_p.exp_().mul_(log_ratio).nan_to_num_(nan=0.0, posinf=float("inf"))  # 0·log 0 = 0
+    return out.masked_fill_(only_q_banned, float("inf")).sum(-1)
 
 
 def kl_from_logits(
@@ -148,21 +153,25 @@ def _chunk_entropy(logits: torch.Tensor, temperature: float) -> torch.Tensor:
 
 @torch.no_grad()
 def measure_at_positions(measure, chunk_size: int, index: torch.Tensor, logits: torch.Tensor,
-                         reference: torch.Tensor | None = None) -> torch.Tensor:
-    """``measure`` (``entropy_from_logits``, or a KL taking (reference, logits)) at the positions ``index`` of
-    ``logits`` [..., V] (flat indices into logits reshaped to [positions, V]), ``chunk_size`` positions at a
-    time: float32 [len(index)]. No [positions, V] copy of ``logits`` is made, so a forward's full logits can be
-    read in place. ``reference``: the other branch's logits, already cut to the same positions, in order."""
+                         reference: torch.Tensor | None = None, outputs: int = 1):
+    """``measure`` (an entropy taking a [chunk, V] chunk, or a measure taking (reference chunk, chunk)) at the
+    positions ``index`` of ``logits`` [..., V] (flat indices into logits reshaped to [positions, V]),
+    ``chunk_size`` positions at a time: float32 [len(index)], or a tuple of ``outputs`` of them for a measure
+    that returns a tuple. No [positions, V] copy of ``logits`` is made, so a forward's full logits can be read in
+    place. ``reference``: the other branch's logits, already cut to the same positions, in order."""
     flat = _flatten_positions(logits)
     index = index.to(flat.device)
     if reference is not None and reference.shape != (index.numel(), flat.shape[-1]):
         raise ValueError(f"reference logits {tuple(reference.shape)} for {index.numel()} positions of {flat.shape[-1]}")
-    out = torch.empty(index.numel(), dtype=torch.float32, device=flat.device)
+    out = [torch.empty(index.numel(), dtype=torch.float32, device=flat.device) for _ in range(outputs)]
     for start in range(0, index.numel(), chunk_size):
         chunk = flat[index[start : start + chunk_size]]
         args = (chunk,) if reference is None else (reference[start : start + chunk_size], chunk)
-        out[start : start + chunk_size] = measure(*args)
-    return out
+        values = measure(*args)
+        for target, value in zip(out, values if outputs > 1 else (values,), strict=True):
+            target[start : start + chunk_size] = value
+        del chunk, args  # before the next chunk is gathered
+    return tuple(out) if outputs > 1 else out[0]
 
 
 @torch.no_grad()

@@ -20,6 +20,7 @@ from recipe.vogue.core.schedule import GRANULARITIES, noisy_branch_probability
 from recipe.vogue.core.shaping import CAP_BASES
 from recipe.vogue.core.typed_fields import check_field_types
 from recipe.vogue.core.uncertainty import FULL_KL_ESTIMATORS, SAMPLED_KL_ESTIMATORS
+from recipe.vogue.core.vocab_math import VOCAB_MATH_MODES
 
 __all__ = [
     "KL_ESTIMATORS",
@@ -115,6 +116,7 @@ class VogueConfig:
     perturbation: PerturbationSpec = dataclasses.field(default_factory=PerturbationSpec)
     seed: int = 0
     kl_chunk_size: int = 128
+    vocab_math: str = "auto"
     paired_max_token_len_per_gpu: int | None = None
     perturb_workers: int = 8
     audit_dir: str | None = None
@@ -132,6 +134,7 @@ class VogueConfig:
         _choice("vogue.entropy", self.entropy, ENTROPY_MODES)
         _choice("vogue.cap_base", self.cap_base, CAP_BASES)
         _choice("vogue.granularity", self.granularity, GRANULARITIES)
+        _choice("vogue.vocab_math", self.vocab_math, VOCAB_MATH_MODES)
         for name in ("alpha_out", "alpha_per"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"vogue.{name} must be >= 0, got {getattr(self, name)}")

@@ -70,7 +70,7 @@ from recipe.vogue.core.uncertainty import sampled_token_entropy, symmetric_kl_fr
 from recipe.vogue.evaluation.validation import UnbiasedValidationMetrics
 from recipe.vogue.trainer.verl_patches import patch_uniform_length_position_ids
 from recipe.vogue.trainer.vogue_config import NoisyRolloutConfig, check_multimodal_processor, validate_run_config
-from recipe.vogue.trainer.worker import CHUNK_SIZE_KEY, ESTIMATOR_KEY, PAIRED_INPUTS_KEY, output_keys
+from recipe.vogue.trainer.worker import CHUNK_SIZE_KEY, ESTIMATOR_KEY, PAIRED_INPUTS_KEY, VOCAB_MATH_KEY, output_keys
 
 __all__ = ["VOGUE_COLUMNS", "VogueTrainer"]
 
@@ -270,7 +270,8 @@ class VogueTrainer(UnbiasedValidationMetrics, RayPPOTrainer):
             budget["max_token_len_per_gpu"] = self.vogue.paired_max_token_len_per_gpu  # read by verl's infer_batch
         tu.assign_non_tensor(
             batch_td, calculate_entropy=True, compute_loss=False, **budget,
-            **{CHUNK_SIZE_KEY: self.vogue.kl_chunk_size, ESTIMATOR_KEY: self.vogue.kl_estimator},
+            **{CHUNK_SIZE_KEY: self.vogue.kl_chunk_size, ESTIMATOR_KEY: self.vogue.kl_estimator,
+               VOCAB_MATH_KEY: self.vogue.vocab_math},
         )
         output = self.actor_rollout_wg.compute_log_prob_with_noisy_branch(batch_td)
         tensors = {key: no_padding_2_padding(tu.get(output, key), batch_td).float()

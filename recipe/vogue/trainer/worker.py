@@ -36,21 +36,17 @@ from verl.utils.device import get_device_id, get_device_name
 from verl.utils.model import extract_multi_modal_inputs
 from verl.workers.engine_workers import ActorRolloutRefWorker
 
-from recipe.vogue.core.uncertainty import (
-    DEFAULT_CHUNK_SIZE,
-    FULL_KL_ESTIMATORS,
-    entropy_from_logits,
-    kl_from_logits,
-    measure_at_positions,
-)
+from recipe.vogue.core.uncertainty import DEFAULT_CHUNK_SIZE, FULL_KL_ESTIMATORS, measure_at_positions
+from recipe.vogue.core.vocab_math import entropy_function, paired_function, resolve_mode
 from recipe.vogue.trainer.verl_patches import patch_qwen2_vl_text_only_batches
 
-__all__ = ["PAIRED_INPUTS_KEY", "CHUNK_SIZE_KEY", "ESTIMATOR_KEY", "output_keys", "positions_to_jagged",
+__all__ = ["PAIRED_INPUTS_KEY", "CHUNK_SIZE_KEY", "ESTIMATOR_KEY", "VOCAB_MATH_KEY", "output_keys", "positions_to_jagged",
            "response_positions", "scalar_temperature", "vogue_forward_step", "VogueActorRolloutRefWorker"]
 
 PAIRED_INPUTS_KEY = "paired_multi_modal_inputs"
 CHUNK_SIZE_KEY = "vogue_kl_chunk_size"
 ESTIMATOR_KEY = "vogue_kl_estimator"
+VOCAB_MATH_KEY = "vogue_vocab_math"
 RAW_KEYS = ("log_probs", "entropy")
 PAIRED_KEYS = ("paired_log_probs", "paired_entropy", "u_per")
 
@@ -244,7 +240,7 @@ def log_row_groups(micro_batch: TensorDict, paired_column: Sequence) -> None:
 
 
 def vogue_forward_step(engine, micro_batch: TensorDict, loss_function=None, forward_only=True, *,
-                       chunk_size: int, estimator: str = "full"):
+                       chunk_size: int, estimator: str = "full", vocab_math: str = "eager"):
     """Replacement for ``FSDPEngineWithLMHead.forward_step`` during the old-log-prob stage (forward only).
 
     Guarantee: the sequence of collective operations of a micro-batch is the same on every data-parallel rank
@@ -258,7 +254,10 @@ def vogue_forward_step(engine, micro_batch: TensorDict, loss_function=None, forw
        their ``paired_multi_modal_inputs``, or, on a rank without a probed row, a discarded one-row forward of
        one of its own rows (with its image where it has one) — else none.
 
-    So 1 or 2 forwards on every rank, never a rank-dependent count. Every forward calls the vision tower once
+    So 1 or 2 forwards on every rank, never a rank-dependent count. The vocabulary math (``vocab_math``:
+    ``eager`` or ``compiled``, ``core.vocab_math``) reads each logit once per measure: the entropy of the
+    positions whose raw logits are not kept, then for the kept ones both entropies and the full-vocabulary u_per
+    in one pass over both branches' chunks. Every forward calls the vision tower once
     (verl's ``_get_input_embeds`` runs it on a dummy grid for a text-only micro-batch, patched for
     Qwen2.5-VL in ``verl_patches``). Under Ulysses SP the paired forward covers the whole micro-batch (rows
     without paired inputs under their own; their paired values are dropped), so both forwards slice alike.
@@ -274,17 +273,23 @@ def vogue_forward_step(engine, micro_batch: TensorDict, loss_function=None, forw
     probed = [row for row, inputs in enumerate(paired_column) if inputs is not None]
     paired_forward = any_rank_probes(engine, bool(probed))
     temperature = scalar_temperature(micro_batch["temperature"])
-    entropy = partial(entropy_from_logits, chunk_size=chunk_size, temperature=temperature)
+    entropy = entropy_function(vocab_math, temperature)
+    full_kl = estimator in FULL_KL_ESTIMATORS
 
     raw = _Forward(engine, micro_batch)
     all_rows = list(range(len(paired_column)))
     paired_rows = all_rows if raw.positions.sliced else probed
-    raw_entropy = measure_at_positions(entropy, chunk_size, raw.positions.computed, raw.logits)
-    results = {"log_probs": raw.log_probs, "entropy": raw.positions.to_jagged(raw_entropy)}
-    raw_logits = None
-    if probed and estimator in FULL_KL_ESTIMATORS:
-        index = raw.positions.index(paired_rows).to(raw.logits.device)
+    raw_positions, computed = raw.positions, raw.positions.computed.to(raw.logits.device)
+    raw_entropy = torch.empty(computed.numel(), dtype=torch.float32, device=raw.logits.device)
+    kept, raw_logits = torch.zeros_like(computed, dtype=torch.bool), None
+    if probed and full_kl:  # the raw logits of the paired rows' positions stay for the paired pass
+        index = raw_positions.index(paired_rows).to(raw.logits.device)
+        kept = torch.isin(computed, index)
+        if not torch.equal(computed[kept], index):
+            raise RuntimeError("the paired rows' response positions are not among the raw forward's, in order")
         raw_logits = raw.logits.reshape(-1, raw.logits.shape[-1])[index]  # the only raw logits kept
+    raw_entropy[~kept] = measure_at_positions(entropy, chunk_size, computed[~kept], raw.logits)
+    results = {"log_probs": raw.log_probs}
     del raw
     parts = [(all_rows, results)]
     if probed:
@@ -293,15 +298,19 @@ def vogue_forward_step(engine, micro_batch: TensorDict, loss_function=None, forw
         paired = _Forward(engine, rows, [paired_column[row] if paired_column[row] is not None else own[row]
                                          for row in paired_rows])
         index = paired.positions.computed
-        paired_entropy = measure_at_positions(entropy, chunk_size, index, paired.logits)
-        outputs = {"paired_log_probs": paired.log_probs, "paired_entropy": paired.positions.to_jagged(paired_entropy)}
-        if estimator in FULL_KL_ESTIMATORS:
-            kl = partial(kl_from_logits, estimator, chunk_size=chunk_size, temperature=temperature)
-            u_per = measure_at_positions(kl, chunk_size, index, paired.logits, raw_logits)
+        outputs = {"paired_log_probs": paired.log_probs}
+        if full_kl:
+            measures = paired_function(vocab_math, temperature, estimator)
+            raw_entropy[kept], paired_entropy, u_per = measure_at_positions(measures, chunk_size, index, paired.logits,
+                                                                             raw_logits, outputs=3)
             outputs["u_per"] = paired.positions.to_jagged(u_per)
+        else:
+            paired_entropy = measure_at_positions(entropy, chunk_size, index, paired.logits)
+        outputs["paired_entropy"] = paired.positions.to_jagged(paired_entropy)
         parts.append(([row if paired_column[row] is not None else None for row in paired_rows], outputs))
     elif paired_forward:
         _dummy_forward(engine, micro_batch)
+    results["entropy"] = raw_positions.to_jagged(raw_entropy)
     lengths = micro_batch["input_ids"].offsets().diff().tolist()
     model_output = _merge_rows(parts, lengths, output_keys(estimator), micro_batch["input_ids"].device)
     return torch.tensor(1.0), {"model_output": model_output, "loss": 1.0, "metrics": {}}
@@ -329,7 +338,11 @@ class VogueActorRolloutRefWorker(ActorRolloutRefWorker):
         engine = self.actor.engine
         chunk_size = tu.pop(data, key=CHUNK_SIZE_KEY, default=DEFAULT_CHUNK_SIZE)
         estimator = tu.pop(data, key=ESTIMATOR_KEY, default="full")
-        engine.forward_step = partial(vogue_forward_step, engine, chunk_size=chunk_size, estimator=estimator)
+        # auto: compiled where verl compiles its own entropy (the engine's use_torch_compile)
+        vocab_math = resolve_mode(tu.pop(data, key=VOCAB_MATH_KEY, default="auto"),
+                                  engine.engine_config.use_torch_compile)
+        engine.forward_step = partial(vogue_forward_step, engine, chunk_size=chunk_size, estimator=estimator,
+                                      vocab_math=vocab_math)
         try:
             output = self.actor.infer_batch(data)
         finally:
