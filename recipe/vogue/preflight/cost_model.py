@@ -73,7 +73,9 @@ def paired_pass_peak_logits_bytes(tokens: int, vocabulary: int, logits_bytes: in
     the raw forward's T·V logits, of which the probed rows' response positions (≤ response_fraction·T) are
     copied and kept while the paired forward's (≤ T)·V logits live; entropies and KL are read from the
     logits in place, chunk by chunk. So at most (1 + response_fraction)·tokens·V logits in the compute dtype,
-    plus the chunked fp32 KL/entropy temporaries (3 × [chunk, V]). Model weights and activations come on top.
+    plus the chunked fp32 KL/entropy temporaries of ``vogue.vocab_math=eager`` (3 × [chunk, V]; the compiled
+    mode keeps none, measured by bench/bench_vocab_math.py, so this stays an upper bound for both). Model
+    weights and activations come on top.
     (The stage before issue 20 also copied the paired forward's response logits: T·V + 2·R·V, measured at
     5.15 GiB above a Qwen2.5-VL-3B's weights for 5 × 1,587 tokens with 1,024 response tokens each.)"""
     return int((1 + response_fraction) * tokens * vocabulary * logits_bytes) + 3 * chunk_size * vocabulary * 4
