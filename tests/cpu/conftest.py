@@ -18,3 +18,27 @@ def shape_images():
 
     rng = random.Random(0)
     return [make_example(rng)[0] for _ in range(6)]
+
+
+@pytest.fixture(scope="session")
+def two_image_assets(tiny_assets, tmp_path_factory):
+    """(data_dir, model_dir): prompts with 2 images each — a synthetic example's picture, then another
+    example's as a distractor (the question is about the first) — in data_prep's row format, with the main
+    job's tiny model."""
+    import os
+
+    from data_prep.io import write_parquet_atomic
+    from data_prep.rows import build_row
+    from data_prep.synthetic import DATA_SOURCE, make_example
+
+    data_dir = str(tmp_path_factory.mktemp("two_image_data"))
+    for split, count in (("train", 16), ("val", 4)):
+        rng = random.Random(f"two-images-{split}")
+        rows = []
+        for index in range(count):
+            image, question, answer, meta = make_example(rng)
+            distractor = make_example(rng)[0]
+            rows.append(build_row(DATA_SOURCE, split, index, "<image><image>" + question, [image, distractor], answer,
+                                  "text", extra=meta))
+        write_parquet_atomic(rows, os.path.join(data_dir, f"{split}.parquet"))
+    return data_dir, tiny_assets[1]

@@ -1,5 +1,6 @@
 """Each rollout mode trains end to end through verl's own loop on the CPU backend with 2 data-parallel ranks
-(2 steps each, one run per mode shared by its tests): VOGUE with rollout_from=noisy_branch and paper_two_groups, and NoisyRollout."""
+(2 steps each, one run per mode shared by its tests): VOGUE with rollout_from=noisy_branch (on prompts with 2
+images: the paper's preset perturbs both) and paper_two_groups, and NoisyRollout."""
 
 import math
 import os
@@ -34,9 +35,9 @@ MODES = {
 
 
 @pytest.fixture(scope="module", params=sorted(MODES))
-def run(request, tiny_assets, tmp_path_factory):
+def run(request, tiny_assets, two_image_assets, tmp_path_factory):
     mode = request.param
-    data_dir, model_dir = tiny_assets
+    data_dir, model_dir = two_image_assets if mode == "noisy_branch" else tiny_assets
     work_dir = str(tmp_path_factory.mktemp(f"mode_{mode}"))
     audit_dir = os.path.join(work_dir, "audit")
     overrides = [*SMALL, *MODES[mode], f"vogue.audit_dir={audit_dir}", f"trainer.total_training_steps={STEPS}"]
@@ -78,6 +79,27 @@ def test_noisy_generation_modes_record_the_branch_of_every_sample(run):
             for uid in counts:
                 assert len({bool(noisy[row]) for row, other in enumerate(record["uid"]) if other == uid}) == 1
     assert all("timing_s/vogue_generation_images" in r["data"] for r in steps)
+
+
+def test_noisy_branch_generates_from_and_probes_both_images_of_a_prompt(run):
+    """Under the paper's preset (``images: all``) a row generated from T(images) holds both perturbed images in
+    its own inputs and a raw-generated row gets both perturbed in its paired pass: own and paired pixel_values
+    differ on each image of every probed row, with the prompt's 2 image grids (a changed grid would have
+    stopped the run)."""
+    mode, _, _, audit_dir, _ = run
+    if mode != "noisy_branch":
+        pytest.skip("the mode that trains on 2-image prompts")
+    generated_noisy = 0
+    for step in range(1, STEPS + 1):
+        record = audit(audit_dir, step)
+        assert all(len(grid) == 2 for grid in record["image_grid_thw"])
+        merged = [int(sum(g.prod() for g in grid)) // 4 for grid in record["image_grid_thw"]]  # 2×2 merge
+        assert record["prompt_image_tokens"].tolist() == merged
+        noisy = record["is_noisy"].bool()
+        assert len(record["changed_images"]) == int(noisy.sum())
+        assert all(changed == [True, True] for changed in record["changed_images"].values())
+        generated_noisy += int(record["generated_noisy"].sum())
+    assert generated_noisy > 0
 
 
 def test_noisy_rollout_anneals_the_noise_and_freezes_the_vision_tower(run):
