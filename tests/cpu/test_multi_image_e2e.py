@@ -17,20 +17,10 @@ STEPS = 2
 
 
 @pytest.fixture(scope="module")
-def authors_code_run(two_image_assets, tmp_path_factory):
-    data_dir, model_dir = two_image_assets
-    work_dir = str(tmp_path_factory.mktemp("authors_code_two_images"))
-    audit_dir = os.path.join(work_dir, "audit")
-    overrides = [
-        "vogue=authors_code", *tiny_run.TWO_RANKS, "data.train_batch_size=4", "actor_rollout_ref.actor.ppo_mini_batch_size=4",
-        "actor_rollout_ref.rollout.n=2", "actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu=4",
-        "actor_rollout_ref.rollout.log_prob_micro_batch_size_per_gpu=2", "trainer.test_freq=-1",
-        "trainer.val_before_train=false", "vogue.schedule.type=fixed", "vogue.schedule.fixed=1.0",
-        f"vogue.audit_dir={audit_dir}",
-    ]
-    records = tiny_run.train("vogue", data_dir, model_dir, work_dir, STEPS, overrides,
-                             os.path.join(work_dir, "metrics.jsonl"), os.path.join(work_dir, "train.log"), timeout=900)
-    return [r for r in records if "timing_s/step" in r["data"]], audit_dir
+def authors_code_run(two_image_assets, audited_vogue_run):
+    steps, audit_dir, _ = audited_vogue_run("authors_code_two_images", two_image_assets, STEPS, [
+        "vogue=authors_code", *tiny_run.TWO_RANKS_SMALL_STEPS, "vogue.schedule.type=fixed", "vogue.schedule.fixed=1.0"])
+    return steps, audit_dir
 
 
 def test_two_image_prompts_train_under_the_authors_preset(authors_code_run):

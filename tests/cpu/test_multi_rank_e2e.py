@@ -16,30 +16,13 @@ STEPS = 3
 
 
 @pytest.fixture(scope="module")
-def two_rank_run(tiny_assets, tmp_path_factory):
-    data_dir, model_dir = tiny_assets
-    work_dir = str(tmp_path_factory.mktemp("two_ranks"))
-    audit_dir = os.path.join(work_dir, "audit")
-    overrides = [
-        *tiny_run.TWO_RANKS,
-        "data.train_batch_size=8",
-        "actor_rollout_ref.actor.ppo_mini_batch_size=8",
-        "actor_rollout_ref.rollout.n=2",
-        "actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu=4",
-        "actor_rollout_ref.rollout.log_prob_micro_batch_size_per_gpu=2",
-        "trainer.test_freq=-1",
-        "trainer.val_before_train=false",
-        "vogue.schedule.type=fixed",
-        "vogue.schedule.fixed=0.5",
-        f"vogue.audit_dir={audit_dir}",
-    ]
-    log_path = os.path.join(work_dir, "vogue.log")
-    records = tiny_run.train("vogue", data_dir, model_dir, work_dir, STEPS, overrides,
-                             os.path.join(work_dir, "metrics.jsonl"), log_path, timeout=1200,
-                             extra_env=tiny_run.TWO_RANKS_ENV)
-    with open(log_path) as f:
-        output = f.read()
-    return [r for r in records if "timing_s/step" in r["data"]], audit_dir, output
+def two_rank_run(tiny_assets, audited_vogue_run):
+    return audited_vogue_run("two_ranks", tiny_assets, STEPS, [
+        *tiny_run.TWO_RANKS, "data.train_batch_size=8", "actor_rollout_ref.actor.ppo_mini_batch_size=8",
+        "actor_rollout_ref.rollout.n=2", "actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu=4",
+        "actor_rollout_ref.rollout.log_prob_micro_batch_size_per_gpu=2", "trainer.test_freq=-1",
+        "trainer.val_before_train=false", "vogue.schedule.type=fixed", "vogue.schedule.fixed=0.5",
+    ], extra_env=tiny_run.TWO_RANKS_ENV)
 
 
 def test_two_ranks_train_three_steps_with_different_row_groups_per_rank(two_rank_run):

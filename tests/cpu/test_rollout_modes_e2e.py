@@ -14,12 +14,6 @@ from recipe.vogue.core.schedule import diffusion_noise_step
 pytestmark = pytest.mark.slow
 
 STEPS, SCHEDULE_STEPS = 2, 4
-SMALL = [
-    *tiny_run.TWO_RANKS, "data.train_batch_size=4", "actor_rollout_ref.actor.ppo_mini_batch_size=4", "actor_rollout_ref.rollout.n=2",
-    "actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu=4",
-    "actor_rollout_ref.rollout.log_prob_micro_batch_size_per_gpu=2", "trainer.test_freq=-1",
-    "trainer.val_before_train=false",
-]
 MODES = {
     # one draw per data-parallel rank (2 blocks of the generation order)
     "noisy_branch": ["vogue.rollout_from=noisy_branch", "vogue.kl_estimator=full", "vogue.schedule.type=fixed",
@@ -40,7 +34,7 @@ def run(request, tiny_assets, two_image_assets, tmp_path_factory):
     data_dir, model_dir = two_image_assets if mode == "noisy_branch" else tiny_assets
     work_dir = str(tmp_path_factory.mktemp(f"mode_{mode}"))
     audit_dir = os.path.join(work_dir, "audit")
-    overrides = [*SMALL, *MODES[mode], f"vogue.audit_dir={audit_dir}", f"trainer.total_training_steps={STEPS}"]
+    overrides = [*tiny_run.TWO_RANKS_SMALL_STEPS, *MODES[mode], f"vogue.audit_dir={audit_dir}", f"trainer.total_training_steps={STEPS}"]
     if mode != "noisyrollout":
         overrides.append(f"vogue.schedule.total_steps={SCHEDULE_STEPS}")
     records = tiny_run.train("vogue", data_dir, model_dir, work_dir, STEPS, overrides,

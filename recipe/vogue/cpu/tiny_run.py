@@ -35,6 +35,12 @@ PASS_KEY = "val-core/synthetic_shapes/acc/pass@4"
 # a run with 2 data-parallel trainer ranks (2 logical GPUs, gloo); per-rank row-group lines in the output
 TWO_RANKS = ["trainer.n_gpus_per_node=2", "ray_kwargs.ray_init.num_gpus=2"]
 TWO_RANKS_ENV = {"VOGUE_LOG_ROW_GROUPS": "1"}
+# the end-to-end tests' short 2-rank steps: 4 prompts × 2 responses, one mini-batch, 2-row log-prob micro-batches
+TWO_RANKS_SMALL_STEPS = [
+    *TWO_RANKS, "data.train_batch_size=4", "actor_rollout_ref.actor.ppo_mini_batch_size=4", "actor_rollout_ref.rollout.n=2",
+    "actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu=4", "actor_rollout_ref.rollout.log_prob_micro_batch_size_per_gpu=2",
+    "trainer.test_freq=-1", "trainer.val_before_train=false",
+]
 _ROW_GROUPS = re.compile(r"\[vogue row groups\] rank (\d+) raw-only (\d+) probed (\d+) no-image (\d+)")
 
 
