@@ -30,36 +30,40 @@ def test_paired_method_is_registered_like_compute_log_prob():
     assert ours["blocking"] == verls["blocking"]
 
 
-def test_paired_method_restores_the_engine_and_pops_the_chunk_size(monkeypatch):
-    """The method swaps forward_step only for its own call, even when the forward fails."""
+def test_paired_method_restores_the_engine_and_pops_its_settings(monkeypatch):
+    """The method swaps forward_step only for its own call, even when the forward fails; it pops its settings
+    from the data and resolves vocab_math=auto from the engine's use_torch_compile."""
     from types import SimpleNamespace
 
     from tensordict import TensorDict
 
-    from recipe.vogue.trainer.worker import CHUNK_SIZE_KEY, VogueActorRolloutRefWorker
+    from recipe.vogue.trainer.worker import CHUNK_SIZE_KEY, VOCAB_MATH_KEY, VogueActorRolloutRefWorker
     from verl.utils import tensordict_utils as tu
 
     class Engine:
         def forward_step(self, *args, **kwargs):
             return "class method"
 
-    engine = Engine()
-    seen = {}
+    seen = []
 
     def infer_batch(data):
-        seen["chunk"] = engine.forward_step.keywords["chunk_size"]
-        seen["has_key"] = CHUNK_SIZE_KEY in data.keys()
+        keywords = engine.forward_step.keywords
+        seen.append((keywords["chunk_size"], keywords["vocab_math"], CHUNK_SIZE_KEY in data.keys(),
+                     VOCAB_MATH_KEY in data.keys()))
         raise RuntimeError("forward failed")
 
-    worker = object.__new__(VogueActorRolloutRefWorker)
-    worker.actor = SimpleNamespace(engine=engine, infer_batch=infer_batch)
-    data = TensorDict({}, batch_size=[])
-    tu.assign_non_tensor(data, **{CHUNK_SIZE_KEY: 7})
     method = VogueActorRolloutRefWorker.compute_log_prob_with_noisy_branch
-    with pytest.raises(RuntimeError, match="forward failed"):
-        getattr(method, "__wrapped__", method)(worker, data)
-    assert seen == {"chunk": 7, "has_key": False}
-    assert engine.forward_step() == "class method"
+    for use_torch_compile in (True, False):
+        engine = Engine()
+        engine.engine_config = SimpleNamespace(use_torch_compile=use_torch_compile)
+        worker = object.__new__(VogueActorRolloutRefWorker)
+        worker.actor = SimpleNamespace(engine=engine, infer_batch=infer_batch)
+        data = TensorDict({}, batch_size=[])
+        tu.assign_non_tensor(data, **{CHUNK_SIZE_KEY: 7, VOCAB_MATH_KEY: "auto"})
+        with pytest.raises(RuntimeError, match="forward failed"):
+            getattr(method, "__wrapped__", method)(worker, data)
+        assert engine.forward_step() == "class method"
+    assert seen == [(7, "compiled", False, False), (7, "eager", False, False)]
 
 
 def test_the_paired_budget_bounds_the_call_only_when_rows_are_probed(make_trainer, make_batch, monkeypatch):
