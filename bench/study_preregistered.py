@@ -1,7 +1,7 @@
 """The pre-registered analysis of the compose study (docs/study_exploration.md, "Study 2"), computed from the
 committed per-run results alone.
 
-    python bench/study_preregistered.py docs/study_compose [--out report.md]
+    python bench/study_preregistered.py docs/study_compose [--out report.md] [--plot curves.png]
 
 Every number comes from the per-prompt counts of each run's summary (``bench/study_exploration.py
 --results-dir``): pass@k at each validation step is recomputed from the (samples, correct) counts with the
@@ -9,7 +9,10 @@ unbiased estimator and checked against the value the run recorded. A run's endpo
 over the validation steps after step 0. Each comparison A − B pairs the runs of the same seed (the seed fixes
 the data order and ``vogue.seed``); the test is the two-sided paired t test with its 95 % interval, beside a
 seeded percentile-bootstrap interval; Holm's correction runs over the comparisons of ``COMPARISONS`` whose two
-arms both ran. The task-validity check (GRPO learns) is reported beside, outside the Holm family.
+arms both ran. The task-validity check (GRPO learns) is reported beside, outside the Holm family. Also printed,
+descriptive: every arm's endpoints with 95 % t intervals over its seeds beside the uniform guesser; and,
+exploratory, the per-step curves (``--plot`` draws them) and GRPO's final checkpoints sampled at other
+temperatures.
 """
 
 from __future__ import annotations
@@ -45,6 +48,8 @@ COMPARISONS = (
 ALPHA = 0.05
 LEARNING_ARM, LEARNING_RISE = "grpo", 0.05  # GRPO's pass@1 (greedy or sampled) must rise this much, CI above 0
 KS = (1, 2, 4, 8, 16)
+ARM_METRICS = ("pass@1", "pass@8", "pass@16", "greedy_pass@1")
+CURVE_METRICS = ("pass@8", "greedy_pass@1")
 
 
 class ResultsError(ValueError):
@@ -143,7 +148,8 @@ def analyse(summaries: Sequence[dict]) -> dict:
         if "p" in row:
             row["holm_p"] = adjusted[row["name"]]
             row["holds"] = row["holm_p"] < ALPHA
-    return {"comparisons": rows, "learning": learning_check(arms), "arms": {arm: sorted(seeds) for arm, seeds in arms.items()}}
+    return {"comparisons": rows, "learning": learning_check(arms), "arms": {arm: sorted(seeds) for arm, seeds in arms.items()},
+            "endpoints": arm_endpoints(arms), "curves": curves(arms), "temperatures": temperature_sweep(summaries)}
 
 
 def learning_check(arms: dict) -> dict[str, dict]:
@@ -157,6 +163,47 @@ def learning_check(arms: dict) -> dict[str, dict]:
             results[metric] = {"mean": statistics.fmean(rises), "t_ci": (low, high), "seeds": len(rises),
                                "passes": statistics.fmean(rises) >= LEARNING_RISE and low > 0}
     return results
+
+
+def mean_and_interval(values: Sequence[float]) -> tuple[float, tuple[float, float] | None]:
+    """The mean and its 95 % t interval (None for a single value)."""
+    return statistics.fmean(values), (t_interval(values) if len(values) >= 2 else None)
+
+
+def arm_endpoints(arms: dict) -> dict[str, dict[str, tuple]]:
+    """arm → metric → (mean endpoint over its seeds, 95 % t interval)."""
+    return {arm: {metric: mean_and_interval([endpoint(runs[seed], metric) for seed in sorted(runs)])
+                  for metric in ARM_METRICS}
+            for arm, runs in sorted(arms.items())}
+
+
+def curves(arms: dict) -> dict[str, dict[str, list[tuple]]]:
+    """arm → metric → [(step, mean over seeds, 95 % t interval)] at every validation step."""
+    result = {}
+    for arm, runs in sorted(arms.items()):
+        steps = sorted(next(iter(runs.values())))
+        result[arm] = {metric: [(step, *mean_and_interval([runs[seed][step][metric] for seed in sorted(runs)]))
+                                for step in steps] for metric in CURVE_METRICS}
+    return result
+
+
+def temperature_sweep(summaries: Sequence[dict]) -> dict[str, dict[str, tuple]]:
+    """temperature → metric → (mean over the runs that sampled at it, 95 % t interval), pass@k recomputed from
+    each run's per-prompt counts of its final checkpoint (``--temperatures``)."""
+    values: dict[str, dict[str, list[float]]] = {}
+    for summary in summaries:
+        for temperature, result in summary.get("temperature", {}).items():
+            counts = list(result["per_prompt"].values())
+            samples = min(n for n, _ in counts)
+            for k in KS:
+                if k <= samples:
+                    values.setdefault(temperature, {}).setdefault(f"pass@{k}", []).append(mean_pass_at_k(counts, k))
+    return {temperature: {metric: mean_and_interval(found) for metric, found in metrics.items()}
+            for temperature, metrics in sorted(values.items(), key=lambda item: float(item[0]))}
+
+
+def _value(mean: float, interval: tuple[float, float] | None) -> str:
+    return f"{mean:.3f}" + (f" [{interval[0]:.3f}, {interval[1]:.3f}]" if interval else "")
 
 
 def _ci(interval: tuple[float, float]) -> str:
@@ -180,16 +227,62 @@ def render(analysis: dict) -> str:
     for metric, result in analysis["learning"].items():
         lines.append(f"- {metric}: {result['mean']:+.3f} {_ci(result['t_ci'])} over {result['seeds']} seeds — "
                      + ("passes" if result["passes"] else "fails"))
+    guessed = {metric: guesser_pass_at_k([len(COMPOSE_ANSWERS)], int(metric.split("@")[1])) for metric in ARM_METRICS}
+    lines += ["", "Every arm, endpoint (mean over validation steps after 0), mean over seeds [95 % t interval]:", "",
+              "| arm | seeds | " + " | ".join(ARM_METRICS) + " |", "|---" * (2 + len(ARM_METRICS)) + "|"]
+    for arm, metrics in analysis["endpoints"].items():
+        lines.append(f"| {arm} | {len(analysis['arms'][arm])} | " + " | ".join(_value(*metrics[m]) for m in ARM_METRICS) + " |")
+    lines.append("| uniform guesser (no image) | — | " + " | ".join(f"{guessed[m]:.3f}" for m in ARM_METRICS) + " |")
+    for metric in CURVE_METRICS:
+        steps = [step for step, *_ in next(iter(analysis["curves"].values()))[metric]]
+        lines += ["", f"Exploratory: {metric} at each validation step, mean over seeds [95 % t interval]:", "",
+                  "| arm | " + " | ".join(f"step {step}" for step in steps) + " |", "|---" * (1 + len(steps)) + "|"]
+        for arm, by_metric in analysis["curves"].items():
+            lines.append(f"| {arm} | " + " | ".join(_value(mean, interval) for _, mean, interval in by_metric[metric]) + " |")
+    if analysis["temperatures"]:
+        metrics = sorted({m for values in analysis["temperatures"].values() for m in values}, key=lambda m: int(m.split("@")[1]))
+        lines += ["", f"Exploratory: {LEARNING_ARM}'s final checkpoints sampled at each temperature, mean over seeds "
+                      "[95 % t interval]:", "", "| T | " + " | ".join(metrics) + " |", "|---" * (1 + len(metrics)) + "|"]
+        for temperature, values in analysis["temperatures"].items():
+            lines.append(f"| {temperature} | " + " | ".join(_value(*values[m]) for m in metrics) + " |")
     return "\n".join(lines) + "\n"
+
+
+def plot(analysis: dict, path: str) -> None:
+    """The curves: each arm's mean over seeds with its 95 % t band, one panel per ``CURVE_METRICS``, the uniform
+    guesser's value dashed."""
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(5 * len(CURVE_METRICS), 3.6))
+    for axes, metric in zip(figure.subplots(1, len(CURVE_METRICS)), CURVE_METRICS, strict=True):
+        for arm, by_metric in analysis["curves"].items():
+            points = by_metric[metric]
+            steps, means = [step for step, _, _ in points], [mean for _, mean, _ in points]
+            line, = axes.plot(steps, means, marker="o", label=f"{arm} ({len(analysis['arms'][arm])})")
+            if all(interval for _, _, interval in points):
+                axes.fill_between(steps, [i[0] for _, _, i in points], [i[1] for _, _, i in points], alpha=0.15,
+                                  color=line.get_color())
+        k = 1 if metric.startswith("greedy") else int(metric.split("@")[1])
+        axes.axhline(guesser_pass_at_k([len(COMPOSE_ANSWERS)], k), linestyle="--", color="grey", label="guesser")
+        axes.set_xlabel("step")
+        axes.set_ylim(0, 1)  # a t band over 2–3 seeds can reach beyond the possible values
+        axes.set_title(metric)
+    axes.legend(fontsize=7)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python bench/study_preregistered.py", description=__doc__.splitlines()[0])
     parser.add_argument("results", help="the folder of run summaries (bench/study_exploration.py --results-dir)")
     parser.add_argument("--out", help="also write the markdown here")
+    parser.add_argument("--plot", help="draw the curves (PNG) here")
     args = parser.parse_args(argv)
     try:
-        text = render(analyse(load_summaries(args.results)))
+        analysis = analyse(load_summaries(args.results))
+        text = render(analysis)
+        if args.plot:
+            plot(analysis, args.plot)
     except (ResultsError, OSError) as error:
         print(f"study_preregistered: {error}", file=sys.stderr)
         return 2

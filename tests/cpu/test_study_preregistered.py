@@ -1,6 +1,7 @@
 """bench/study_preregistered.py on fixed numbers: endpoints and paired comparisons against hand computation,
-Student's t quantiles against the printed table, Holm over the comparisons that ran, the learning check,
-and every malformed results folder refused with the file named."""
+Student's t quantiles against the printed table, Holm over the comparisons that ran, the learning check, the
+arms' endpoints, curves and temperature sweep by hand, and every malformed results folder refused with the file
+named."""
 
 import importlib.util
 import json
@@ -99,6 +100,34 @@ def test_the_learning_check(results):
     assert learning["pass@1"]["mean"] == pytest.approx(statistics.fmean(sampled_rises)) and learning["pass@1"]["passes"]
     greedy_rises = [(1 + s % 2) / 2 for s in range(5)]
     assert learning["greedy_pass@1"]["mean"] == pytest.approx(statistics.fmean(greedy_rises))
+
+
+def test_arm_endpoints_curves_and_the_temperature_sweep_by_hand(results, tmp_path):
+    runs = pre.load_summaries(results)
+    grpo_seed0 = next(run for run in runs if run["method"] == "grpo" and run["seed"] == 0)
+    grpo_seed0["temperature"] = {"1.5": {"per_prompt": {"a": [4, 1], "b": [4, 0]}}, "1.25": {"per_prompt": {"a": [4, 4], "b": [4, 2]}}}
+    analysis = pre.analyse(runs)
+    # vogue's pass@1 endpoint per seed: the mean over steps 20 and 40 of the mean c/16 over both prompts
+    per_seed = [statistics.fmean((sum(VOGUE[s][step]) / 32) for step in (20, 40)) for s in range(5)]
+    mean, interval = analysis["endpoints"]["vogue"]["pass@1"]
+    assert mean == pytest.approx(statistics.fmean(per_seed))
+    half = 2.776445 * statistics.stdev(per_seed) / math.sqrt(5)
+    assert interval == pytest.approx((mean - half, mean + half), abs=1e-6)
+    assert analysis["endpoints"]["vogue"]["greedy_pass@1"] == (pytest.approx(0.75), pytest.approx((0.75, 0.75)))
+    # the curve of pass@8 at step 20: the mean over seeds of the per-prompt pass@8, then over prompts
+    step, value, _ = analysis["curves"]["entropy_only"]["pass@8"][1]
+    assert step == 20 and value == pytest.approx(statistics.fmean(brute_pass_at_k(16, c, 8) for c in ENTROPY[0][20]))
+    # one run sampled at other temperatures: no interval; pass@k up to the 4 samples, recomputed from the counts
+    sweep = analysis["temperatures"]
+    assert list(sweep) == ["1.25", "1.5"] and sorted(sweep["1.5"]) == ["pass@1", "pass@2", "pass@4"]
+    assert sweep["1.5"]["pass@1"] == (pytest.approx(1 / 8), None)
+    assert sweep["1.25"]["pass@2"] == (pytest.approx((1 + brute_pass_at_k(4, 2, 2)) / 2), None)
+    text = pre.render(analysis)
+    assert f"| vogue | 5 | {mean:.3f} [{interval[0]:.3f}, {interval[1]:.3f}] |" in text
+    assert "| uniform guesser (no image) | — | 0.028 | 0.202 | 0.363 | 0.028 |" in text
+    assert "| 1.5 | 0.125 | " in text
+    pre.plot(analysis, str(tmp_path / "curves.png"))
+    assert (tmp_path / "curves.png").stat().st_size > 10_000
 
 
 def test_flat_grpo_fails_the_learning_check(tmp_path):
