@@ -166,16 +166,16 @@ def bench_model(name: str, args, device, dtype) -> None:
         stages[f"vocab math/row {mode}"] = lambda m=mode: vocab_math_stage(*row_logits, args.chunk, m)
     for stage in stages.values():  # warm-up
         stage()
-    if device.type == "cuda":
+    estimate = paired_pass_peak_logits_bytes(tokens, vocabulary, torch.finfo(dtype).bits // 8, args.chunk,
+                                             response_tokens / tokens)
+    for mode in args.vocab_math if device.type == "cuda" else ():
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats(device)
         weights = torch.cuda.memory_allocated(device)
-        stages[f"vogue p=1 {args.vocab_math[0]}"]()
+        stages[f"vogue p=1 {mode}"]()
         peak = torch.cuda.max_memory_allocated(device) - weights
-        estimate = paired_pass_peak_logits_bytes(tokens, vocabulary, torch.finfo(dtype).bits // 8, args.chunk,
-                                                 response_tokens / tokens)
-        print(f"peak above the weights, fully probed micro-batch ({args.vocab_math[0]}): {peak / GIB:.2f} GiB; estimate (logits only) "
-              f"{estimate / GIB:.2f} GiB; measured/estimate {peak / estimate:.3f}", flush=True)
+        print(f"peak above the weights, fully probed micro-batch ({mode}): {peak / GIB:.2f} GiB; estimate (logits "
+              f"only) {estimate / GIB:.2f} GiB; measured/estimate {peak / estimate:.3f}", flush=True)
     times = {label: [] for label in stages}
     for _ in range(args.repeats):  # interleaved
         for label, stage in stages.items():
@@ -202,7 +202,7 @@ def main(argv=None) -> int:
     parser.add_argument("--chunk", type=int, default=128, help="vogue.kl_chunk_size")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--vocab-math", nargs="+", default=["eager", "compiled"], choices=["eager", "compiled"],
-                        help="vogue.vocab_math modes to time (interleaved); the peak is measured for the first")
+                        help="vogue.vocab_math modes to time (interleaved) and measure the peak of")
     parser.add_argument("--device", default="cuda")
     args = parser.parse_args(argv)
     device = torch.device(args.device)

@@ -207,6 +207,10 @@ def test_changed_images_names_the_perturbed_images_of_a_row(image_processor):
         noisy = noisy_multi_modal_inputs(raw, images, image_processor, spec, 5, 0)
         assert changed_images(raw["pixel_values"], noisy["pixel_values"], grid) == expected
         assert changed_images(noisy["pixel_values"], raw["pixel_values"], grid) == expected
+        # fp32 processor pixels against paired pixels in a bf16 compute dtype, either way round
+        paired = noisy["pixel_values"].bfloat16()
+        assert changed_images(raw["pixel_values"], paired, grid) == expected
+        assert changed_images(paired, raw["pixel_values"], grid) == expected
     # by brute force: one changed patch row flags exactly the image that owns it
     sizes = grid.prod(-1).tolist()
     for row in (0, sizes[0] - 1, sizes[0], sum(sizes) - 1):

@@ -117,6 +117,7 @@ def test_one_compiled_graph_serves_every_chunk_length_and_temperature():
     warm = torch.randn(4, 300)
     entropy(warm), pair(warm, warm.flip(-1))
     graphs = counters["stats"]["unique_graphs"]
+    assert graphs >= 2  # both functions went through dynamo in this process (now or earlier), not run eagerly
     for rows in (1, 2, 3, 7, 128):  # the last chunk of a row is shorter; one position is its own case
         for vocabulary in (300, 151):
             chunk = torch.randn(rows, vocabulary)

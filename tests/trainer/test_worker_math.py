@@ -255,7 +255,8 @@ def single_process_group(tmp_path):
     torch.distributed.destroy_process_group()
 
 
-def test_ulysses_layout_pairs_the_whole_micro_batch(make_rollout_tensors, monkeypatch, single_process_group):
+@pytest.mark.parametrize("vocab_math", ["eager", "compiled"])
+def test_ulysses_layout_pairs_the_whole_micro_batch(make_rollout_tensors, monkeypatch, single_process_group, vocab_math):
     """Under Ulysses SP (simulated with one SP rank: verl's slicing code at sp_size 1, no SP group) values are
     computed at every position and the paired forward covers the whole micro-batch, rows without paired
     inputs under their own; their paired values are dropped. Checked against the same reference with the
@@ -269,7 +270,7 @@ def test_ulysses_layout_pairs_the_whole_micro_batch(make_rollout_tensors, monkey
                         lambda tensor, pad_size: tensor[:-pad_size] if pad_size else tensor, raising=False)
     monkeypatch.setattr("verl.workers.engine.fsdp.transformer_impl.gather_outputs_and_unpad",
                         lambda x, gather_dim, unpad_dim, padding_size: x[:-padding_size] if padding_size else x)
-    _, output = vogue_forward_step(engine, td, None, True, chunk_size=3)
+    _, output = vogue_forward_step(engine, td, None, True, chunk_size=3, vocab_math=vocab_math)
     mixed = data[:]  # the paired forward's pixels: paired for probed rows, own for the others
     column = mixed.non_tensor_batch[PAIRED_INPUTS_KEY].copy()
     column[[0, 3]] = mixed.non_tensor_batch["multi_modal_inputs"][[0, 3]]

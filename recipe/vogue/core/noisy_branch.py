@@ -282,12 +282,15 @@ def attach_noisy_pixels(raw_inputs: Mapping[str, Any], noisy: Mapping[str, torch
 
 def changed_images(pixels: torch.Tensor, other: torch.Tensor, grid_thw: torch.Tensor) -> list[bool]:
     """Per image of a row, whether its patches differ between two ``pixel_values`` of the same images: image k
-    owns the next t·h·w rows (``grid_thw[k]``) of Qwen-VL's flattened patches."""
+    owns the next t·h·w rows (``grid_thw[k]``) of Qwen-VL's flattened patches. Compared in the less precise of
+    the two dtypes (the processor's fp32 pixels against bf16 paired ones: as the model sees both)."""
     sizes = torch.as_tensor(grid_thw).prod(-1).tolist()
     if sum(sizes) != len(pixels) or pixels.shape != other.shape:
         raise NoisyBranchError(f"pixel_values of shapes {tuple(pixels.shape)} and {tuple(other.shape)} do not hold "
                                f"the {sum(sizes)} patches of image_grid_thw {torch.as_tensor(grid_thw).tolist()}")
-    return [not torch.equal(a, b.to(a.dtype)) for a, b in zip(pixels.split(sizes), other.split(sizes), strict=True)]
+    dtype = min(pixels.dtype, other.dtype, key=lambda d: torch.finfo(d).bits)
+    return [not torch.equal(a.to(dtype), b.to(dtype))
+            for a, b in zip(pixels.split(sizes), other.split(sizes), strict=True)]
 
 
 def noisy_multi_modal_inputs(

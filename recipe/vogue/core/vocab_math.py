@@ -86,7 +86,7 @@ def paired_chunk(raw: torch.Tensor, paired: torch.Tensor, temperature: torch.Ten
 def _compiled(function: Callable) -> Callable:
     """``function`` compiled once per process for every chunk length: torch.compile specialises the sizes 0
     and 1, so a one-position chunk runs as two copies of itself (and an empty one not at all)."""
-    compiled = torch.compile(function, dynamic=True)
+    compiled = torch.compile(function, dynamic=True, fullgraph=True)  # a graph break is an error, not half-eager code
 
     def run(*args):
         rows = len(args[0])
@@ -102,17 +102,25 @@ def _compiled(function: Callable) -> Callable:
     return run
 
 
-def _temperature(logits: torch.Tensor, temperature: float) -> torch.Tensor:
-    # a tensor, not a float: the compiled graph does not depend on its value
-    return torch.tensor(temperature, dtype=torch.float32, device=logits.device)
+def _temperature_on(temperature: float) -> Callable[[torch.Tensor], torch.Tensor]:
+    """logits → the temperature as a 0-d fp32 tensor on their device, made once per device: a tensor, not a
+    float, so that the compiled graph does not depend on its value."""
+    made: dict[torch.device, torch.Tensor] = {}
+
+    def on(logits: torch.Tensor) -> torch.Tensor:
+        if logits.device not in made:
+            made[logits.device] = torch.tensor(temperature, dtype=torch.float32, device=logits.device)
+        return made[logits.device]
+
+    return on
 
 
 def entropy_function(mode: str, temperature: float) -> Callable[[torch.Tensor], torch.Tensor]:
     """chunk [n, V] → [n] fp32 entropy under ``mode`` (``eager`` or ``compiled``)."""
     if mode == "eager":
         return lambda chunk: entropy_from_logits(chunk, chunk_size=max(len(chunk), 1), temperature=temperature)
-    compiled = _compiled(entropy_chunk)
-    return lambda chunk: compiled(chunk, _temperature(chunk, temperature))
+    compiled, on = _compiled(entropy_chunk), _temperature_on(temperature)
+    return lambda chunk: compiled(chunk, on(chunk))
 
 
 def paired_function(mode: str, temperature: float, estimator: str):
@@ -129,6 +137,6 @@ def paired_function(mode: str, temperature: float, estimator: str):
             return entropy(raw), entropy(paired), kl
 
         return eager
-    compiled = _compiled(paired_chunk)
+    compiled, on = _compiled(paired_chunk), _temperature_on(temperature)
     forward_only = estimator == "forward_full"
-    return lambda raw, paired: compiled(raw, paired, _temperature(raw, temperature), forward_only)
+    return lambda raw, paired: compiled(raw, paired, on(raw), forward_only)
