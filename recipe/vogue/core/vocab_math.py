@@ -25,6 +25,7 @@ from collections.abc import Callable
 from functools import cache
 
 import torch
+from torch.utils._pytree import tree_map
 
 from recipe.vogue.core.uncertainty import (
     FULL_KL_ESTIMATORS,
@@ -85,19 +86,16 @@ def paired_chunk(raw: torch.Tensor, paired: torch.Tensor, temperature: torch.Ten
 @cache
 def _compiled(function: Callable) -> Callable:
     """``function`` compiled once per process for every chunk length: torch.compile specialises the sizes 0
-    and 1, so a one-position chunk runs as two copies of itself (and an empty one not at all)."""
+    and 1, so a chunk of fewer than 2 positions runs padded to 2 with zero logits, its own values kept."""
     compiled = torch.compile(function, dynamic=True, fullgraph=True)  # a graph break is an error, not half-eager code
 
     def run(*args):
         rows = len(args[0])
-        if rows == 0:
-            empty = args[0].new_empty(0, dtype=torch.float32)
-            return empty if function is entropy_chunk else (empty, empty, empty)
-        if rows > 1:
+        if rows >= 2:
             return compiled(*args)
-        doubled = compiled(*(arg.repeat(2, 1) if isinstance(arg, torch.Tensor) and arg.dim() == 2 else arg
-                             for arg in args))
-        return doubled[:1] if function is entropy_chunk else tuple(value[:1] for value in doubled)
+        padded = (torch.cat([arg, arg.new_zeros(2 - rows, arg.shape[-1])])
+                  if isinstance(arg, torch.Tensor) and arg.dim() == 2 else arg for arg in args)
+        return tree_map(lambda value: value[:rows], compiled(*padded))
 
     return run
 
@@ -123,7 +121,7 @@ def entropy_function(mode: str, temperature: float) -> Callable[[torch.Tensor], 
     return lambda chunk: compiled(chunk, on(chunk))
 
 
-def paired_function(mode: str, temperature: float, estimator: str):
+def paired_function(mode: str, temperature: float, estimator: str) -> Callable[[torch.Tensor, torch.Tensor], tuple]:
     """(raw chunk [n, V], paired chunk [n, V]) → (raw entropy, paired entropy, u_per), each [n] fp32, under
     ``mode`` for a full-vocabulary ``estimator``."""
     if estimator not in FULL_KL_ESTIMATORS:
