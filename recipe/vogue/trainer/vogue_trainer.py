@@ -364,8 +364,8 @@ class VogueTrainer(UnbiasedValidationMetrics, RayPPOTrainer):
     def _save_audit(self, batch: DataProto, entropy, u_per, is_noisy, shaped, tied) -> None:
         """Everything needed to recompute GRPO + shaping for this step (``vogue.audit_dir``), a digest of each
         probed response's paired pixel_values and which of its images they change (own vs paired, per image), keyed
-        by its perturbation seed, and per row the image grid the
-        actor used, the number of image tokens in the rollout's prompt and the reward's per-row outputs."""
+        by its perturbation seed, and per row the image grid the actor used, the number of image tokens in the
+        rollout's prompt and the reward's per-row outputs."""
         os.makedirs(self.vogue.audit_dir, exist_ok=True)
         record = {key: batch.batch[key].cpu() for key in ("token_level_rewards", "response_mask", "advantages")}
         inputs = batch.non_tensor_batch["multi_modal_inputs"]
