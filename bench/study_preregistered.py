@@ -202,6 +202,16 @@ def temperature_sweep(summaries: Sequence[dict]) -> dict[str, dict[str, tuple]]:
             for temperature, metrics in sorted(values.items(), key=lambda item: float(item[0]))}
 
 
+def _k(metric: str) -> int:
+    """The k of ``pass@k`` (1 for ``greedy_pass@1``)."""
+    return int(metric.split("@")[1])
+
+
+def guesser(metric: str) -> float:
+    """The uniform guesser's value of ``metric`` over the compose task's answers."""
+    return guesser_pass_at_k([len(COMPOSE_ANSWERS)], _k(metric))
+
+
 def _value(mean: float, interval: tuple[float, float] | None) -> str:
     return f"{mean:.3f}" + (f" [{interval[0]:.3f}, {interval[1]:.3f}]" if interval else "")
 
@@ -211,9 +221,9 @@ def _ci(interval: tuple[float, float]) -> str:
 
 
 def render(analysis: dict) -> str:
-    guesser = " · ".join(f"pass@{k} {guesser_pass_at_k([len(COMPOSE_ANSWERS)], k):.3f}" for k in KS)
+    guessed = " · ".join(f"pass@{k} {guesser(f'pass@{k}'):.3f}" for k in KS)
     lines = [f"Runs: " + "; ".join(f"{arm} seeds {seeds}" for arm, seeds in sorted(analysis["arms"].items())),
-             f"Uniform guesser (no image, {len(COMPOSE_ANSWERS)} answers): {guesser}.", "",
+             f"Uniform guesser (no image, {len(COMPOSE_ANSWERS)} answers): {guessed}.", "",
              "| comparison | A − B (endpoint: mean over validation steps after 0) | seeds | mean | 95 % CI (t) "
              "| 95 % CI (bootstrap) | p | Holm p | holds at α = 0.05 |", "|---" * 9 + "|"]
     for row in analysis["comparisons"]:
@@ -227,12 +237,11 @@ def render(analysis: dict) -> str:
     for metric, result in analysis["learning"].items():
         lines.append(f"- {metric}: {result['mean']:+.3f} {_ci(result['t_ci'])} over {result['seeds']} seeds — "
                      + ("passes" if result["passes"] else "fails"))
-    guessed = {metric: guesser_pass_at_k([len(COMPOSE_ANSWERS)], int(metric.split("@")[1])) for metric in ARM_METRICS}
     lines += ["", "Every arm, endpoint (mean over validation steps after 0), mean over seeds [95 % t interval]:", "",
               "| arm | seeds | " + " | ".join(ARM_METRICS) + " |", "|---" * (2 + len(ARM_METRICS)) + "|"]
     for arm, metrics in analysis["endpoints"].items():
         lines.append(f"| {arm} | {len(analysis['arms'][arm])} | " + " | ".join(_value(*metrics[m]) for m in ARM_METRICS) + " |")
-    lines.append("| uniform guesser (no image) | — | " + " | ".join(f"{guessed[m]:.3f}" for m in ARM_METRICS) + " |")
+    lines.append("| uniform guesser (no image) | — | " + " | ".join(f"{guesser(m):.3f}" for m in ARM_METRICS) + " |")
     for metric in CURVE_METRICS:
         steps = [step for step, *_ in next(iter(analysis["curves"].values()))[metric]]
         lines += ["", f"Exploratory: {metric} at each validation step, mean over seeds [95 % t interval]:", "",
@@ -240,7 +249,7 @@ def render(analysis: dict) -> str:
         for arm, by_metric in analysis["curves"].items():
             lines.append(f"| {arm} | " + " | ".join(_value(mean, interval) for _, mean, interval in by_metric[metric]) + " |")
     if analysis["temperatures"]:
-        metrics = sorted({m for values in analysis["temperatures"].values() for m in values}, key=lambda m: int(m.split("@")[1]))
+        metrics = sorted({m for values in analysis["temperatures"].values() for m in values}, key=_k)
         lines += ["", f"Exploratory: {LEARNING_ARM}'s final checkpoints sampled at each temperature, mean over seeds "
                       "[95 % t interval]:", "", "| T | " + " | ".join(metrics) + " |", "|---" * (1 + len(metrics)) + "|"]
         for temperature, values in analysis["temperatures"].items():
@@ -262,8 +271,7 @@ def plot(analysis: dict, path: str) -> None:
             if all(interval for _, _, interval in points):
                 axes.fill_between(steps, [i[0] for _, _, i in points], [i[1] for _, _, i in points], alpha=0.15,
                                   color=line.get_color())
-        k = 1 if metric.startswith("greedy") else int(metric.split("@")[1])
-        axes.axhline(guesser_pass_at_k([len(COMPOSE_ANSWERS)], k), linestyle="--", color="grey", label="guesser")
+        axes.axhline(guesser(metric), linestyle="--", color="grey", label="guesser")
         axes.set_xlabel("step")
         axes.set_ylim(0, 1)  # a t band over 2–3 seeds can reach beyond the possible values
         axes.set_title(metric)
