@@ -294,7 +294,7 @@ def make_trainer(compose, image_processor):
         trainer.total_training_steps = total_training_steps
         trainer._vogue_metrics = {}
         trainer._generation_metrics = {}
-        trainer._audit_generated_noisy = None
+        trainer._audit_log_prob_stage = {}
         trainer._warned_no_image = False
         return trainer
 

@@ -93,7 +93,7 @@ class VogueTrainer(UnbiasedValidationMetrics, RayPPOTrainer):
         self.dynamic_sampling = DynamicSampling.from_config(self.config)
         self._vogue_metrics: dict[str, float] = {}
         self._generation_metrics: dict[str, float] = {}  # of the step's generation (rollout modes, NoisyRollout)
-        self._audit_generated_noisy: torch.Tensor | None = None
+        self._audit_log_prob_stage: dict[str, torch.Tensor] = {}
         self._warned_no_image = False
         self._plan: StepPlan | None = None
 
@@ -238,7 +238,8 @@ class VogueTrainer(UnbiasedValidationMetrics, RayPPOTrainer):
         else:
             own, paired = entropy, paired_entropy
         generated_noisy = plan.generated_noisy[torch.as_tensor(order)].to(log_probs.device)[:, None]
-        self._audit_generated_noisy = generated_noisy[:, 0].cpu()
+        self._audit_log_prob_stage = {"generated_noisy": generated_noisy[:, 0].cpu(),
+                                      "paired_log_probs": paired_log_probs.cpu()}
         is_noisy = draw.is_noisy.to(log_probs.device)
         noisy_image_entropy = torch.where(generated_noisy, own, paired)  # the entropy under T(image)
         old_log_prob = DataProto.from_dict(tensors={
@@ -365,16 +366,18 @@ class VogueTrainer(UnbiasedValidationMetrics, RayPPOTrainer):
         """Everything needed to recompute GRPO + shaping for this step (``vogue.audit_dir``), a digest of each
         probed response's paired pixel_values and which of its images they change (own vs paired, per image), keyed
         by its perturbation seed, and per row the image grid the actor used, the number of image tokens in the
-        rollout's prompt and the reward's per-row outputs."""
+        rollout's prompt, the reward's per-row outputs and both branches' log-probs of the response (``old_log_probs``
+        under the row's own image, ``paired_log_probs`` under the other), from which a sampled u_per is recomputed."""
         os.makedirs(self.vogue.audit_dir, exist_ok=True)
-        record = {key: batch.batch[key].cpu() for key in ("token_level_rewards", "response_mask", "advantages")}
+        record = {key: batch.batch[key].cpu()
+                  for key in ("token_level_rewards", "response_mask", "advantages", "old_log_probs")}
         inputs = batch.non_tensor_batch["multi_modal_inputs"]
         image_token = self.tokenizer.convert_tokens_to_ids(getattr(self.processor, "image_token", "<|image_pad|>"))
         record.update(
             uid=list(batch.non_tensor_batch["uid"]), entropy=entropy.cpu(), u_per=u_per.cpu(),
             is_noisy=is_noisy.cpu(), shaped=shaped.cpu(), tied=tied.cpu(), vogue=dataclasses.asdict(self.vogue),
             has_image=has_image(inputs), image_grid_thw=[row.get("image_grid_thw") for row in inputs],
-            generated_noisy=self._audit_generated_noisy,
+            **self._audit_log_prob_stage,
             prompt_image_tokens=(batch.batch["prompts"] == image_token).sum(-1).cpu(),
             perturbations=getattr(self, "_audit_perturbations", {}),
             changed_images=getattr(self, "_audit_changed_images", {}),
