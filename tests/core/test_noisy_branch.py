@@ -1,5 +1,7 @@
 """Noisy-branch inputs: seeds, branch draws, and the processor re-run on perturbed images."""
 
+import math
+
 import pytest
 import torch
 from hypothesis import given, settings
@@ -71,8 +73,16 @@ def test_monitored_rows_are_raw_rows_at_about_the_fraction(fraction, seed):
     uids = [str(i) for i in range(64)]
     draw = draw_branches(uids, 0, 10, seed, {**LINEAR, "type": "fixed", "fixed": 0.0}, "sample", fraction)
     assert not draw.is_noisy.any()
-    spread = 6 * (fraction * (1 - fraction) / 64) ** 0.5  # 6 binomial standard deviations
-    assert abs(draw.is_monitor.float().mean().item() - fraction) <= spread + 1e-9
+    low, high = binomial_bounds(64, fraction, tail=1e-9)
+    assert low <= int(draw.is_monitor.sum()) <= high
+
+
+def binomial_bounds(n: int, p: float, tail: float) -> tuple[int, int]:
+    """The widest counts a Binomial(n, p) draw stays within but with probability ≤ ``tail`` on each side."""
+    pmf = [math.comb(n, k) * p**k * (1 - p) ** (n - k) for k in range(n + 1)]
+    low = next(k for k in range(n + 1) if sum(pmf[: k + 1]) > tail)
+    high = next(k for k in range(n, -1, -1) if sum(pmf[k:]) > tail)
+    return low, high
 
 
 def test_images_from_messages_resizes_like_the_agent_loop(image_processor):

@@ -63,7 +63,8 @@ def test_two_steps_and_only_the_adapters_moved(lora_run):
     dump, initial = _dump(checkpoint), _initial(model_dir)
     adapters = {key: value for key, value in dump.items() if ".lora_" in key}
     assert adapters and not any("visual" in key for key in adapters)
-    assert all(value.abs().sum() > 0 for key, value in adapters.items() if ".lora_B." in key)  # B starts at zero
+    b_moved = [bool(value.abs().sum() > 0) for key, value in adapters.items() if ".lora_B." in key]  # B starts at 0
+    assert all(b_moved) if tiny_run.had_learning_signal(records, STEPS) else not any(b_moved)
     for key, value in dump.items():
         if ".lora_" in key:
             continue
@@ -92,7 +93,7 @@ def test_the_rollout_samples_from_the_merged_weights(lora_run):
     from safetensors import safe_open
     from safetensors.torch import load_file
 
-    _, work_dir, model_dir, checkpoint = lora_run
+    records, work_dir, model_dir, checkpoint = lora_run
     syncs: dict[int, dict] = {}
     for path in glob.glob(os.path.join(work_dir, "syncs", "sync_*.safetensors")):
         with safe_open(path, framework="pt") as handle:
@@ -110,7 +111,10 @@ def test_the_rollout_samples_from_the_merged_weights(lora_run):
             torch.testing.assert_close(received[name], expected.to(torch.bfloat16).float(), rtol=2**-7, atol=1e-6, msg=name)
             base = dump[f"{layer}.base_layer.weight"]
             moved = max(moved, float(((expected - base).abs() / base.abs().clamp_min(1e-2)).max()))
-        assert moved > 10 * 2**-7, step  # the adapters moved a weight by far more than the bf16 tolerance
+        if tiny_run.had_learning_signal(records, step):  # the adapters moved a weight far more than bf16 rounds
+            assert moved > 10 * 2**-7, step
+        else:  # every group tied so far: B is still 0
+            assert moved == 0, step
         names = {layer.removeprefix("base_model.model.") + ".weight" for layer in adapted}
         for name, value in received.items():
             if name not in names:
@@ -136,10 +140,11 @@ def test_evaluate_merges_the_checkpoint_into_base_plus_scaled_adapters(lora_run,
     for key in dump:
         if key.endswith(".lora_A.default.weight"):
             layer = key.removesuffix(".lora_A.default.weight")
-            # verl's merger writes the base weights in bf16 and peft merges in that dtype: the error of a bf16 sum of
-            # products is bounded by the unit roundoff times the sum of the terms' magnitudes
+            # verl's merger writes the base weights in bf16 and peft merges in that dtype, A and B rounded to it too:
+            # with u = 2^-8, rounding the base costs ≤ u·|base|, rounding A and B ≤ 2u·terms, their product ≤ u·terms
+            # and the sum u·|base + delta| ≤ u·(|base| + terms): the error is ≤ 2u·|base| + 4u·terms, whatever was learned
             base, delta = dump[f"{layer}.base_layer.weight"], _merged(dump, layer) - dump[f"{layer}.base_layer.weight"]
             terms = (ALPHA / RANK) * dump[f"{layer}.lora_B.default.weight"].abs() @ dump[f"{layer}.lora_A.default.weight"].abs()
             error = (merged[layer.removeprefix("base_model.model.") + ".weight"].float() - (base + delta)).abs()
-            assert (error <= 2**-7 * (base.abs() + terms) + 1e-6).all(), layer
+            assert (error <= 2**-7 * base.abs() + 2**-6 * terms + 1e-6).all(), layer
             assert (delta.abs() > 2**-5 * base.abs().clamp_min(1e-2)).any(), layer  # the adapters are in it

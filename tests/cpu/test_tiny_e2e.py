@@ -57,13 +57,17 @@ def test_two_grpo_steps_log_finite_metrics_and_validate(first_run):
 def test_actor_weights_changed(first_run):
     from safetensors.torch import load_file
 
-    work_dir, _, model_dir, _, _ = first_run
+    work_dir, _, model_dir, records, _ = first_run
     trained_dir = os.path.join(work_dir, "checkpoints", "grpo", "global_step_2", "actor", "huggingface")
     initial = load_file(os.path.join(model_dir, "model.safetensors"))
     trained = load_file(os.path.join(trained_dir, "model.safetensors"))
     assert set(initial) == set(trained)
     changed = [name for name in initial if not torch.equal(initial[name], trained[name].to(initial[name].dtype))]
-    assert len(changed) > len(initial) // 2, f"only {len(changed)}/{len(initial)} tensors changed"
+    if tiny_run.had_learning_signal(records, 2):
+        assert len(changed) > len(initial) // 2, f"only {len(changed)}/{len(initial)} tensors changed"
+    else:  # every group tied in both steps
+        assert all(r["data"]["actor/grad_norm"] == 0 for r in records if "timing_s/step" in r["data"])
+        assert not changed
 
 
 def test_rollout_server_received_every_update(first_run):

@@ -52,6 +52,16 @@ def row_groups(output: str) -> dict[int, list[tuple[int, int, int]]]:
         groups.setdefault(int(rank), []).append(tuple(int(count) for count in counts))
     return groups
 
+
+def had_learning_signal(records: list[dict], through_step: int) -> bool:
+    """Whether a training step up to ``through_step`` had a non-zero advantage. Without one (every group's rewards
+    tied, which a few 2-response groups do now and then) the policy gradient is exactly 0, and with weight decay,
+    the KL loss and the entropy bonus off (cpu/tiny.yaml) the weights stay bit-identical: a test that checks that
+    training moved them checks, for such a draw, that the gradient norm was 0 and nothing moved."""
+    return any(record["data"]["critic/advantages/max"] != 0 or record["data"]["critic/advantages/min"] != 0
+               for record in records if "timing_s/step" in record["data"] and record["step"] <= through_step)
+
+
 # algorithm name → overrides on top of recipe/vogue/main_vogue.py's config (`paper` preset) + cpu/tiny.yaml
 ALGORITHMS = {
     "grpo": ["vogue.enable=false"],
