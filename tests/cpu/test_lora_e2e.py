@@ -132,7 +132,7 @@ def test_evaluate_merges_the_checkpoint_into_base_plus_scaled_adapters(lora_run,
 
     from recipe.vogue.evaluation import run as ev
 
-    _, _, _, checkpoint = lora_run
+    records, _, _, checkpoint = lora_run
     model, step = ev.resolve_model(checkpoint, tmp_path / "out", tiny_run.cpu_environment())
     assert step == STEPS and not os.path.exists(os.path.join(model, "lora_adapter"))
     merged = AutoModelForImageTextToText.from_pretrained(model).state_dict()
@@ -147,4 +147,7 @@ def test_evaluate_merges_the_checkpoint_into_base_plus_scaled_adapters(lora_run,
             terms = (ALPHA / RANK) * dump[f"{layer}.lora_B.default.weight"].abs() @ dump[f"{layer}.lora_A.default.weight"].abs()
             error = (merged[layer.removeprefix("base_model.model.") + ".weight"].float() - (base + delta)).abs()
             assert (error <= 2**-7 * base.abs() + 2**-6 * terms + 1e-6).all(), layer
-            assert (delta.abs() > 2**-5 * base.abs().clamp_min(1e-2)).any(), layer  # the adapters are in it
+            if tiny_run.had_learning_signal(records, STEPS):  # the adapters are in it
+                assert (delta.abs() > 2**-5 * base.abs().clamp_min(1e-2)).any(), layer
+            else:  # every group tied: B is still 0
+                assert not delta.any(), layer

@@ -24,7 +24,7 @@ def two_rank_run(tiny_assets, audited_vogue_run):
         "trainer.val_before_train=false", "vogue.schedule.type=fixed", "vogue.schedule.fixed=0.5",
         # rows reach the ranks in generation order, so which rank holds which probed row follows from the seeded
         # draw alone (verl's balancing orders them by generated length): the disagreement below happens every run
-        "trainer.balance_batch=false",
+        "trainer.balance_batch=false", "vogue.monitor_fraction=0",  # probed rows are exactly the noisy-branch rows
     ], extra_env=tiny_run.TWO_RANKS_ENV)
 
 

@@ -238,8 +238,9 @@ class VogueTrainer(UnbiasedValidationMetrics, RayPPOTrainer):
         else:
             own, paired = entropy, paired_entropy
         generated_noisy = plan.generated_noisy[torch.as_tensor(order)].to(log_probs.device)[:, None]
-        self._audit_log_prob_stage = {"generated_noisy": generated_noisy[:, 0].cpu(),
-                                      "paired_log_probs": paired_log_probs.cpu()}
+        if self.vogue.audit_dir:
+            self._audit_log_prob_stage = {"generated_noisy": generated_noisy[:, 0].cpu(),
+                                          "paired_log_probs": paired_log_probs.cpu()}
         is_noisy = draw.is_noisy.to(log_probs.device)
         noisy_image_entropy = torch.where(generated_noisy, own, paired)  # the entropy under T(image)
         old_log_prob = DataProto.from_dict(tensors={
@@ -384,5 +385,5 @@ class VogueTrainer(UnbiasedValidationMetrics, RayPPOTrainer):
             reward_extra={key: batch.non_tensor_batch[key] for key in batch.meta_info.get("reward_extra_keys", [])
                           if key in batch.non_tensor_batch},
         )
-        self._audit_perturbations, self._audit_changed_images = {}, {}
+        self._audit_perturbations, self._audit_changed_images, self._audit_log_prob_stage = {}, {}, {}
         torch.save(record, os.path.join(self.vogue.audit_dir, f"step_{self.global_steps}.pt"))
