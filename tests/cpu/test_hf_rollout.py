@@ -61,18 +61,13 @@ def single_inputs(server, ids, images):
 
 
 @torch.no_grad()
-def brute_force_greedy(server, ids, images, max_new_tokens):
-    """Full forward per step, suppressed ids masked, argmax; stops after EOS."""
-    generated = []
-    for _ in range(max_new_tokens):
-        inputs = single_inputs(server, ids + generated, images)
-        logits = server.model(**inputs).logits[0, -1]
-        logits[server.suppressed_ids] = float("-inf")
-        token = int(logits.argmax())
-        generated.append(token)
-        if token in server.eos_ids:
-            break
-    return generated
+def argmax_gaps(server, ids, images, response):
+    """Per response token, teacher-forced in one full forward: how far its logit lies below the best unsuppressed
+    one (0 for a greedy choice, up to the rounding between the server's batched, cached forward and this one)."""
+    inputs = single_inputs(server, ids + response, images)
+    logits = server.model(**inputs).logits[0, len(ids) - 1 : len(ids) - 1 + len(response)].float()
+    logits[:, server.suppressed_ids] = float("-inf")
+    return logits.max(-1).values - logits.gather(-1, torch.tensor(response)[:, None]).squeeze(-1)
 
 
 @torch.no_grad()
@@ -98,7 +93,10 @@ def test_batched_greedy_matches_a_step_by_step_reference(server, shape_images):
     outputs = run([server.generate(ids, params, f"r{i}", image_data=imgs) for i, (ids, imgs) in enumerate(requests)])
     assert server.batch_sizes[before:] == [len(requests)]  # concurrent requests were served as one batch
     for (ids, imgs), out in zip(requests, outputs):
-        assert out.token_ids == brute_force_greedy(server, ids, imgs, 10)
+        # each token the argmax of the reference's logits (a near-tie may round either way on another CPU)
+        assert (argmax_gaps(server, ids, imgs, out.token_ids) <= 1e-4).all()
+        eos = [token in server.eos_ids for token in out.token_ids]
+        assert not any(eos[:-1]) and (eos[-1] or len(eos) == 10)  # stopped at the first EOS or at max_tokens
         expected = teacher_forced_log_probs(server, ids, imgs, out.token_ids, 0)
         torch.testing.assert_close(torch.tensor(out.log_probs), expected, atol=2e-5, rtol=1e-5)
 
