@@ -1,5 +1,5 @@
-"""The hf rollout server on both tiny architectures (Qwen2.5-VL and Qwen3-VL): batched generation against
-step-by-step references, log-probs against teacher forcing with the positions verl's actor uses,
+"""The hf rollout server on both tiny architectures (Qwen2.5-VL and Qwen3-VL): batched greedy generation
+against a teacher-forced reference's argmax, log-probs against teacher forcing with the positions verl's actor uses,
 suppression, batching, limits, weight sync; then the adapter and the replica."""
 
 import asyncio
@@ -85,7 +85,7 @@ def run(coroutines):
     return asyncio.run(gather())
 
 
-def test_batched_greedy_matches_a_step_by_step_reference(server, shape_images):
+def test_batched_greedy_picks_the_references_argmax(server, shape_images):
     requests = [(prompt_ids(server, q, [img]), [img]) for q, img in zip(QUESTIONS, shape_images)]
     requests.append((prompt_ids(server, "Say something.", []), []))  # a text-only prompt in the same batch
     params = {"temperature": 0, "logprobs": True, "max_tokens": 10}
